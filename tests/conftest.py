@@ -1,0 +1,146 @@
+"""Shared fixtures: a real embedded Valkey, a real scan service, real Chromium.
+
+Everything binds to 127.0.0.1 on free ports and lives under pytest's tmp dirs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import redis
+import redis.asyncio
+
+from ult import run
+from ult.embedded import EmbeddedServer, free_port
+from ult.launcher import wait_http
+from ult.rules import Rule, set_rule
+from ult.sponsors import register
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+    """One embedded Valkey for the session (AOF on, as in production)."""
+    with EmbeddedServer(tmp_path_factory.mktemp("valkey")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: EmbeddedServer) -> str:
+    return redis_server.url
+
+
+@pytest.fixture
+def r(redis_url: str) -> Iterator[redis.Redis]:
+    """A sync client on a flushed server."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def ar(redis_url: str, r: redis.Redis) -> redis.asyncio.Redis:
+    """An asyncio client on the same (flushed) server."""
+    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+def service_env(redis_url: str, var_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment for a child process of the project, isolated from ~ and .env."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ULT_", "REDIS_URL"))}
+    env.update(REDIS_URL=redis_url, ULT_VAR_DIR=str(var_dir), **extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def service_url(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `ult serve` subprocess on a free port."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = service_env(redis_url, tmp_path_factory.mktemp("var"), ULT_PUBLIC_URL=base)
+    proc = subprocess.Popen([sys.executable, "-m", "ult", "serve", "--port", str(port)], env=env)
+    try:
+        assert wait_http(f"{base}/healthz", timeout=30, proc=proc), "scan service did not start"
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def make_sponsor(r: redis.Redis) -> Callable[..., dict]:
+    """Register a sponsor through the core; keyword arguments set its rule."""
+    counter = iter(range(1, 10_000))
+
+    def make(name: str = "Fika Sisters", **rule: object) -> dict:
+        n = next(counter)
+        reg = register(r, name, f"Storgatan {n}", "SE", f"local:test-{n}")
+        if rule:
+            run(r, set_rule(reg.sid, reg.owner_key, Rule(**rule)))
+        return {"sid": reg.sid, "owner_key": reg.owner_key, "biz": reg.biz}
+
+    return make
+
+
+# ---- browser --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian Chromium driven by Playwright (its own browser download does not work here)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt, as root).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _block_external(route) -> None:
+    host = urlparse(route.request.url).hostname
+    if host in ("127.0.0.1", "localhost") or route.request.url.startswith(("data:", "blob:")):
+        route.continue_()
+    else:
+        route.abort()
+
+
+@pytest.fixture
+def new_page(browser) -> Iterator[Callable]:
+    """Pages in fresh browser contexts (fresh localStorage); external requests aborted."""
+    contexts = []
+
+    def make(context=None, **context_args):
+        if context is None:
+            context = browser.new_context(**context_args)
+            context.route("**/*", _block_external)
+            contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for c in contexts:
+        c.close()

@@ -1,0 +1,5 @@
+import sys
+
+from ult.cli import main
+
+sys.exit(main())

@@ -1,0 +1,193 @@
+"""The ``ult`` command (DESIGN §3). Each sub-command is a small function over the core."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+
+import redis
+
+from ult import run
+from ult.connection import connect
+from ult.errors import UltError
+from ult.settings import describe, load_settings
+
+EPILOG = "Settings (environment variables, or a .env file):\n" + "\n".join(
+    f"  {env:<22} {help} (default: {default})" for env, default, help in describe()
+)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from ult.launcher import up
+
+    return up(load_settings(), with_dashboard=not args.no_dashboard)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ult.service.app import serve
+
+    serve(load_settings(), port=args.port)
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from ult.dashboard.launch import run_dashboard
+
+    return run_dashboard(load_settings(), port=args.port)
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from ult.places import resolver_from_settings
+    from ult.qr import scan_url
+    from ult.sponsors import register
+
+    settings = load_settings()
+    place = resolver_from_settings(settings).resolve(args.name, args.address, args.country)
+    reg = register(
+        connect(settings),
+        args.name,
+        args.address,
+        args.country,
+        place.place_id,
+        formatted_address=place.formatted_address,
+        verified=place.verified,
+    )
+    out = reg.to_dict() | {"scan_url": scan_url(settings.public_url, reg.sid)}
+    print(json.dumps(out, indent=2, ensure_ascii=False))
+    print("Keep the owner_key: it is shown only once.", file=sys.stderr)
+    return 0
+
+
+def cmd_qr(args: argparse.Namespace) -> int:
+    from ult.qr import scan_url, write_qr
+    from ult.sponsors import get_profile
+
+    settings = load_settings()
+    if run(connect(settings), get_profile(args.sid)) is None:
+        raise UltError("unknown_sponsor", f"No business with id '{args.sid}'.")
+    url = scan_url(settings.public_url, args.sid, args.at)
+    path = write_qr(url, args.output or f"{args.sid}.png")
+    print(json.dumps({"file": str(path), "url": url}))
+    return 0
+
+
+def cmd_rule(args: argparse.Namespace) -> int:
+    from ult.rules import get_rule, set_rule
+
+    r = connect(load_settings())
+    current = run(r, get_rule(args.sid))
+    changes = {
+        name: getattr(args, name)
+        for name in (
+            "points_per_scan",
+            "points_needed",
+            "reward",
+            "approval",
+            "daily_cap",
+            "expiry_days",
+            "voucher_min",
+            "require_code",
+        )
+        if getattr(args, name) is not None
+    }
+    if args.cooldown is not None:
+        changes["cooldown_min"] = args.cooldown
+    rule = run(r, set_rule(args.sid, args.owner_key, replace(current, **changes)))
+    print(json.dumps(rule.to_dict(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _yes_no(value: str) -> bool:
+    if value.lower() in ("yes", "true", "1", "on"):
+        return True
+    if value.lower() in ("no", "false", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError("use yes or no")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ult",
+        description="ULT — anonymous loyalty cards on QR codes.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("up", help="start Redis (embedded), the scan service and the dashboard")
+    p.add_argument("--no-dashboard", action="store_true", help="do not start the Voilà dashboard")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("serve", help="run the scan service only")
+    p.add_argument("--port", type=int, help="port (default: ULT_PORT)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("dashboard", help="run the Voilà sponsor dashboard only")
+    p.add_argument("--port", type=int, help="port (default: ULT_DASHBOARD_PORT)")
+    p.set_defaults(func=cmd_dashboard)
+
+    p = sub.add_parser("register", help="register a business; prints its sid and owner key")
+    p.add_argument("--name", required=True, help="business name")
+    p.add_argument("--address", required=True, help="street address")
+    p.add_argument("--country", required=True, help="ISO 3166 two-letter code, e.g. SE")
+    p.set_defaults(func=cmd_register)
+
+    p = sub.add_parser("qr", help="write the QR code of a business as PNG or SVG")
+    p.add_argument("sid")
+    p.add_argument("-o", "--output", help="FILE.png or FILE.svg (default: SID.png)")
+    p.add_argument("--at", help="tag of where the code hangs, e.g. table-3")
+    p.set_defaults(func=cmd_qr)
+
+    p = sub.add_parser("rule", help="change the reward rule of a business; prints it")
+    p.add_argument("sid")
+    p.add_argument("--owner-key", required=True)
+    p.add_argument("--points-per-scan", type=int)
+    p.add_argument("--points-needed", type=int)
+    p.add_argument("--reward", help='e.g. "10%% off your tab"')
+    p.add_argument("--approval", choices=["instant", "staff"])
+    p.add_argument("--cooldown", type=int, metavar="MINUTES", help="minutes between counted scans")
+    p.add_argument("--daily-cap", type=int, help="counted scans per card per day (0: no cap)")
+    p.add_argument("--expiry-days", type=int, help="points lapse after N days without a visit")
+    p.add_argument("--voucher-min", type=int, help="minutes an approved voucher stays valid")
+    p.add_argument(
+        "--require-code", type=_yes_no, metavar="yes|no", help="require the counter code"
+    )
+    p.set_defaults(func=cmd_rule)
+
+    for module in ("ult.demo", "ult.export", "ult.bench"):
+        _add_optional_command(sub, module)
+    return parser
+
+
+def _add_optional_command(sub: argparse._SubParsersAction, module: str) -> None:
+    """Commands that live in their own module: ``configure(subparsers)`` adds them."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name != module:
+            raise
+        return
+    mod.configure(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except UltError as e:
+        print(f"ult: {e.message}", file=sys.stderr)
+        return 2
+    except redis.exceptions.ConnectionError:
+        url = load_settings().effective_redis_url
+        print(f"ult: cannot reach Redis at {url} — is `make run` running?", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

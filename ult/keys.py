@@ -1,0 +1,57 @@
+"""The Redis key schema. Every key of one sponsor carries the hash tag ``{sid}`` so one
+script can touch them atomically and they land on one Redis Cluster slot.
+
+- ``ult:{sid}:events``   stream: the sponsor's log (registered, scan, refused, rule, claim, void)
+- ``ult:{sid}:profile``  hash: name, address, place_id, owner key hash, counters
+- ``ult:{sid}:rule``     hash: the current reward rule
+- ``ult:{sid}:cards``    hash: cid → packed card record (visits, points, times, nonces)
+- ``ult:{sid}:claims``   hash: claim id → JSON claim
+- ``ult:sponsors``       stream: registry of all sponsors (for analysts)
+- ``ult:places``         hash: place_id → sid (one registration per place)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+REGISTRY = "ult:sponsors"
+PLACES = "ult:places"
+CODE_SECRET = "ult:code-secret"
+
+
+@dataclass(frozen=True)
+class SponsorKeys:
+    """The keys of one sponsor."""
+
+    sid: str
+
+    def _key(self, name: str) -> str:
+        return f"ult:{{{self.sid}}}:{name}"
+
+    @property
+    def events(self) -> str:
+        return self._key("events")
+
+    @property
+    def profile(self) -> str:
+        return self._key("profile")
+
+    @property
+    def rule(self) -> str:
+        return self._key("rule")
+
+    @property
+    def cards(self) -> str:
+        return self._key("cards")
+
+    @property
+    def claims(self) -> str:
+        return self._key("claims")
+
+    def all(self) -> list[str]:
+        """Every key of the sponsor, in the order the Lua scripts expect them."""
+        return [self.profile, self.rule, self.cards, self.events, self.claims]
+
+
+def sponsor_keys(sid: str) -> SponsorKeys:
+    return SponsorKeys(sid)

@@ -1,0 +1,83 @@
+"""One operation, two ways to run it.
+
+Core functions build an :class:`Op` — one Redis command or one Lua script call plus the
+function that turns the reply into a result — and never touch a connection. ``run`` executes
+it on a synchronous ``redis.Redis`` (CLI, dashboard, notebooks); ``arun`` on a
+``redis.asyncio.Redis`` (the scan service). So the logic is written once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, Generic, TypeVar
+
+import redis
+import redis.asyncio
+
+T = TypeVar("T")
+
+
+@cache
+def script_source(name: str) -> tuple[str, str]:
+    """(source, sha1) of ``ult/lua/<name>.lua``."""
+    source = resources.files("ult").joinpath("lua", f"{name}.lua").read_text()
+    return source, hashlib.sha1(source.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Op(Generic[T]):
+    """A Redis command (``command``) or a Lua script call (``script``, ``keys``, ``args``)."""
+
+    parse: Callable[[Any], T]
+    command: Sequence[Any] = ()
+    script: str = ""
+    keys: Sequence[str] = ()
+    args: Sequence[Any] = ()
+
+
+def command(parse: Callable[[Any], T], *cmd: Any) -> Op[T]:
+    return Op(parse=parse, command=cmd)
+
+
+def script(name: str, keys: Sequence[str], args: Sequence[Any], parse: Callable[[Any], T]) -> Op[T]:
+    return Op(parse=parse, script=name, keys=keys, args=args)
+
+
+def run(r: redis.Redis, op: Op[T]) -> T:
+    """Execute ``op`` on a synchronous client."""
+    if not op.script:
+        return op.parse(r.execute_command(*op.command))
+    source, sha = script_source(op.script)
+    try:
+        reply = r.evalsha(sha, len(op.keys), *op.keys, *op.args)
+    except redis.exceptions.NoScriptError:
+        reply = r.eval(source, len(op.keys), *op.keys, *op.args)
+    return op.parse(reply)
+
+
+async def arun(r: redis.asyncio.Redis, op: Op[T]) -> T:
+    """Execute ``op`` on an asyncio client."""
+    if not op.script:
+        return op.parse(await r.execute_command(*op.command))
+    source, sha = script_source(op.script)
+    try:
+        reply = await r.evalsha(sha, len(op.keys), *op.keys, *op.args)
+    except redis.exceptions.NoScriptError:
+        reply = await r.eval(source, len(op.keys), *op.keys, *op.args)
+    return op.parse(reply)
+
+
+def text(value: Any) -> str:
+    """A reply value as str (clients may or may not decode responses)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return "" if value is None else str(value)
+
+
+def pairs(flat: Sequence[Any]) -> dict[str, str]:
+    """``[k1, v1, k2, v2]`` → ``{k1: v1, k2: v2}`` as text."""
+    return {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat), 2)}

@@ -1,0 +1,109 @@
+"""A sponsor's reward rule (DESIGN §7): how scans turn into points and points into rewards."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from ult import ops
+from ult.errors import UltError
+from ult.identity import hash_owner_key
+from ult.keys import sponsor_keys
+from ult.validation import check_text
+
+APPROVALS = ("instant", "staff")
+
+# field → (lowest, highest) for the whole-number settings
+LIMITS: dict[str, tuple[int, int]] = {
+    "points_per_scan": (1, 1000),
+    "points_needed": (1, 1_000_000),
+    "cooldown_min": (0, 7 * 24 * 60),
+    "daily_cap": (0, 100),
+    "expiry_days": (0, 3650),
+    "voucher_min": (1, 24 * 60),
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The rule applied inside the scan script. Defaults suit a café."""
+
+    points_per_scan: int = 1
+    points_needed: int = 10
+    reward: str = "10% off your tab"
+    approval: str = "instant"
+    cooldown_min: int = 60
+    daily_cap: int = 0
+    expiry_days: int = 0
+    require_code: bool = False
+    voucher_min: int = 15
+
+    def validated(self) -> Rule:
+        """This rule with the reward text tidied, or UltError('bad_rule') naming the field."""
+        for name, (low, high) in LIMITS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise UltError("bad_rule", f"{name} must be a whole number from {low} to {high}.")
+        if self.approval not in APPROVALS:
+            raise UltError("bad_rule", "approval must be 'instant' or 'staff'.")
+        if not isinstance(self.require_code, bool):
+            raise UltError("bad_rule", "require_code must be true or false.")
+        reward = check_text("Reward", self.reward, max_len=80)
+        return replace(self, reward=reward)
+
+    def to_hash(self) -> dict[str, str]:
+        """The rule as stored in Redis (strings; booleans as 0/1)."""
+        return {k: str(int(v) if isinstance(v, bool) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_hash(cls, stored: dict[str, str]) -> Rule:
+        """Read a stored rule; missing fields take their defaults."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in stored:
+                continue
+            raw = stored[f.name]
+            if f.name == "require_code":
+                values[f.name] = raw == "1"
+            elif f.name in ("reward", "approval"):
+                values[f.name] = raw
+            else:
+                values[f.name] = int(raw)
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def get_rule(sid: str) -> ops.Op[Rule]:
+    """The sponsor's current rule."""
+    return ops.command(
+        lambda flat: Rule.from_hash(_as_dict(flat)), "HGETALL", sponsor_keys(sid).rule
+    )
+
+
+def set_rule(sid: str, owner_key: str, rule: Rule, now_ms: int | None = None) -> ops.Op[Rule]:
+    """Replace the rule (owner key checked in the script) and log a ``rule`` event."""
+    rule = rule.validated()
+    k = sponsor_keys(sid)
+    flat = [x for item in rule.to_hash().items() for x in item]
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    args = [hash_owner_key(owner_key), now_ms, json.dumps(rule.to_dict()), *flat]
+
+    def parse(reply: Any) -> Rule:
+        status = ops.text(reply)
+        if status == "unknown_sponsor":
+            raise UltError("unknown_sponsor", f"No business with id '{sid}'.")
+        if status == "unauthorized":
+            raise UltError("unauthorized", "That owner key does not match this business.")
+        return rule
+
+    return ops.script("set_rule", [k.profile, k.rule, k.events], args, parse)
+
+
+def _as_dict(flat: Any) -> dict[str, str]:
+    if isinstance(flat, dict):
+        return {ops.text(a): ops.text(b) for a, b in flat.items()}
+    return ops.pairs(flat)

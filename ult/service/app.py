@@ -1,0 +1,57 @@
+"""The ASGI application: python-socketio (Redis client manager) plus the HTTP routes."""
+
+from __future__ import annotations
+
+import logging
+
+import redis.asyncio
+import socketio
+from starlette.applications import Starlette
+
+from ult.service.events import register_events
+from ult.service.pages import routes
+from ult.service.ratelimit import ConnectionLimits
+from ult.settings import Settings, load_settings
+from ult.validation import MAX_PAYLOAD_BYTES
+
+SOCKETIO_CHANNEL = "ult-socketio"
+
+
+def create_app(settings: Settings | None = None, redis_url: str | None = None) -> socketio.ASGIApp:
+    """Build the service. Several processes on one Redis share Socket.IO rooms."""
+    settings = settings or load_settings()
+    url = redis_url or settings.effective_redis_url
+    r = redis.asyncio.Redis.from_url(url, decode_responses=True)
+    manager = socketio.AsyncRedisManager(url, channel=SOCKETIO_CHANNEL)
+    sio = socketio.AsyncServer(
+        async_mode="asgi",
+        client_manager=manager,
+        max_http_buffer_size=MAX_PAYLOAD_BYTES,
+        logger=False,
+        engineio_logger=False,
+    )
+    register_events(sio, r, ConnectionLimits())
+    web = Starlette(routes=routes(r))
+
+    async def shutdown() -> None:
+        await r.aclose()
+
+    return socketio.ASGIApp(sio, other_asgi_app=web, on_shutdown=shutdown)
+
+
+def serve(
+    settings: Settings | None = None, port: int | None = None, redis_url: str | None = None
+) -> None:
+    """Run the service under uvicorn until interrupted. No access log: it would keep IPs."""
+    import uvicorn
+
+    settings = settings or load_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    uvicorn.run(
+        create_app(settings, redis_url),
+        host=settings.host,
+        port=port or settings.port,
+        access_log=False,
+        log_level="warning",
+        ws_max_size=MAX_PAYLOAD_BYTES * 2,
+    )

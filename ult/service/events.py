@@ -1,0 +1,97 @@
+"""Socket.IO events of DESIGN §3. Every handler answers with an ack dict, never raises."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio
+import redis.exceptions
+import socketio
+
+from ult import arun, counter_code
+from ult.cards import read_card
+from ult.errors import UltError
+from ult.identity import short_cid
+from ult.scans import scan
+from ult.service.ratelimit import ConnectionLimits
+from ult.sponsors import check_owner, get_profile
+from ult.validation import check_payload
+
+log = logging.getLogger("ult.service")
+
+Handler = Callable[[str, dict[str, str]], Awaitable[dict[str, Any]]]
+
+
+def sponsor_room(sid: str) -> str:
+    return f"sponsor:{sid}"
+
+
+def register_events(
+    sio: socketio.AsyncServer, r: redis.asyncio.Redis, limits: ConnectionLimits
+) -> None:
+    """Attach the event handlers to ``sio``; they use ``r`` for every read and write."""
+
+    def event(name: str, required: tuple[str, ...], optional: tuple[str, ...] = ()):
+        def wrap(fn: Handler) -> Handler:
+            async def handler(conn: str, *args: Any) -> dict[str, Any]:
+                try:
+                    if not limits.allow(conn):
+                        raise UltError("rate_limited", "Too many requests — wait a moment.")
+                    if len(args) != 1:
+                        raise UltError("bad_request", "The request must be one JSON object.")
+                    fields = check_payload(args[0], required, optional)
+                    return await fn(conn, fields)
+                except UltError as e:
+                    return e.to_ack()
+                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                    log.warning("%s: storage unavailable", name)
+                    err = UltError("unavailable", "The loyalty service is busy — try again.")
+                    return err.to_ack()
+                except Exception:
+                    log.exception("%s failed", name)
+                    return UltError("server_error", "Something went wrong on our side.").to_ack()
+
+            sio.on(name, handler)
+            return handler
+
+        return wrap
+
+    @event("scan", ("sid", "key"), ("nonce", "at", "code"))
+    async def on_scan(conn: str, f: dict[str, str]) -> dict[str, Any]:
+        code_state = "none"
+        if "code" in f:
+            profile = await arun(r, get_profile(f["sid"]))
+            secret = profile.code_secret if profile else ""
+            code_state = counter_code.check(secret, f["sid"], f["code"])
+        result = await arun(
+            r, scan(f["sid"], f["key"], f.get("nonce"), f.get("at"), code_state=code_state)
+        )
+        if not result.duplicate:
+            at_ms = int(result.entry_id.split("-")[0])
+            live = {
+                "sid": result.sid,
+                "cid": short_cid(result.cid),
+                "visits": result.visits,
+                "points": result.points,
+                "at_ms": at_ms,
+                "tag": f.get("at"),
+            }
+            await sio.emit("scan", live, room=sponsor_room(result.sid))
+        return result.to_ack()
+
+    @event("card", ("sid", "key"))
+    async def on_card(conn: str, f: dict[str, str]) -> dict[str, Any]:
+        card = await arun(r, read_card(f["sid"], f["key"]))
+        return {"ok": True, **card.to_dict()}
+
+    @event("watch", ("sid", "owner_key"))
+    async def on_watch(conn: str, f: dict[str, str]) -> dict[str, Any]:
+        profile = await arun(r, check_owner(f["sid"], f["owner_key"]))
+        await sio.enter_room(conn, sponsor_room(profile.sid))
+        return {"ok": True, "sid": profile.sid, "biz": profile.biz}
+
+    @sio.event
+    async def disconnect(conn: str, *args: Any) -> None:
+        limits.forget(conn)

@@ -1,0 +1,81 @@
+"""HTTP routes: health, the customer scan page, the wallet, the PWA files."""
+
+from __future__ import annotations
+
+import html
+import json
+from importlib import resources
+from string import Template
+
+import redis.asyncio
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ult import arun
+from ult.sponsors import get_profile
+from ult.validation import FORMATS
+
+PACKAGE = resources.files("ult.service")
+STATIC_DIR = str(PACKAGE / "static")
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _template(name: str) -> Template:
+    return Template((PACKAGE / "templates" / name).read_text())
+
+
+def script_json(data: dict) -> str:
+    """JSON that is safe inside a ``<script type="application/json">`` element."""
+    text = json.dumps(data, ensure_ascii=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def routes(r: redis.asyncio.Redis) -> list:
+    """The HTTP routes, reading sponsors through ``r``."""
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await r.ping()
+        except Exception:  # any failure to reach Redis means "not healthy"
+            return JSONResponse({"status": "unavailable", "redis": "down"}, status_code=503)
+        return JSONResponse({"status": "ok", "redis": "ok"}, headers=NO_STORE)
+
+    async def scan_page(request: Request) -> Response:
+        sid = request.path_params["sid"]
+        profile = None
+        if FORMATS["sid"][0].fullmatch(sid):
+            profile = await arun(r, get_profile(sid))
+        if profile is None:
+            page = _template("not_found.html").safe_substitute(sid=html.escape(sid[:64]))
+            return HTMLResponse(page, status_code=404, headers=NO_STORE)
+        page = _template("scan.html").safe_substitute(
+            title=html.escape(f"{profile.biz} — loyalty card"),
+            biz=html.escape(profile.biz),
+            config=script_json({"sid": profile.sid, "biz": profile.biz}),
+        )
+        return HTMLResponse(page, headers=NO_STORE)
+
+    async def wallet(request: Request) -> Response:
+        page = _template("wallet.html").safe_substitute(
+            title="My loyalty cards", config=script_json({})
+        )
+        return HTMLResponse(page)
+
+    def root_file(name: str, media_type: str):
+        async def serve(request: Request) -> Response:
+            return FileResponse(f"{STATIC_DIR}/{name}", media_type=media_type, headers=NO_STORE)
+
+        return serve
+
+    return [
+        Route("/healthz", healthz),
+        Route("/s/{sid}", scan_page),
+        Route("/wallet", wallet),
+        Route("/sw.js", root_file("sw.js", "text/javascript")),
+        Route(
+            "/manifest.webmanifest", root_file("manifest.webmanifest", "application/manifest+json")
+        ),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]

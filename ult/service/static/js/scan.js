@@ -1,0 +1,151 @@
+// The scan page: one QR scan → one counted visit, shown big within a second.
+import { getOrCreateCard, randomToken, rememberBalance, StorageError } from "./cards.js";
+import {
+  connect, friendlyError, humanDuration, pageConfig, plural, progress, registerServiceWorker, request,
+} from "./common.js";
+
+const $ = (id) => document.getElementById(id);
+const TAG_RE = /^[A-Za-z0-9_-]{1,32}$/;
+const OFFLINE_AFTER_MS = 5000;
+
+/**
+ * The nonce of this visit. It lives in history.state, i.e. with this history entry: a retry or a
+ * reconnect in the same page load — or coming Back to the page from the wallet — sends the same
+ * nonce, so the server counts the visit once. A reload or a new scan is a new visit.
+ */
+function visitNonce(sid) {
+  const nav = performance.getEntriesByType?.("navigation")[0];
+  const saved = history.state && history.state.ult_scan;
+  if (nav?.type === "back_forward" && saved?.sid === sid && saved.nonce) return saved.nonce;
+  const nonce = randomToken(128);
+  try {
+    history.replaceState({ ...(history.state || {}), ult_scan: { sid, nonce } }, "");
+  } catch {
+    // Not fatal: the nonce still guards retries within this page load.
+  }
+  return nonce;
+}
+
+/** `at` (where the QR hangs) and `code` (rotating counter token) from the QR's URL. */
+function tagsFromUrl() {
+  const query = new URLSearchParams(location.search);
+  const tags = {};
+  const at = query.get("at");
+  if (at && TAG_RE.test(at)) tags.at = at; // a damaged table tag must not cost the visit
+  const code = query.get("code");
+  if (code) tags.code = code.slice(0, 128); // the server judges it and says what is wrong
+  return tags;
+}
+
+function show({ tone, icon, title, detail = "", balance = null, retry = false }) {
+  const box = $("result");
+  box.className = `result result--${tone}`;
+  box.removeAttribute("aria-busy");
+  $("result-icon").textContent = icon;
+  $("headline").textContent = title;
+  $("detail").textContent = detail;
+  $("detail").hidden = !detail;
+  $("points").hidden = !balance;
+  if (balance) $("points").textContent = plural(balance.points, "point");
+  const p = balance && progress(balance);
+  $("progress").hidden = !p;
+  if (p) {
+    $("progress-fill").style.width = `${Math.round(p.fraction * 100)}%`;
+    $("progress-bar").setAttribute("aria-valuenow", String(Math.round(p.fraction * 100)));
+    $("progress-text").textContent = p.text;
+    $("progress").classList.toggle("progress--ready", p.ready);
+  }
+  $("retry").hidden = !retry;
+}
+
+function showPending() {
+  show({ tone: "pending", icon: "…", title: "Counting your visit…" });
+  $("result").setAttribute("aria-busy", "true");
+}
+
+function showVisit(ack) {
+  const next = Number(ack.next_scan_in) || 0;
+  show({
+    tone: "ok",
+    icon: "✓",
+    title: ack.duplicate ? `Visit ${ack.visits} already recorded` : `Visit ${ack.visits} recorded`,
+    detail: next > 0 ? `Thanks! Your next visit counts in ${humanDuration(next)}.` : "Thanks for coming by!",
+    balance: ack,
+  });
+}
+
+function showRefusal(ack) {
+  const words = friendlyError(ack);
+  const calm = ["cooldown", "daily_cap", "rate_limited"].includes(words.code);
+  show({
+    tone: calm ? "wait" : "error",
+    icon: calm ? "⏳" : "!",
+    title: words.title,
+    detail: words.detail,
+    balance: Number.isFinite(ack.visits) ? ack : null,
+    retry: Boolean(words.retry),
+  });
+}
+
+// ---- Rewards (issue 4) -------------------------------------------------------------------
+// <section id="claim" hidden> in scan.html is reserved for the Claim button and the live
+// voucher. renderClaim is called with every scan answer that carries a balance; the rewards
+// work fills it in (when ack.reward_ready: show the button, emit `claim` {sid, key}, listen
+// for `claim_update`). Nothing to do until then.
+function renderClaim(_ack, _ctx) {}
+// -------------------------------------------------------------------------------------------
+
+function main() {
+  registerServiceWorker();
+  const { sid, biz } = pageConfig();
+  if (!sid) return show({ tone: "error", icon: "!", ...friendlyError({ error: { code: "bad_request" } }) });
+
+  let card;
+  try {
+    card = getOrCreateCard(sid, biz);
+  } catch (err) {
+    if (!(err instanceof StorageError)) throw err;
+    return show({ tone: "error", icon: "!", ...friendlyError({ error: { code: "storage" } }) });
+  }
+
+  const payload = { sid, key: card.key, nonce: visitNonce(sid), ...tagsFromUrl() };
+  const socket = connect();
+  let state = "waiting"; // waiting → sending → done (or back to waiting on a retryable error)
+
+  async function send() {
+    if (state !== "waiting" || !socket.connected) return;
+    state = "sending";
+    const ack = await request(socket, "scan", payload);
+    if (Number.isFinite(ack.visits)) {
+      rememberBalance(sid, ack);
+      renderClaim(ack, { socket, sid, key: card.key });
+    }
+    if (ack.ok) {
+      state = "done";
+      showVisit(ack);
+    } else {
+      state = friendlyError(ack).retry ? "waiting" : "done";
+      showRefusal(ack);
+    }
+  }
+
+  function retry() {
+    if (state !== "waiting") return;
+    showPending();
+    if (socket.connected) send();
+    else socket.connect();
+  }
+
+  function offline() {
+    if (state === "waiting") showRefusal({ ok: false, error: { code: "offline" } });
+  }
+
+  showPending();
+  socket.on("connect", send); // also after a reconnect: the same nonce, so at most one visit
+  socket.on("connect_error", offline);
+  setTimeout(offline, OFFLINE_AFTER_MS);
+  $("retry").addEventListener("click", retry);
+  window.addEventListener("online", retry);
+}
+
+main();

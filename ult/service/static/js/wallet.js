@@ -1,0 +1,222 @@
+// The wallet: this phone's cards with live balances, and moving them to another phone.
+import { CodeError, exportCode, importCode, loadCards, rememberBalance, StorageError } from "./cards.js";
+import {
+  connect, friendlyError, humanDuration, plural, progress, registerServiceWorker, request,
+} from "./common.js";
+
+const $ = (id) => document.getElementById(id);
+const live = new Map(); // sid → latest `card` answer in this page load
+let socket = null;
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+const EVENT_WORDS = { scan: "Visit", claim: "Reward claimed", expired: "Points expired", void: "Reward cancelled" };
+
+function historyItem(entry) {
+  const li = el("li");
+  const when = Number.isFinite(entry.at_ms) ? new Date(entry.at_ms) : null;
+  const what = EVENT_WORDS[entry.type] || entry.type || "Activity";
+  const pts = Number(entry.points) || 0;
+  li.append(el("span", "history-what", what + (entry.tag ? ` · ${entry.tag}` : "")));
+  if (pts) li.append(el("span", "history-points", `${pts > 0 ? "+" : ""}${plural(pts, "point")}`));
+  if (when) {
+    const time = el("time", "history-when", when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" }));
+    time.dateTime = when.toISOString();
+    li.append(time);
+  }
+  return li;
+}
+
+function detailRow(list, label, value) {
+  list.append(el("dt", "", label), el("dd", "", value));
+}
+
+function cardItem(sid, card) {
+  const ack = live.get(sid);
+  const known = ack?.ok ? ack : card; // the live answer, else the last balance this phone saw
+  const li = el("li", "card");
+  li.dataset.sid = sid;
+  const details = el("details");
+  const summary = el("summary");
+  const head = el("div", "card-head");
+  head.append(el("span", "card-biz", (ack?.ok && ack.biz) || card.biz || sid));
+  const points = Number(known.points);
+  head.append(el("span", "card-points", Number.isFinite(points) ? plural(points, "point") : "— points"));
+  summary.append(head);
+  const visits = Number(known.visits);
+  summary.append(el("span", "card-visits", Number.isFinite(visits) ? plural(visits, "visit") : "Balance not loaded yet"));
+
+  const p = ack?.ok ? progress({ ...ack, ...ack.rule }) : null;
+  if (p) {
+    const bar = el("div", "bar");
+    bar.setAttribute("role", "progressbar");
+    bar.setAttribute("aria-valuemin", "0");
+    bar.setAttribute("aria-valuemax", "100");
+    bar.setAttribute("aria-valuenow", String(Math.round(p.fraction * 100)));
+    const fill = el("div", "fill");
+    fill.style.width = `${Math.round(p.fraction * 100)}%`;
+    bar.append(fill);
+    summary.append(bar, el("span", "card-progress" + (p.ready ? " card-progress--ready" : ""), p.text));
+  }
+  if (ack && !ack.ok) {
+    const words = ack.error?.code === "unknown_sponsor"
+      ? { title: "This business has left ULT." }
+      : friendlyError(ack);
+    summary.append(el("span", "card-note", words.title));
+  } else if (!ack && card.seen_at) {
+    summary.append(el("span", "card-note", `Last seen ${new Date(card.seen_at).toLocaleDateString()}`));
+  }
+  details.append(summary);
+
+  const body = el("div", "card-details");
+  const facts = el("dl");
+  if (ack?.ok && ack.rule) {
+    const rule = ack.rule;
+    if (rule.reward) detailRow(facts, "Reward", `${rule.reward} at ${plural(rule.points_needed, "point")}`);
+    detailRow(facts, "Each visit", plural(rule.points_per_scan || 1, "point"));
+    const next = Number(ack.next_scan_in) || 0;
+    detailRow(facts, "Next visit counts", next > 0 ? `in ${humanDuration(next)}` : "now");
+  }
+  if (card.added_at) detailRow(facts, "On this phone since", new Date(card.added_at).toLocaleDateString());
+  body.append(facts);
+  if (ack?.ok && Array.isArray(ack.history) && ack.history.length) {
+    body.append(el("h3", "", "Recent activity"));
+    const list = el("ol", "history");
+    const newest = ack.history.slice().sort((a, b) => (Number(b.at_ms) || 0) - (Number(a.at_ms) || 0));
+    for (const entry of newest.slice(0, 20)) list.append(historyItem(entry));
+    body.append(list);
+  }
+  details.append(body);
+  li.append(details);
+  return li;
+}
+
+function render() {
+  let cards;
+  try {
+    cards = loadCards();
+  } catch (err) {
+    if (!(err instanceof StorageError)) throw err;
+    setStatus(friendlyError({ error: { code: "storage" } }).detail, "error");
+    return {};
+  }
+  const open = new Set([...document.querySelectorAll("#cards details[open]")].map((d) => d.parentNode.dataset.sid));
+  const list = $("cards");
+  const entries = Object.entries(cards).sort(([, a], [, b]) => (a.biz || "").localeCompare(b.biz || ""));
+  list.replaceChildren(...entries.map(([sid, card]) => cardItem(sid, card)));
+  for (const item of list.children) if (open.has(item.dataset.sid)) item.firstChild.open = true;
+  $("empty").hidden = entries.length > 0;
+  $("backup").hidden = false;
+  $("export-empty").hidden = entries.length > 0;
+  $("export-body").hidden = entries.length === 0;
+  if ($("export").open) $("export-code").value = entries.length ? exportCode(cards) : "";
+  return cards;
+}
+
+function setStatus(text, tone = "") {
+  const status = $("status");
+  status.textContent = text;
+  status.className = `status ${tone ? `status--${tone}` : ""}`;
+  status.hidden = !text;
+}
+
+/** Ask the server for each card's balance, one at a time (the rate limit counts events). */
+async function refresh(sids) {
+  if (!socket?.connected) return;
+  let offline = false;
+  for (const sid of sids) {
+    const card = loadCards()[sid];
+    if (!card) continue;
+    let ack = await request(socket, "card", { sid, key: card.key });
+    if (!ack.ok && ack.error?.code === "rate_limited") {
+      await new Promise((ok) => setTimeout(ok, 1500));
+      ack = await request(socket, "card", { sid, key: card.key });
+    }
+    if (!ack.ok && ["offline", "unavailable", "server_error", "rate_limited"].includes(ack.error?.code)) {
+      offline = true;
+      continue; // keep showing the last known balance
+    }
+    live.set(sid, ack);
+    if (ack.ok) rememberBalance(sid, ack);
+  }
+  render();
+  setStatus(offline ? "Some balances could not be loaded. Showing what this phone saw last." : "");
+}
+
+function setUpExport() {
+  $("export").addEventListener("toggle", () => {
+    if ($("export").open) render();
+  });
+  $("copy").addEventListener("click", async () => {
+    const code = $("export-code").value;
+    let copied = false;
+    try {
+      await navigator.clipboard.writeText(code);
+      copied = true;
+    } catch {
+      // Clipboard API needs a secure context; fall back to the old way.
+      $("export-code").select();
+      copied = document.execCommand?.("copy") ?? false;
+    }
+    $("copy-status").textContent = copied ? "Copied. Keep it somewhere private." : "Select the code and copy it.";
+  });
+}
+
+function setUpImport() {
+  $("import-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const msg = $("import-msg");
+    let result;
+    try {
+      result = importCode($("import-code").value);
+    } catch (err) {
+      if (!(err instanceof CodeError || err instanceof StorageError)) throw err;
+      msg.className = "form-msg form-msg--error";
+      msg.textContent = err.message;
+      return;
+    }
+    const lines = [];
+    if (result.added.length) lines.push(`Added ${plural(result.added.length, "card")}: ${result.added.join(", ")}.`);
+    if (result.same.length) lines.push(`Already on this phone: ${result.same.join(", ")}.`);
+    if (result.conflicts.length) {
+      lines.push(
+        `Kept the card this phone already has for ${result.conflicts.join(", ")} ` +
+          "(the code holds a different card there; it was not imported, so no points were lost)."
+      );
+    }
+    msg.className = `form-msg ${result.conflicts.length ? "form-msg--warn" : "form-msg--ok"}`;
+    msg.textContent = lines.join(" ");
+    if (result.added.length) $("import-code").value = "";
+    const cards = render();
+    ensureSocket();
+    refresh(Object.keys(cards).filter((sid) => !live.has(sid)));
+  });
+}
+
+function ensureSocket() {
+  if (socket) return;
+  socket = connect();
+  socket.on("connect", () => refresh(Object.keys(loadCards())));
+  socket.on("connect_error", () => setStatus("Offline — showing the balances this phone saw last.", "warn"));
+}
+
+function main() {
+  registerServiceWorker();
+  const cards = render();
+  setUpExport();
+  setUpImport();
+  if (Object.keys(cards).length) ensureSocket();
+  // Another tab scanned or imported a card.
+  window.addEventListener("storage", (event) => {
+    if (event.key !== "ult.cards") return;
+    ensureSocket();
+    refresh(Object.keys(render()).filter((sid) => !live.has(sid)));
+  });
+}
+
+main();

@@ -1,0 +1,185 @@
+"""Sponsors: registration, profiles and owner-key checks (DESIGN §4, §5)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from ult import keys, ops
+from ult.errors import UltError
+from ult.identity import hash_owner_key, make_sid, new_secret, owner_key_matches
+from ult.rules import Rule
+from ult.validation import check_text
+
+MAX_NAME = 80
+MAX_ADDRESS = 200
+_COUNTRY = re.compile(r"[A-Z]{2}")
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What registration hands back once. ``owner_key`` is never stored in clear."""
+
+    sid: str
+    owner_key: str
+    biz: str
+    place_id: str
+    formatted_address: str
+    verified: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A sponsor as stored. ``owner_hash`` and ``code_secret`` never leave the server."""
+
+    sid: str
+    biz: str
+    address: str
+    formatted_address: str
+    country: str
+    place_id: str
+    verified: bool
+    created_ms: int
+    utc_offset_min: int
+    owner_hash: str
+    code_secret: str
+
+    @classmethod
+    def from_hash(cls, h: dict[str, str]) -> Profile:
+        return cls(
+            sid=h["sid"],
+            biz=h["biz"],
+            address=h.get("address", ""),
+            formatted_address=h.get("formatted_address", ""),
+            country=h.get("country", ""),
+            place_id=h.get("place_id", ""),
+            verified=h.get("verified") == "1",
+            created_ms=int(h.get("created_ms", "0")),
+            utc_offset_min=int(h.get("utc_offset_min", "0")),
+            owner_hash=h.get("owner_hash", ""),
+            code_secret=h.get("code_secret", ""),
+        )
+
+    def public(self) -> dict[str, Any]:
+        """The fields a page or notebook may show."""
+        return {
+            "sid": self.sid,
+            "biz": self.biz,
+            "formatted_address": self.formatted_address,
+            "country": self.country,
+            "place_id": self.place_id,
+            "verified": self.verified,
+            "created_ms": self.created_ms,
+        }
+
+
+def register(
+    r: redis.Redis,
+    name: str,
+    address: str,
+    country: str,
+    place_id: str,
+    formatted_address: str | None = None,
+    verified: bool = False,
+    utc_offset_min: int = 0,
+    rule: Rule | None = None,
+    now_ms: int | None = None,
+) -> Registration:
+    """Register a business at a place; the same ``place_id`` cannot be registered twice.
+
+    Returns the new ``sid`` and the owner key, which is shown once and stored only hashed.
+    """
+    biz = check_text("Business name", name, max_len=MAX_NAME)
+    address = check_text("Business address", address, max_len=MAX_ADDRESS)
+    formatted = check_text("Formatted address", formatted_address or address, max_len=300)
+    place_id = check_text("place_id", place_id, max_len=300)
+    if not isinstance(country, str) or not _COUNTRY.fullmatch(country.upper()):
+        raise UltError("bad_country", "Country must be a two-letter ISO code such as SE or US.")
+    if not -14 * 60 <= utc_offset_min <= 14 * 60:
+        raise UltError("bad_request", "utc_offset_min must be between -840 and 840.")
+    rule = (rule or Rule()).validated()
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+
+    sid = _free_sid(r, biz, place_id)
+    if not r.hsetnx(keys.PLACES, place_id, sid):
+        taken = r.hget(keys.PLACES, place_id)
+        raise UltError(
+            "already_registered",
+            f"This place is already registered (business id '{taken}'). Open the dashboard "
+            "in the browser it was registered with, or use its owner key.",
+        )
+    owner_key = new_secret()
+    profile = {
+        "sid": sid,
+        "biz": biz,
+        "address": address,
+        "formatted_address": formatted,
+        "country": country.upper(),
+        "place_id": place_id,
+        "verified": "1" if verified else "0",
+        "created_ms": str(now_ms),
+        "utc_offset_min": str(int(utc_offset_min)),
+        "owner_hash": hash_owner_key(owner_key),
+        "code_secret": secrets.token_hex(16),
+    }
+    k = keys.sponsor_keys(sid)
+    flat_profile = [x for item in profile.items() for x in item]
+    flat_rule = [x for item in rule.to_hash().items() for x in item]
+    args = [now_ms, len(flat_profile), *flat_profile, *flat_rule]
+    reply = ops.run(r, ops.script("register", [k.profile, k.rule, k.events], args, ops.text))
+    if reply == "exists":  # a race on the same sid: give the place back
+        r.hdel(keys.PLACES, place_id)
+        raise UltError("already_registered", f"The business id '{sid}' is taken; try again.")
+    r.xadd(
+        keys.REGISTRY,
+        {"sid": sid, "biz": biz, "country": profile["country"], "place_id": place_id},
+        id=f"{now_ms}-*",
+    )
+    return Registration(sid, owner_key, biz, place_id, formatted, verified)
+
+
+def _free_sid(r: redis.Redis, biz: str, place_id: str) -> str:
+    """The shortest sid not taken by another place (hash grows 4 → 6 → 8 … hex chars)."""
+    for hash_chars in range(4, 17, 2):
+        sid = make_sid(biz, place_id, hash_chars)
+        if not r.exists(keys.sponsor_keys(sid).profile):
+            return sid
+    raise UltError("server_error", "Could not find a free business id.")
+
+
+def _profile_or_none(flat: Any) -> Profile | None:
+    h = flat if isinstance(flat, dict) else ops.pairs(flat)
+    h = {ops.text(a): ops.text(b) for a, b in h.items()}
+    return Profile.from_hash(h) if h else None
+
+
+def get_profile(sid: str) -> ops.Op[Profile | None]:
+    """The sponsor's profile, or None when no such sponsor."""
+    return ops.command(_profile_or_none, "HGETALL", keys.sponsor_keys(sid).profile)
+
+
+def check_owner(sid: str, owner_key: str) -> ops.Op[Profile]:
+    """The profile when ``owner_key`` is this sponsor's, else UltError."""
+
+    def parse(flat: Any) -> Profile:
+        profile = _profile_or_none(flat)
+        if profile is None:
+            raise UltError("unknown_sponsor", f"No business with id '{sid}'.")
+        if not owner_key_matches(owner_key, profile.owner_hash):
+            raise UltError("unauthorized", "That owner key does not match this business.")
+        return profile
+
+    return ops.command(parse, "HGETALL", keys.sponsor_keys(sid).profile)
+
+
+def list_sponsors(r: redis.Redis) -> list[dict[str, str]]:
+    """Every registered sponsor from the registry stream, oldest first."""
+    return [{"registered_id": eid, **fields} for eid, fields in r.xrange(keys.REGISTRY)]

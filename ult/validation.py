@@ -1,0 +1,80 @@
+"""Field formats of DESIGN §3: every value from outside is checked here before use."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from ult.errors import UltError
+
+MAX_PAYLOAD_BYTES = 8 * 1024
+
+FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
+    "sid": (re.compile(r"[a-z0-9-]{3,64}"), "3–64 characters of a-z, 0-9 and -"),
+    "key": (re.compile(r"[A-Za-z0-9_-]{32,128}"), "32–128 characters of A-Z, a-z, 0-9, _ and -"),
+    "owner_key": (
+        re.compile(r"[A-Za-z0-9_-]{32,128}"),
+        "32–128 characters of A-Z, a-z, 0-9, _ and -",
+    ),
+    "nonce": (re.compile(r"[A-Za-z0-9_-]{1,64}"), "1–64 characters of A-Z, a-z, 0-9, _ and -"),
+    "at": (re.compile(r"[A-Za-z0-9_-]{1,32}"), "1–32 characters of A-Z, a-z, 0-9, _ and -"),
+    "code": (re.compile(r"[A-Za-z0-9_-]{1,64}"), "1–64 characters of A-Z, a-z, 0-9, _ and -"),
+    "claim_id": (re.compile(r"[A-Za-z0-9_-]{1,64}"), "1–64 characters of A-Z, a-z, 0-9, _ and -"),
+}
+
+
+def check_field(name: str, value: object) -> str:
+    """Return ``value`` if it is a string of the format of ``name``, else raise bad_request."""
+    pattern, wording = FORMATS[name]
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise UltError("bad_request", f"'{name}' must be {wording}.")
+    return value
+
+
+def check_payload(
+    payload: object, required: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """Validate one event payload: a JSON object with exactly the allowed fields.
+
+    Returns the fields present, each checked by :func:`check_field`.
+    """
+    if not isinstance(payload, Mapping):
+        raise UltError("bad_request", "The request must be one JSON object.")
+    allowed = set(required) | set(optional)
+    extra = sorted(_printable_name(k) for k in payload if k not in allowed)
+    if extra:
+        raise UltError("bad_request", f"Unknown field(s): {', '.join(extra)}.")
+    missing = [k for k in required if k not in payload]
+    if missing:
+        raise UltError("bad_request", f"Missing field(s): {', '.join(missing)}.")
+    return {k: check_field(k, payload[k]) for k in (*required, *optional) if k in payload}
+
+
+def check_text(name: str, value: object, *, max_len: int, required: bool = True) -> str:
+    """A free-text field (business name, address, reward): trimmed, printable, bounded."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise UltError("bad_request", f"{name} must be text.")
+    text = " ".join(value.split())
+    if required and not text:
+        raise UltError("bad_request", f"{name} is required.")
+    if len(text) > max_len:
+        raise UltError(
+            "bad_request", f"{name} is too long ({len(text)} characters, at most {max_len})."
+        )
+    if any(not ch.isprintable() for ch in text):
+        raise UltError("bad_request", f"{name} contains characters that cannot be shown.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UltError(
+            "bad_request", f"{name} contains characters that cannot be stored."
+        ) from None
+    return text
+
+
+def _printable_name(name: object) -> str:
+    """A field name safe to echo in an error message (no markup, no lone surrogates)."""
+    text = str(name)
+    return text if re.fullmatch(r"[A-Za-z0-9_]{1,32}", text) else "(unreadable name)"
