@@ -50,7 +50,7 @@ def found(place_id: str = "ChIJ-fika-sisters", partial: bool = False) -> dict[st
 class GeocodeStub:
     """A local imitation of the Geocoding JSON API, run in a thread."""
 
-    answer: Answer = lambda query: (200, found())  # noqa: E731
+    answer: Answer = field(default=lambda query: (200, found()))
     delay: float = 0.0
     requests: list[dict[str, str]] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
@@ -80,7 +80,7 @@ def stub() -> Iterator[GeocodeStub]:
     state = GeocodeStub()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             state.handle(self)
 
         def log_message(self, format: str, *args: object) -> None:
@@ -311,6 +311,8 @@ def test_countries_for_a_dropdown() -> None:
 
 
 def test_resolver_from_settings() -> None:
-    assert isinstance(resolver_from_settings(SimpleNamespace(google_maps_api_key=None)), OfflineResolver)
+    assert isinstance(
+        resolver_from_settings(SimpleNamespace(google_maps_api_key=None)), OfflineResolver
+    )
     chosen = resolver_from_settings(SimpleNamespace(google_maps_api_key=KEY))
     assert isinstance(chosen, GoogleResolver)

@@ -12,7 +12,7 @@ import zxingcpp
 from PIL import Image
 
 from ult.errors import UltError
-from ult.qr import poster_html, poster_page, poster_png, png_bytes, scan_url, svg_text, write_qr
+from ult.qr import png_bytes, poster_html, poster_page, poster_png, scan_url, svg_text, write_qr
 
 PUBLIC = "http://127.0.0.1:8000/"
 SID = "fika-sisters-3fa9"
@@ -23,7 +23,9 @@ EVIL = "<img src=x onerror=alert(1)>"
 def decode(png: bytes) -> list[str]:
     """Every QR code zxing-cpp finds in a PNG."""
     image = Image.open(io.BytesIO(png))
-    return [r.text for r in zxingcpp.read_barcodes(image) if r.format == zxingcpp.BarcodeFormat.QRCode]
+    return [
+        r.text for r in zxingcpp.read_barcodes(image) if r.format == zxingcpp.BarcodeFormat.QRCode
+    ]
 
 
 # --- scan_url ---------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ult.connection import connect
 from ult.embedded import EmbeddedServer
-from ult.settings import EMBEDDED_REDIS_PORT, Settings
+from ult.settings import Settings
 
 
 def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> bool:
@@ -52,7 +52,7 @@ def up(settings: Settings, with_dashboard: bool = True) -> int:
     with ExitStack() as stack:
         if settings.redis_url is None:
             data = Path(settings.var_dir) / "redis"
-            server = EmbeddedServer(data, port=EMBEDDED_REDIS_PORT).start()
+            server = EmbeddedServer(data, port=settings.redis_port).start()
             stack.callback(server.stop)
             env["REDIS_URL"] = server.url
             print(f"Redis (embedded Valkey)  {server.url}  data in {data}")

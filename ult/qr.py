@@ -131,7 +131,7 @@ _POSTER_CSS = """
   overflow-wrap: anywhere; }
 .ult-poster .ult-headline { margin: 0 0 5mm; font-size: 18pt; font-weight: 600; }
 .ult-poster .ult-qr svg { display: block; width: 80mm; max-width: 100%; height: auto;
-  margin: 0 auto; }
+  margin: 0 auto; shape-rendering: crispEdges; }
 .ult-poster .ult-promise { margin: 5mm 0 2mm; font-size: 12pt; }
 .ult-poster .ult-spot { margin: 0 0 2mm; font-size: 12pt; font-weight: 600; }
 .ult-poster .ult-url { margin: 3mm 0 0; font-size: 7pt; color: #555; overflow-wrap: anywhere;

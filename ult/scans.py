@@ -36,9 +36,10 @@ class ScanResult:
 
     @property
     def message(self) -> str:
+        points = f"{self.points} point{'s' if self.points != 1 else ''}"
         if self.duplicate:
-            return f"Visit {self.visits} already recorded — {self.points} points"
-        return f"Visit {self.visits} recorded — {self.points} points"
+            return f"Visit {self.visits} already recorded — {points}"
+        return f"Visit {self.visits} recorded — {points}"
 
     def to_ack(self) -> dict[str, Any]:
         return {

@@ -28,7 +28,7 @@ class Settings:
         "REDIS_URL",
         None,
         "Redis >= 7 or Valkey to use. Unset: `ult up` starts the embedded Valkey server "
-        f"on 127.0.0.1:{EMBEDDED_REDIS_PORT} with its data under var/redis.",
+        "on 127.0.0.1:ULT_REDIS_PORT with its data under var/redis.",
     )
     public_url: str = _setting(
         "ULT_PUBLIC_URL",
@@ -39,6 +39,9 @@ class Settings:
         "GOOGLE_MAPS_API_KEY",
         None,
         "Google Geocoding API key. Unset: the offline place resolver (not verified by Google).",
+    )
+    redis_port: int = _setting(
+        "ULT_REDIS_PORT", EMBEDDED_REDIS_PORT, "Port of the embedded Valkey server of `ult up`."
     )
     port: int = _setting("ULT_PORT", 8000, "Port of the scan service.")
     dashboard_port: int = _setting("ULT_DASHBOARD_PORT", 8866, "Port of the Voilà dashboard.")
@@ -55,7 +58,7 @@ class Settings:
     @property
     def effective_redis_url(self) -> str:
         """The Redis URL to connect to: REDIS_URL, or the embedded server's."""
-        return self.redis_url or f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
 
     @property
     def var_path(self) -> Path:

@@ -112,7 +112,7 @@ export function parseCode(text) {
   if (!code.startsWith(CODE_PREFIX)) {
     throw new CodeError("That is not a ULT recovery code (it should start with “ULT1.”).");
   }
-  const body = code.slice(CODE_PREFIX.length);
+  const body = code.slice(CODE_PREFIX.length).replace(/={1,2}$/, "");
   let data;
   try {
     if (!/^[A-Za-z0-9_-]+$/.test(body)) throw new Error("alphabet");

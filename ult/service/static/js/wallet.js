@@ -82,6 +82,7 @@ function cardItem(sid, card) {
     const next = Number(ack.next_scan_in) || 0;
     detailRow(facts, "Next visit counts", next > 0 ? `in ${humanDuration(next)}` : "now");
   }
+  if (ack?.ok && ack.cid) detailRow(facts, "Card number", ack.cid);
   if (card.added_at) detailRow(facts, "On this phone since", new Date(card.added_at).toLocaleDateString());
   body.append(facts);
   if (ack?.ok && Array.isArray(ack.history) && ack.history.length) {

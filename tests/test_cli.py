@@ -1,0 +1,128 @@
+"""The `ult` command as a user types it, against the embedded server."""
+
+import json
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+import zxingcpp
+from conftest import service_env
+from PIL import Image
+
+from ult import run
+from ult.cards import read_card
+from ult.embedded import free_port
+from ult.scans import scan
+
+
+def ult(env, *args, check=True):
+    proc = subprocess.run(
+        [sys.executable, "-m", "ult", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_register_qr_and_rule(redis_url, r, tmp_path):
+    env = service_env(redis_url, tmp_path, ULT_PUBLIC_URL="https://loyal.example")
+    out = json.loads(
+        ult(
+            env, "register", "--name", "Fika Sisters", "--address", "Storgatan 1", "--country", "SE"
+        ).stdout
+    )
+    sid, owner_key = out["sid"], out["owner_key"]
+    assert sid.startswith("fika-sisters-") and out["verified"] is False
+    assert out["scan_url"] == f"https://loyal.example/s/{sid}"
+
+    again = ult(
+        env,
+        "register",
+        "--name",
+        "Fika Sisters",
+        "--address",
+        "Storgatan 1",
+        "--country",
+        "SE",
+        check=False,
+    )
+    assert again.returncode == 2 and "already registered" in again.stderr
+
+    png = tmp_path / "code.png"
+    qr = json.loads(ult(env, "qr", sid, "-o", str(png), "--at", "table-3").stdout)
+    assert qr["url"] == f"https://loyal.example/s/{sid}?at=table-3"
+    (decoded,) = zxingcpp.read_barcodes(Image.open(png))
+    assert decoded.text == qr["url"]
+    missing = ult(env, "qr", "no-such-cafe", check=False)
+    assert missing.returncode == 2 and "No business" in missing.stderr
+
+    rule = json.loads(
+        ult(
+            env,
+            "rule",
+            sid,
+            "--owner-key",
+            owner_key,
+            "--points-per-scan",
+            "2",
+            "--cooldown",
+            "0",
+            "--reward",
+            "Free bun",
+            "--approval",
+            "staff",
+        ).stdout
+    )
+    assert (
+        rule["points_per_scan"] == 2 and rule["cooldown_min"] == 0 and rule["approval"] == "staff"
+    )
+    key = "c" * 43
+    run(r, scan(sid, key))
+    assert run(r, scan(sid, key)).points == 4  # the new rule: 2 points, no cooldown
+    wrong = ult(env, "rule", sid, "--owner-key", "x" * 43, "--points-per-scan", "9", check=False)
+    assert wrong.returncode == 2 and "owner key" in wrong.stderr
+    assert run(r, read_card(sid, key)).points == 4
+
+
+def test_unreachable_redis_is_a_clear_message(tmp_path):
+    env = service_env(f"redis://127.0.0.1:{free_port()}/0", tmp_path)
+    proc = ult(env, "register", "--name", "X", "--address", "Y", "--country", "SE", check=False)
+    assert proc.returncode == 3 and "cannot reach Redis" in proc.stderr
+
+
+def test_up_starts_embedded_redis_and_service_and_stops_cleanly(tmp_path):
+    env = service_env("", tmp_path / "var")
+    env.pop("REDIS_URL")
+    redis_port, port = free_port(), free_port()
+    env.update(ULT_REDIS_PORT=str(redis_port), ULT_PORT=str(port))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ult", "up", "--no-dashboard"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "Ctrl-C" in line:
+                break
+        text = "".join(lines)
+        assert f"http://127.0.0.1:{port}" in text and f"redis://127.0.0.1:{redis_port}/0" in text
+        assert "ult demo" in text  # the empty-server hint
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+            assert resp.status == 200
+        assert (tmp_path / "var" / "redis" / "appendonlydir").is_dir()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(20)
+    assert proc.returncode == 0
+    children = subprocess.run(
+        ["pgrep", "-f", f"--port {redis_port}"], capture_output=True, text=True
+    )
+    assert children.stdout.strip() == "", "valkey-server left running"
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
