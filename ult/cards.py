@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ult import ops
+from ult.claims import Claim
 from ult.errors import UltError
 from ult.identity import card_id, short_cid
 from ult.keys import sponsor_keys
@@ -67,6 +68,7 @@ class Card:
     rule: Rule
     next_scan_in: int
     history: list[dict[str, Any]] = field(default_factory=list)
+    claim: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +80,7 @@ class Card:
             "history": self.history,
             "rule": self.rule.to_dict(),
             "next_scan_in": self.next_scan_in,
+            "claim": self.claim,
         }
 
 
@@ -105,7 +108,7 @@ def read_card(sid: str, key: str, now_ms: int | None = None) -> ops.Op[Card]:
     def parse(reply: list[Any]) -> Card:
         if not reply:
             raise UltError("unknown_sponsor", "This loyalty card's business is not registered.")
-        biz, rule_flat, packed, *entries = reply
+        biz, rule_flat, packed, claim_json, *entries = reply
         rule = Rule.from_hash(ops.pairs(rule_flat))
         record = CardRecord.parse(ops.text(packed))
         history = [event_summary(ops.text(eid), ops.pairs(flat)) for eid, flat in entries]
@@ -118,9 +121,10 @@ def read_card(sid: str, key: str, now_ms: int | None = None) -> ops.Op[Card]:
             rule=rule,
             next_scan_in=record.next_scan_in(rule, now_ms),
             history=history[::-1],
+            claim=Claim.from_json(ops.text(claim_json)).to_dict(now_ms) if claim_json else None,
         )
 
-    return ops.script("card", [k.profile, k.rule, k.cards, k.events], [cid], parse)
+    return ops.script("card", [k.profile, k.rule, k.cards, k.events, k.claims], [cid], parse)
 
 
 def loyalists(sid: str, limit: int = 100) -> ops.Op[list[dict[str, Any]]]:

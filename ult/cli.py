@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from dataclasses import replace
@@ -107,7 +108,12 @@ def _yes_no(value: str) -> bool:
     raise argparse.ArgumentTypeError("use yes or no")
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Commands that live in their own module, which adds them with ``configure(subparsers)``.
+# They are imported only when asked for (or for --help), so `ult serve` never loads them.
+MODULE_COMMANDS = {"demo": "ult.demo", "export": "ult.export", "bench": "ult.bench"}
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ult",
         description="ULT — anonymous loyalty cards on QR codes.",
@@ -156,26 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_rule)
 
-    for module in ("ult.demo", "ult.export", "ult.bench"):
-        _add_optional_command(sub, module)
+    first = argv[0] if argv else "--help"
+    for name, module in MODULE_COMMANDS.items():
+        if first == name or first.startswith("-"):
+            importlib.import_module(module).configure(sub)
     return parser
 
 
-def _add_optional_command(sub: argparse._SubParsersAction, module: str) -> None:
-    """Commands that live in their own module: ``configure(subparsers)`` adds them."""
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name != module:
-            raise
-        return
-    mod.configure(sub)
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         return args.func(args) or 0
     except UltError as e:

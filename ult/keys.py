@@ -5,7 +5,8 @@ script can touch them atomically and they land on one Redis Cluster slot.
 - ``ult:{sid}:profile``  hash: name, address, place_id, owner key hash, counters
 - ``ult:{sid}:rule``     hash: the current reward rule
 - ``ult:{sid}:cards``    hash: cid → packed card record (visits, points, times, nonces)
-- ``ult:{sid}:claims``   hash: claim id → JSON claim
+- ``ult:{sid}:claims``   hash: claim id → JSON claim; ``card:<cid>`` → the card's last claim id
+- ``ult:{sid}:voided``   set: ids of scans the sponsor voided
 - ``ult:sponsors``       stream: registry of all sponsors (for analysts)
 - ``ult:places``         hash: place_id → sid (one registration per place)
 """
@@ -48,9 +49,13 @@ class SponsorKeys:
     def claims(self) -> str:
         return self._key("claims")
 
+    @property
+    def voided(self) -> str:
+        return self._key("voided")
+
     def all(self) -> list[str]:
         """Every key of the sponsor, in the order the Lua scripts expect them."""
-        return [self.profile, self.rule, self.cards, self.events, self.claims]
+        return [self.profile, self.rule, self.cards, self.events, self.claims, self.voided]
 
 
 def sponsor_keys(sid: str) -> SponsorKeys:

@@ -23,8 +23,9 @@ T = TypeVar("T")
 
 @cache
 def script_source(name: str) -> tuple[str, str]:
-    """(source, sha1) of ``ult/lua/<name>.lua``."""
-    source = resources.files("ult").joinpath("lua", f"{name}.lua").read_text()
+    """(source, sha1) of ``ult/lua/<name>.lua``, with the shared ``lib.lua`` prepended."""
+    lua = resources.files("ult").joinpath("lua")
+    source = lua.joinpath("lib.lua").read_text() + lua.joinpath(f"{name}.lua").read_text()
     return source, hashlib.sha1(source.encode()).hexdigest()
 
 

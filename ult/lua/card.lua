@@ -1,14 +1,17 @@
 -- Read one card with what the customer page shows next to it.
--- KEYS: profile, rule, cards, events
+-- KEYS: profile, rule, cards, events, claims
 -- ARGV: cid
--- Reply: {} for an unknown sponsor, else {biz, rule (flat hash), record or '', entries...}
-local profile, rule, cards, events = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- Reply: {} for an unknown sponsor, else {biz, rule (flat hash), record or '', last claim json
+--        or '', entries of the recent visits...}
+local profile, rule, cards, events, claims = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local biz = redis.call('HGET', profile, 'biz')
 if not biz then return {} end
+local c = read_card(cards, ARGV[1])
 local rec = redis.call('HGET', cards, ARGV[1]) or ''
-local out = {biz, redis.call('HGETALL', rule), rec}
-local recent = string.match(rec, '^[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|(.*)$') or ''
-for id in string.gmatch(recent, '[^,]+') do
+local claim_id = redis.call('HGET', claims, 'card:' .. ARGV[1])
+local claim = claim_id and redis.call('HGET', claims, claim_id) or ''
+local out = {biz, redis.call('HGETALL', rule), rec, claim}
+for id in string.gmatch(c.recent, '[^,]+') do
   local e = redis.call('XRANGE', events, id, id)
   if e[1] then out[#out + 1] = e[1] end
 end

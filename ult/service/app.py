@@ -9,12 +9,11 @@ import socketio
 from starlette.applications import Starlette
 
 from ult.service.events import register_events
+from ult.service.notify import SOCKETIO_CHANNEL
 from ult.service.pages import routes
 from ult.service.ratelimit import ConnectionLimits
 from ult.settings import Settings, load_settings
 from ult.validation import MAX_PAYLOAD_BYTES
-
-SOCKETIO_CHANNEL = "ult-socketio"
 
 
 def create_app(settings: Settings | None = None, redis_url: str | None = None) -> socketio.ASGIApp:

@@ -12,9 +12,11 @@ import socketio
 
 from ult import arun, counter_code
 from ult.cards import read_card
+from ult.claims import claim
 from ult.errors import UltError
 from ult.identity import short_cid
 from ult.scans import scan
+from ult.service.notify import card_room, sponsor_room
 from ult.service.ratelimit import ConnectionLimits
 from ult.sponsors import check_owner, get_profile
 from ult.validation import check_payload
@@ -22,10 +24,6 @@ from ult.validation import check_payload
 log = logging.getLogger("ult.service")
 
 Handler = Callable[[str, dict[str, str]], Awaitable[dict[str, Any]]]
-
-
-def sponsor_room(sid: str) -> str:
-    return f"sponsor:{sid}"
 
 
 def register_events(
@@ -79,12 +77,22 @@ def register_events(
                 "tag": f.get("at"),
             }
             await sio.emit("scan", live, room=sponsor_room(result.sid))
+        await sio.enter_room(conn, card_room(result.sid, result.cid))
         return result.to_ack()
 
     @event("card", ("sid", "key"))
     async def on_card(conn: str, f: dict[str, str]) -> dict[str, Any]:
         card = await arun(r, read_card(f["sid"], f["key"]))
+        await sio.enter_room(conn, card_room(card.sid, card.cid))
         return {"ok": True, **card.to_dict()}
+
+    @event("claim", ("sid", "key"))
+    async def on_claim(conn: str, f: dict[str, str]) -> dict[str, Any]:
+        found, created = await arun(r, claim(f["sid"], f["key"]))
+        await sio.enter_room(conn, card_room(f["sid"], found.cid))
+        if created:
+            await sio.emit("claim", found.to_dict(), room=sponsor_room(f["sid"]))
+        return {"ok": True, "claim": found.to_dict(), "created": created}
 
     @event("watch", ("sid", "owner_key"))
     async def on_watch(conn: str, f: dict[str, str]) -> dict[str, Any]:

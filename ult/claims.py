@@ -1,0 +1,162 @@
+"""Rewards claimed at the counter (DESIGN §7).
+
+A claim deducts the points at once (atomically, in ``claim.lua``); ``instant`` approval
+gives a voucher straight away, ``staff`` approval waits for the dashboard. A voucher is
+valid for the rule's ``voucher_min`` minutes; rejecting or voiding a claim gives the points back.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ult import ops
+from ult.errors import UltError
+from ult.identity import card_id, hash_owner_key, short_cid
+from ult.keys import sponsor_keys
+from ult.validation import check_field
+
+# Short codes staff read aloud: no 0/O, 1/I/L, 5/S.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRTUVWXYZ2346789"
+DECISIONS = ("approve", "reject", "void")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim as stored; ``state(now)`` adds ``expired`` for a voucher past its time."""
+
+    id: str
+    cid: str
+    biz: str
+    status: str
+    reward: str
+    points: int
+    code: str
+    created_ms: int
+    expires_at: int
+    voucher_ms: int
+    decided_ms: int = 0
+
+    @classmethod
+    def from_json(cls, raw: str) -> Claim:
+        data = json.loads(raw)
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+    def state(self, now_ms: int | None = None) -> str:
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        if self.status == "approved" and self.expires_at <= now_ms:
+            return "expired"
+        return self.status
+
+    def to_dict(self, now_ms: int | None = None) -> dict[str, Any]:
+        """What the customer page and the dashboard see (short cid only)."""
+        return {
+            "id": self.id,
+            "cid": short_cid(self.cid),
+            "biz": self.biz,
+            "status": self.state(now_ms),
+            "reward": self.reward,
+            "points": self.points,
+            "code": self.code,
+            "created_ms": self.created_ms,
+            "expires_at": self.expires_at,
+        }
+
+
+def new_code(length: int = 4) -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+
+
+def claim(sid: str, key: str, now_ms: int | None = None) -> ops.Op[tuple[Claim, bool]]:
+    """Claim the reward for ``key``'s card. Returns (claim, created) — created is False when
+    the card already had an open claim, which is returned instead of a new one."""
+    check_field("sid", sid)
+    cid = card_id(check_field("key", key))
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    k = sponsor_keys(sid)
+    args = [cid, now_ms, secrets.token_urlsafe(9), new_code()]
+
+    def parse(reply: list[Any]) -> tuple[Claim, bool]:
+        status, raw, points, needed = ops.text(reply[0]), ops.text(reply[1]), reply[2], reply[3]
+        if status == "unknown_sponsor":
+            raise UltError("unknown_sponsor", "This loyalty card's business is not registered.")
+        if status == "not_enough_points":
+            missing = int(needed) - int(points)
+            raise UltError(
+                "not_enough_points",
+                f"Not yet — {missing} more point{'s' if missing != 1 else ''} for the reward.",
+                points=int(points),
+                points_needed=int(needed),
+            )
+        return Claim.from_json(raw), status == "ok"
+
+    return ops.script("claim", [k.profile, k.rule, k.cards, k.events, k.claims], args, parse)
+
+
+def decide(
+    sid: str, owner_key: str, claim_id: str, decision: str, now_ms: int | None = None
+) -> ops.Op[Claim]:
+    """Staff ``approve`` or ``reject`` a requested claim, or ``void`` an open one."""
+    if decision not in DECISIONS:
+        raise ValueError(f"decision must be one of {DECISIONS}")
+    check_field("claim_id", claim_id)
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    k = sponsor_keys(sid)
+    args = [hash_owner_key(owner_key), claim_id, decision, now_ms]
+    messages = {
+        "unknown_sponsor": f"No business with id '{sid}'.",
+        "unauthorized": "That owner key does not match this business.",
+        "unknown_claim": "No such claim.",
+        "already_decided": "This claim was already decided.",
+    }
+
+    def parse(reply: list[Any]) -> Claim:
+        status = ops.text(reply[0])
+        if status != "ok":
+            raise UltError(status, messages[status])
+        return Claim.from_json(ops.text(reply[1]))
+
+    return ops.script("decide", [k.profile, k.rule, k.cards, k.events, k.claims], args, parse)
+
+
+def list_claims(sid: str, now_ms: int | None = None) -> ops.Op[list[Claim]]:
+    """All claims of a sponsor, newest first."""
+
+    def parse(flat: Any) -> list[Claim]:
+        h = flat if isinstance(flat, dict) else ops.pairs(flat)
+        found = [
+            Claim.from_json(ops.text(v))
+            for f, v in h.items()
+            if not ops.text(f).startswith("card:")
+        ]
+        return sorted(found, key=lambda c: -c.created_ms)
+
+    return ops.command(parse, "HGETALL", sponsor_keys(sid).claims)
+
+
+def pending(claims: list[Claim]) -> list[Claim]:
+    """The claims waiting for staff."""
+    return [c for c in claims if c.status == "requested"]
+
+
+def void_scan(sid: str, owner_key: str, entry_id: str, now_ms: int | None = None) -> ops.Op[None]:
+    """Void one counted scan: its visit and points are taken back, once."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    k = sponsor_keys(sid)
+    messages = {
+        "unknown_sponsor": f"No business with id '{sid}'.",
+        "unauthorized": "That owner key does not match this business.",
+        "unknown_scan": "No such scan.",
+        "already_void": "This scan was already voided.",
+    }
+
+    def parse(reply: Any) -> None:
+        status = ops.text(reply)
+        if status != "ok":
+            raise UltError(status, messages[status])
+
+    args = [hash_owner_key(owner_key), entry_id, now_ms]
+    return ops.script("void_scan", [k.profile, k.cards, k.events, k.voided], args, parse)

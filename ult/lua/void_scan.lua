@@ -1,0 +1,24 @@
+-- The sponsor voids a scan (e.g. counted by mistake): its visit and points are taken back once.
+-- KEYS: profile, cards, events, voided
+-- ARGV: owner_hash, entry_id, now_ms
+-- Reply: status: ok | unknown_sponsor | unauthorized | unknown_scan | already_void
+local profile, cards, events, voided = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local owner_hash, target, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+
+local stored = redis.call('HGET', profile, 'owner_hash')
+if not stored then return 'unknown_sponsor' end
+if stored ~= owner_hash then return 'unauthorized' end
+local found = redis.call('XRANGE', events, target, target)
+if not found[1] then return 'unknown_scan' end
+local f = {}
+for i = 1, #found[1][2], 2 do f[found[1][2][i]] = found[1][2][i + 1] end
+if f.t ~= 'scan' then return 'unknown_scan' end
+if redis.call('SADD', voided, target) == 0 then return 'already_void' end
+
+local c = read_card(cards, f.c)
+local take = math.min(tonumber(f.p), c.points)
+c.visits, c.points = math.max(c.visits - 1, 0), c.points - take
+write_card(cards, f.c, c)
+redis.call('XADD', events, entry_id(events, now), 't', 'void', 'c', f.c, 'ref', target,
+  'p', fmt(-take), 'v', '-1')
+return 'ok'

@@ -1,0 +1,42 @@
+"""Emitting to Socket.IO rooms from outside the service (the dashboard kernel).
+
+A write-only client manager publishes through Redis; every service process delivers the
+message to its own members of the room (FIELD-NOTES: such an emitter cannot receive acks).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import socketio
+
+from ult.identity import card_id
+
+SOCKETIO_CHANNEL = "ult-socketio"
+
+
+def sponsor_room(sid: str) -> str:
+    """The live room of a sponsor's dashboards (joined with ``watch``)."""
+    return f"sponsor:{sid}"
+
+
+def card_room(sid: str, cid: str) -> str:
+    """The room of one customer card (joined by the page on ``card``, ``scan`` and ``claim``)."""
+    return f"card:{sid}:{cid}"
+
+
+def card_room_for_key(sid: str, key: str) -> str:
+    return card_room(sid, card_id(key))
+
+
+class Notifier:
+    """Emit ``claim_update`` to a card and events to a sponsor room, via Redis."""
+
+    def __init__(self, redis_url: str) -> None:
+        self._manager = socketio.RedisManager(redis_url, channel=SOCKETIO_CHANNEL, write_only=True)
+
+    def claim_update(self, sid: str, cid: str, claim: dict[str, Any]) -> None:
+        self._manager.emit("claim_update", claim, room=card_room(sid, cid))
+
+    def to_sponsor(self, sid: str, event: str, data: dict[str, Any]) -> None:
+        self._manager.emit(event, data, room=sponsor_room(sid))
