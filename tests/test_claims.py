@@ -150,3 +150,25 @@ def test_required_code_refuses_scans_without_a_fresh_code(r, make_sponsor):
     assert e.value.code == "code_invalid"
     assert run(r, scan(s["sid"], KEY, code_state="ok")).visits == 1
     assert run(r, get_profile(s["sid"])).code_secret
+
+
+def test_velocity_alerts_for_a_hammered_card_and_a_rush(r, make_sponsor):
+    from ult.velocity import Thresholds, velocity_alerts
+
+    s = make_sponsor(cooldown_min=0)
+    now = T0 + 3600_000
+    # a quiet hour: 6 scans from 6 cards, then one card scans 5 times in 5 minutes
+    for i in range(6):
+        run(r, scan(s["sid"], f"{i:02d}" + "q" * 41, now_ms=T0 + i * 300_000))
+    for i in range(5):
+        run(r, scan(s["sid"], KEY, now_ms=now - 300_000 + i * 60_000))
+    alerts = velocity_alerts(r, s["sid"], now_ms=now)
+    assert [(a.kind, a.count) for a in alerts] == [("card_scans", 5)]
+    assert alerts[0].cid == run(r, read_card(s["sid"], KEY)).cid[:12]
+    # a rush: 30 cards in the last 10 minutes
+    for i in range(30):
+        run(r, scan(s["sid"], f"{i:02d}" + "r" * 41, now_ms=now - 500_000 + i * 1000))
+    kinds = [a.kind for a in velocity_alerts(r, s["sid"], now_ms=now)]
+    assert "shop_rate" in kinds
+    quiet = velocity_alerts(r, s["sid"], now_ms=now, th=Thresholds(shop_min_scans=1000, card_scans=99))
+    assert quiet == []
