@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -84,8 +85,14 @@ def test_scan_counts_a_visit_and_a_reload_another(service_url, make_sponsor, r, 
     sid = sponsor["sid"]
     page = new_page()
     sent = sent_events(page)
+    errors: list = []
+    page.on("pageerror", lambda err: errors.append(err))
+    urls: list[str] = []
+    page.on("request", lambda req: urls.append(req.url))
 
+    started = time.monotonic()
     visit(page, f"{service_url}/s/{sid}?at=table-3", "Visit 1 recorded")
+    assert time.monotonic() - started < 3, "the visit shows at once"
     expect(page.locator("#biz")).to_have_text("Fika Sisters")
     expect(page.locator("#points")).to_have_text("1 point")
     expect(page.locator("#progress-text")).to_have_text(
@@ -123,6 +130,8 @@ def test_scan_counts_a_visit_and_a_reload_another(service_url, make_sponsor, r, 
     page.go_back()
     expect(page.locator("#headline")).to_have_text("Visit 2 already recorded", timeout=5000)
     assert len(scans_in_stream(r, sid)) == 2
+    assert errors == []
+    assert all(u.startswith(service_url + "/") for u in urls), "nothing outside the origin"
 
 
 def test_cards_are_per_sponsor(service_url, make_sponsor, new_page):

@@ -13,6 +13,7 @@ const SHELL = [
   "/static/js/scan.js",
   "/static/js/wallet.js",
   "/static/vendor/socket.io.min.js",
+  "/static/icons/ui.svg",
   "/static/icons/icon-192.png",
   "/static/icons/icon-512.png",
 ];

@@ -19,7 +19,9 @@ export function registerServiceWorker() {
 /** The Socket.IO connection to this origin (websocket only, like every ULT client). */
 export function connect() {
   // `io` is the global of the vendored /static/vendor/socket.io.min.js.
-  return window.io({ transports: ["websocket"], reconnectionDelayMax: 4000 });
+  // timeout: a connection attempt that hangs (captive portal, dead Wi-Fi) fails after 5 s and
+  // is retried, instead of after the default 20 s.
+  return window.io({ transports: ["websocket"], reconnectionDelayMax: 4000, timeout: 5000 });
 }
 
 /**
@@ -110,7 +112,12 @@ export function friendlyError(ack) {
         detail: "The counter code changes every few minutes. Scan the one on the screen again.",
       };
     case "rate_limited":
-      return { code, title: "One moment…", detail: "Too many tries at once. Wait a few seconds and try again.", retry: true };
+      return {
+        code,
+        title: "One moment…",
+        detail: "Too many tries at once. Wait a few seconds and try again.",
+        retry: true,
+      };
     case "bad_request":
       return {
         code,
@@ -139,9 +146,16 @@ export function friendlyError(ack) {
       return {
         code,
         title: "This browser won't keep your card",
-        detail: "Your card lives on this phone, but storage is blocked (private mode?). Open the page in a normal tab.",
+        detail:
+          "Your card lives on this phone, but storage is blocked (private mode?). " +
+          "Open the page in a normal tab.",
       };
     default:
-      return { code, title: "Something went wrong", detail: "That's on us, not you. Please try again.", retry: true };
+      return {
+        code,
+        title: "Something went wrong",
+        detail: "That's on us, not you. Please try again.",
+        retry: true,
+      };
   }
 }

@@ -41,7 +41,7 @@ function show({ tone, icon, title, detail = "", balance = null, retry = false })
   const box = $("result");
   box.className = `result result--${tone}`;
   box.removeAttribute("aria-busy");
-  $("result-icon").textContent = icon;
+  $("result-icon").setAttribute("href", `/static/icons/ui.svg#i-${icon}`);
   $("headline").textContent = title;
   $("detail").textContent = detail;
   $("detail").hidden = !detail;
@@ -59,16 +59,18 @@ function show({ tone, icon, title, detail = "", balance = null, retry = false })
 }
 
 function showPending() {
-  show({ tone: "pending", icon: "…", title: "Counting your visit…" });
+  show({ tone: "pending", icon: "pending", title: "Counting your visit…" });
   $("result").setAttribute("aria-busy", "true");
 }
 
-function showVisit(ack) {
+function showVisit(ack, retried) {
   const next = Number(ack.next_scan_in) || 0;
+  // A duplicate after our own retry is this visit whose first answer got lost: just "recorded".
+  const again = ack.duplicate && !retried;
   show({
     tone: "ok",
-    icon: "✓",
-    title: ack.duplicate ? `Visit ${ack.visits} already recorded` : `Visit ${ack.visits} recorded`,
+    icon: "ok",
+    title: again ? `Visit ${ack.visits} already recorded` : `Visit ${ack.visits} recorded`,
     detail: next > 0 ? `Thanks! Your next visit counts in ${humanDuration(next)}.` : "Thanks for coming by!",
     balance: ack,
   });
@@ -79,7 +81,7 @@ function showRefusal(ack) {
   const calm = ["cooldown", "daily_cap", "rate_limited"].includes(words.code);
   show({
     tone: calm ? "wait" : "error",
-    icon: calm ? "⏳" : "!",
+    icon: calm ? "wait" : "error",
     title: words.title,
     detail: words.detail,
     balance: Number.isFinite(ack.visits) ? ack : null,
@@ -98,23 +100,26 @@ function renderClaim(_ack, _ctx) {}
 function main() {
   registerServiceWorker();
   const { sid, biz } = pageConfig();
-  if (!sid) return show({ tone: "error", icon: "!", ...friendlyError({ error: { code: "bad_request" } }) });
+  const fail = (code) => show({ tone: "error", icon: "error", ...friendlyError({ error: { code } }) });
+  if (!sid) return fail("bad_request");
 
   let card;
   try {
     card = getOrCreateCard(sid, biz);
   } catch (err) {
     if (!(err instanceof StorageError)) throw err;
-    return show({ tone: "error", icon: "!", ...friendlyError({ error: { code: "storage" } }) });
+    return fail("storage");
   }
 
   const payload = { sid, key: card.key, nonce: visitNonce(sid), ...tagsFromUrl() };
   const socket = connect();
   let state = "waiting"; // waiting → sending → done (or back to waiting on a retryable error)
+  let attempts = 0;
 
   async function send() {
     if (state !== "waiting" || !socket.connected) return;
     state = "sending";
+    attempts += 1;
     const ack = await request(socket, "scan", payload);
     if (Number.isFinite(ack.visits)) {
       rememberBalance(sid, ack);
@@ -122,7 +127,7 @@ function main() {
     }
     if (ack.ok) {
       state = "done";
-      showVisit(ack);
+      showVisit(ack, attempts > 1);
     } else {
       state = friendlyError(ack).retry ? "waiting" : "done";
       showRefusal(ack);
@@ -133,7 +138,7 @@ function main() {
     if (state !== "waiting") return;
     showPending();
     if (socket.connected) send();
-    else socket.connect();
+    else socket.disconnect().connect(); // a fresh attempt now, not at the next backoff tick
   }
 
   function offline() {

@@ -15,7 +15,12 @@ function el(tag, className, text) {
   return node;
 }
 
-const EVENT_WORDS = { scan: "Visit", claim: "Reward claimed", expired: "Points expired", void: "Reward cancelled" };
+const EVENT_WORDS = {
+  scan: "Visit",
+  claim: "Reward claimed",
+  expired: "Points expired",
+  void: "Reward cancelled",
+};
 
 function historyItem(entry) {
   const li = el("li");
@@ -25,7 +30,8 @@ function historyItem(entry) {
   li.append(el("span", "history-what", what + (entry.tag ? ` · ${entry.tag}` : "")));
   if (pts) li.append(el("span", "history-points", `${pts > 0 ? "+" : ""}${plural(pts, "point")}`));
   if (when) {
-    const time = el("time", "history-when", when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" }));
+    const words = when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    const time = el("time", "history-when", words);
     time.dateTime = when.toISOString();
     li.append(time);
   }
@@ -33,7 +39,9 @@ function historyItem(entry) {
 }
 
 function detailRow(list, label, value) {
-  list.append(el("dt", "", label), el("dd", "", value));
+  const row = el("div", "fact");
+  row.append(el("dt", "", label), el("dd", "", value));
+  list.append(row);
 }
 
 function cardItem(sid, card) {
@@ -49,7 +57,8 @@ function cardItem(sid, card) {
   head.append(el("span", "card-points", Number.isFinite(points) ? plural(points, "point") : "— points"));
   summary.append(head);
   const visits = Number(known.visits);
-  summary.append(el("span", "card-visits", Number.isFinite(visits) ? plural(visits, "visit") : "Balance not loaded yet"));
+  const visitsText = Number.isFinite(visits) ? plural(visits, "visit") : "Balance not loaded yet";
+  summary.append(el("span", "card-visits", visitsText));
 
   const p = ack?.ok ? progress({ ...ack, ...ack.rule }) : null;
   if (p) {
@@ -106,7 +115,8 @@ function render() {
     setStatus(friendlyError({ error: { code: "storage" } }).detail, "error");
     return {};
   }
-  const open = new Set([...document.querySelectorAll("#cards details[open]")].map((d) => d.parentNode.dataset.sid));
+  const opened = document.querySelectorAll("#cards details[open]");
+  const open = new Set([...opened].map((d) => d.parentNode.dataset.sid));
   const list = $("cards");
   const entries = Object.entries(cards).sort(([, a], [, b]) => (a.biz || "").localeCompare(b.biz || ""));
   list.replaceChildren(...entries.map(([sid, card]) => cardItem(sid, card)));
@@ -164,7 +174,9 @@ function setUpExport() {
       $("export-code").select();
       copied = document.execCommand?.("copy") ?? false;
     }
-    $("copy-status").textContent = copied ? "Copied. Keep it somewhere private." : "Select the code and copy it.";
+    $("copy-status").textContent = copied
+      ? "Copied. Keep it somewhere private."
+      : "Select the code and copy it.";
   });
 }
 
@@ -182,7 +194,9 @@ function setUpImport() {
       return;
     }
     const lines = [];
-    if (result.added.length) lines.push(`Added ${plural(result.added.length, "card")}: ${result.added.join(", ")}.`);
+    if (result.added.length) {
+      lines.push(`Added ${plural(result.added.length, "card")}: ${result.added.join(", ")}.`);
+    }
     if (result.same.length) lines.push(`Already on this phone: ${result.same.join(", ")}.`);
     if (result.conflicts.length) {
       lines.push(
@@ -203,7 +217,9 @@ function ensureSocket() {
   if (socket) return;
   socket = connect();
   socket.on("connect", () => refresh(Object.keys(loadCards())));
-  socket.on("connect_error", () => setStatus("Offline — showing the balances this phone saw last.", "warn"));
+  socket.on("connect_error", () =>
+    setStatus("Offline — showing the balances this phone saw last.", "warn")
+  );
 }
 
 function main() {
