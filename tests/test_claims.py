@@ -170,5 +170,7 @@ def test_velocity_alerts_for_a_hammered_card_and_a_rush(r, make_sponsor):
         run(r, scan(s["sid"], f"{i:02d}" + "r" * 41, now_ms=now - 500_000 + i * 1000))
     kinds = [a.kind for a in velocity_alerts(r, s["sid"], now_ms=now)]
     assert "shop_rate" in kinds
-    quiet = velocity_alerts(r, s["sid"], now_ms=now, th=Thresholds(shop_min_scans=1000, card_scans=99))
+    quiet = velocity_alerts(
+        r, s["sid"], now_ms=now, th=Thresholds(shop_min_scans=1000, card_scans=99)
+    )
     assert quiet == []
