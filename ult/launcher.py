@@ -47,7 +47,17 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def up(settings: Settings, with_dashboard: bool = True) -> int:
-    """Start Redis (embedded unless REDIS_URL is set), the service and the dashboard."""
+    """Start Redis (embedded unless REDIS_URL is set), the service and the dashboard; run
+    until Ctrl-C (or SIGTERM), then stop them all."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        return _run_all(settings, with_dashboard)
+    except KeyboardInterrupt:
+        print("\nStopped.")
+        return 0
+
+
+def _run_all(settings: Settings, with_dashboard: bool) -> int:
     env = dict(os.environ)
     with ExitStack() as stack:
         if settings.redis_url is None:
@@ -75,16 +85,11 @@ def up(settings: Settings, with_dashboard: bool = True) -> int:
                 return 1
             print(f"Sponsor dashboard        {dash}")
         _hint_if_empty(env.get("REDIS_URL", settings.effective_redis_url))
-        print("Press Ctrl-C to stop.")
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        try:
-            while service.poll() is None:
-                time.sleep(0.5)
-            print("The scan service stopped.", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("\nStopping…")
-            return 0
+        print("Press Ctrl-C to stop.", flush=True)
+        while service.poll() is None:
+            time.sleep(0.5)
+        print("The scan service stopped.", file=sys.stderr)
+        return 1
 
 
 def _hint_if_empty(url: str) -> None:
