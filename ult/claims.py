@@ -63,6 +63,7 @@ class Claim:
             "code": self.code,
             "created_ms": self.created_ms,
             "expires_at": self.expires_at,
+            "decided_ms": self.decided_ms,
         }
 
 

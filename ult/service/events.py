@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,6 +25,11 @@ from ult.validation import check_payload
 log = logging.getLogger("ult.service")
 
 Handler = Callable[[str, dict[str, str]], Awaitable[dict[str, Any]]]
+
+
+def now_ms() -> int:
+    """The server's clock, sent with claims so vouchers count down in server time."""
+    return int(time.time() * 1000)
 
 
 def register_events(
@@ -84,15 +90,19 @@ def register_events(
     async def on_card(conn: str, f: dict[str, str]) -> dict[str, Any]:
         card = await arun(r, read_card(f["sid"], f["key"]))
         await sio.enter_room(conn, card_room(card.sid, card.cid))
-        return {"ok": True, **card.to_dict()}
+        return {"ok": True, **card.to_dict(), "now_ms": now_ms()}
 
     @event("claim", ("sid", "key"))
     async def on_claim(conn: str, f: dict[str, str]) -> dict[str, Any]:
         found, created = await arun(r, claim(f["sid"], f["key"]))
-        await sio.enter_room(conn, card_room(f["sid"], found.cid))
+        room = card_room(f["sid"], found.cid)
+        await sio.enter_room(conn, room)
+        data = found.to_dict()
         if created:
-            await sio.emit("claim", found.to_dict(), room=sponsor_room(f["sid"]))
-        return {"ok": True, "claim": found.to_dict(), "created": created}
+            await sio.emit("claim", data, room=sponsor_room(f["sid"]))
+            # the card's other tabs (the wallet, a second scan page) update live too
+            await sio.emit("claim_update", data | {"now_ms": now_ms()}, room=room, skip_sid=conn)
+        return {"ok": True, "claim": data, "created": created, "now_ms": now_ms()}
 
     @event("watch", ("sid", "owner_key"))
     async def on_watch(conn: str, f: dict[str, str]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ message to its own members of the room (FIELD-NOTES: such an emitter cannot rece
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import socketio
@@ -36,7 +37,9 @@ class Notifier:
         self._manager = socketio.RedisManager(redis_url, channel=SOCKETIO_CHANNEL, write_only=True)
 
     def claim_update(self, sid: str, cid: str, claim: dict[str, Any]) -> None:
-        self._manager.emit("claim_update", claim, room=card_room(sid, cid))
+        """Tell the card's open pages that its claim changed (``cid``: the full card id)."""
+        data = claim | {"now_ms": int(time.time() * 1000)}
+        self._manager.emit("claim_update", data, room=card_room(sid, cid))
 
     def to_sponsor(self, sid: str, event: str, data: dict[str, Any]) -> None:
         self._manager.emit(event, data, room=sponsor_room(sid))

@@ -2,13 +2,14 @@
 // Network first (a deploy shows up at once), the cache only when the network fails.
 // Socket.IO traffic and scan pages are never cached: a scan must reach the server (offline,
 // a scan page falls back to static/offline.html, which says so).
-const CACHE = "ult-shell-v1";
+const CACHE = "ult-shell-v2";
 const SHELL = [
   "/wallet",
   "/manifest.webmanifest",
   "/static/offline.html",
   "/static/css/ult.css",
   "/static/js/cards.js",
+  "/static/js/claim.js",
   "/static/js/common.js",
   "/static/js/scan.js",
   "/static/js/wallet.js",

@@ -9,6 +9,14 @@ export function pageConfig() {
   }
 }
 
+/** A new element with a class and text (always textContent: nothing is parsed as HTML). */
+export function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
 export function registerServiceWorker() {
   if ("serviceWorker" in navigator) {
     // Installing is a nicety (the wallet opens offline); a page works without it.
@@ -28,6 +36,20 @@ export function connect() {
  * Emit `event` and resolve with its acknowledgement. Never rejects: a lost connection or a
  * missing ack resolves as {ok: false, error: {code: "offline"}} so callers have one shape.
  */
+// Phone clock minus server clock, learnt from `now_ms` in acks: vouchers count down in server time.
+let clockSkewMs = 0;
+
+/** The server's time now, as well as this phone can tell. */
+export function serverNow() {
+  return Date.now() - clockSkewMs;
+}
+
+/** Learn the clock skew from a message carrying the server's `now_ms`. */
+export function noteServerTime(message) {
+  const serverMs = Number(message && message.now_ms);
+  if (serverMs > 0) clockSkewMs = Date.now() - serverMs;
+}
+
 export function request(socket, event, payload, timeoutMs = 6000) {
   return new Promise((resolve) => {
     socket.timeout(timeoutMs).emit(event, payload, (err, ack) => {
@@ -36,6 +58,7 @@ export function request(socket, event, payload, timeoutMs = 6000) {
       } else if (!ack || typeof ack !== "object") {
         resolve({ ok: false, error: { code: "server_error", message: "Unexpected answer." } });
       } else {
+        noteServerTime(ack);
         resolve(ack);
       }
     });
@@ -124,8 +147,13 @@ export function friendlyError(ack) {
         title: "This link looks damaged",
         detail: "Scan the QR code again. If it keeps happening, ask the staff.",
       };
-    case "not_enough_points":
-      return { code, title: "Not enough points yet", detail: "Keep visiting — your reward is on its way." };
+    case "not_enough_points": {
+      const missing = Number(ack.points_needed) - Number(ack.points);
+      const detail = missing > 0
+        ? `${plural(missing, "more point")} for ${ack.reward || "your reward"}.`
+        : "Keep visiting — your reward is on its way.";
+      return { code, title: "Not enough points yet", detail };
+    }
     case "offline":
       return {
         code,

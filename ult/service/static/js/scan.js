@@ -1,5 +1,6 @@
 // The scan page: one QR scan → one counted visit, shown big within a second.
 import { getOrCreateCard, randomToken, rememberBalance, StorageError } from "./cards.js";
+import { ClaimBox } from "./claim.js";
 import {
   connect, friendlyError, humanDuration, pageConfig, plural, progress, registerServiceWorker, request,
 } from "./common.js";
@@ -45,6 +46,12 @@ function show({ tone, icon, title, detail = "", balance = null, retry = false })
   $("headline").textContent = title;
   $("detail").textContent = detail;
   $("detail").hidden = !detail;
+  showBalance(balance);
+  $("retry").hidden = !retry;
+}
+
+/** Points and progress from a scan answer ({points, points_needed, reward}), or hide them. */
+function showBalance(balance) {
   $("points").hidden = !balance;
   if (balance) $("points").textContent = plural(balance.points, "point");
   const p = balance && progress(balance);
@@ -55,7 +62,6 @@ function show({ tone, icon, title, detail = "", balance = null, retry = false })
     $("progress-text").textContent = p.text;
     $("progress").classList.toggle("progress--ready", p.ready);
   }
-  $("retry").hidden = !retry;
 }
 
 function showPending() {
@@ -89,14 +95,6 @@ function showRefusal(ack) {
   });
 }
 
-// ---- Rewards (issue 4) -------------------------------------------------------------------
-// <section id="claim" hidden> in scan.html is reserved for the Claim button and the live
-// voucher. renderClaim is called with every scan answer that carries a balance; the rewards
-// work fills it in (when ack.reward_ready: show the button, emit `claim` {sid, key}, listen
-// for `claim_update`). Nothing to do until then.
-function renderClaim(_ack, _ctx) {}
-// -------------------------------------------------------------------------------------------
-
 function main() {
   registerServiceWorker();
   const { sid, biz } = pageConfig();
@@ -113,6 +111,17 @@ function main() {
 
   const payload = { sid, key: card.key, nonce: visitNonce(sid), ...tagsFromUrl() };
   const socket = connect();
+  // The reward: Claim button, claim states, voucher. Fed by `card` answers after the scan.
+  const claims = new ClaimBox($("claim"), {
+    socket,
+    sid,
+    key: card.key,
+    autoOpen: true, // a reload at the counter brings the voucher straight back
+    onCard: (ack) => {
+      rememberBalance(sid, ack);
+      showBalance({ points: ack.points, ...ack.rule });
+    },
+  });
   let state = "waiting"; // waiting → sending → done (or back to waiting on a retryable error)
   let attempts = 0;
 
@@ -121,10 +130,7 @@ function main() {
     state = "sending";
     attempts += 1;
     const ack = await request(socket, "scan", payload);
-    if (Number.isFinite(ack.visits)) {
-      rememberBalance(sid, ack);
-      renderClaim(ack, { socket, sid, key: card.key });
-    }
+    if (Number.isFinite(ack.visits)) rememberBalance(sid, ack);
     if (ack.ok) {
       state = "done";
       showVisit(ack, attempts > 1);
@@ -132,6 +138,13 @@ function main() {
       state = friendlyError(ack).retry ? "waiting" : "done";
       showRefusal(ack);
     }
+    if (Number.isFinite(ack.visits)) claims.refresh(); // the card ack carries rule and claim
+  }
+
+  function connected() {
+    if (state === "waiting") send();
+    // A reconnect leaves the card's room: rejoin it, and catch a claim_update we missed.
+    else if (state === "done" && claims.card) claims.refresh();
   }
 
   function retry() {
@@ -146,7 +159,8 @@ function main() {
   }
 
   showPending();
-  socket.on("connect", send); // also after a reconnect: the same nonce, so at most one visit
+  socket.on("connect", connected); // after a reconnect: the same nonce, so at most one visit
+  socket.on("claim_update", (claim) => claims.onUpdate(claim));
   socket.on("connect_error", offline);
   setTimeout(offline, OFFLINE_AFTER_MS);
   $("retry").addEventListener("click", retry);

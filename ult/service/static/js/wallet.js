@@ -1,19 +1,14 @@
 // The wallet: this phone's cards with live balances, and moving them to another phone.
 import { CodeError, exportCode, importCode, loadCards, rememberBalance, StorageError } from "./cards.js";
+import { ClaimBox } from "./claim.js";
 import {
-  connect, friendlyError, humanDuration, plural, progress, registerServiceWorker, request,
+  connect, el, friendlyError, humanDuration, plural, progress, registerServiceWorker, request,
 } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const live = new Map(); // sid → latest `card` answer in this page load
+const claims = new Map(); // sid → ClaimBox (kept across renders: it holds the claim's state)
 let socket = null;
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 const EVENT_WORDS = {
   scan: "Visit",
@@ -103,6 +98,8 @@ function cardItem(sid, card) {
   }
   details.append(body);
   li.append(details);
+  // Outside <details>: an open voucher must be visible without unfolding the card.
+  if (claims.has(sid)) li.append(claims.get(sid).root);
   return li;
 }
 
@@ -153,10 +150,26 @@ async function refresh(sids) {
       continue; // keep showing the last known balance
     }
     live.set(sid, ack);
-    if (ack.ok) rememberBalance(sid, ack);
+    if (ack.ok) {
+      rememberBalance(sid, ack);
+      claimBox(sid, card.key).update(ack);
+    }
   }
   render();
   setStatus(offline ? "Some balances could not be loaded. Showing what this phone saw last." : "");
+}
+
+/** The reward panel of a card: claiming here counts no visit (it never opens /s/{sid}). */
+function claimBox(sid, key) {
+  if (!claims.has(sid)) {
+    const onCard = (ack) => {
+      live.set(sid, ack);
+      rememberBalance(sid, ack);
+      render();
+    };
+    claims.set(sid, new ClaimBox(el("div"), { socket, sid, key, onCard }));
+  }
+  return claims.get(sid);
 }
 
 function setUpExport() {
@@ -217,6 +230,10 @@ function ensureSocket() {
   if (socket) return;
   socket = connect();
   socket.on("connect", () => refresh(Object.keys(loadCards())));
+  // Staff approved or rejected a claim (the `card` requests joined each card's room).
+  socket.on("claim_update", (claim) => {
+    for (const box of claims.values()) if (box.cid && box.cid === claim.cid) box.onUpdate(claim);
+  });
   socket.on("connect_error", () =>
     setStatus("Offline — showing the balances this phone saw last.", "warn")
   );

@@ -1,0 +1,349 @@
+// Rewards on the customer pages (DESIGN §7): the Claim button, a claim's states, and the
+// live voucher — full screen, with the current time ticking and a moving background, so that
+// staff can tell it from a screenshot at a glance.
+import { el, friendlyError, noteServerTime, plural, request, serverNow } from "./common.js";
+
+const CONFIRM_GUARD_MS = 400; // a double tap on "Claim now" must not also confirm
+const RECENT_MS = 60 * 60 * 1000; // a claim that ended is still mentioned for an hour
+
+const pad = (n) => String(n).padStart(2, "0");
+
+/** 14:05:09 — the phone's time, 24-hour. */
+export function clockText(ms) {
+  const d = new Date(ms);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** 899500 → "15:00"; 3723000 → "1:02:03". */
+export function countdownText(ms) {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h ? `${h}:${pad(m)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
+}
+
+/** The claim's status now: an approved voucher past its time is `expired`. */
+export function claimState(claim, now = serverNow()) {
+  if (!claim) return null;
+  return claim.status === "approved" && claim.expires_at <= now ? "expired" : claim.status;
+}
+
+const isOpen = (claim) => ["requested", "approved"].includes(claimState(claim));
+
+function pointsBack(claim) {
+  const n = Number(claim.points) || 0;
+  return `Your ${plural(n, "point")} ${n === 1 ? "is" : "are"} back on your card.`;
+}
+
+/** Plain words for a claim that has ended. */
+function endedWords(claim) {
+  switch (claimState(claim)) {
+    case "rejected":
+      return `Sorry — the staff didn't approve this claim. ${pointsBack(claim)}`;
+    case "void":
+      return `The staff cancelled this reward. ${pointsBack(claim)}`;
+    case "expired":
+      return `Your voucher for ${claim.reward} expired at ${clockText(claim.expires_at).slice(0, 5)}.`;
+    default:
+      return "";
+  }
+}
+
+// ---- one timer for every ticking display on the page --------------------------------------
+const tickers = new Set();
+let tickTimer = 0;
+
+function tick() {
+  const now = serverNow();
+  for (const fn of [...tickers]) fn(now);
+  // Aligned to the second, so the clock never skips or repeats a second.
+  tickTimer = tickers.size ? setTimeout(tick, 1005 - (now % 1000)) : 0;
+}
+
+function everySecond(fn) {
+  tickers.add(fn);
+  if (tickTimer) fn(serverNow());
+  else tick();
+  return () => tickers.delete(fn);
+}
+
+// ---- the full-screen voucher (one per page) ------------------------------------------------
+let voucher = null;
+
+function buildVoucher() {
+  const root = el("div", "voucher");
+  root.id = "voucher";
+  root.hidden = true;
+  root.setAttribute("role", "dialog");
+  root.setAttribute("aria-modal", "true");
+  root.setAttribute("aria-labelledby", "voucher-reward");
+  const parts = {
+    biz: el("p", "voucher-biz"),
+    reward: el("h2", "voucher-reward"),
+    code: el("p", "voucher-code"),
+    clock: el("time", "voucher-clock"),
+    left: el("p", "voucher-left"),
+    hint: el("p", "voucher-hint", "Show this screen to the staff"),
+    close: el("button", "button voucher-close", "Done"),
+  };
+  for (const [name, node] of Object.entries(parts)) node.id = `voucher-${name}`;
+  parts.close.type = "button";
+  const card = el("div", "voucher-card");
+  card.append(
+    parts.biz,
+    el("p", "voucher-eyebrow", "Reward"),
+    parts.reward,
+    parts.code,
+    parts.hint,
+    parts.clock,
+    parts.left,
+  );
+  root.append(card, parts.close);
+  document.body.append(root);
+  parts.close.addEventListener("click", closeVoucher);
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && !root.hidden) closeVoucher();
+  });
+  return { root, parts, claim: null, stop: null, wake: null, back: null };
+}
+
+function paintVoucher(now) {
+  const { parts, claim, root } = voucher;
+  const state = claimState(claim, now);
+  parts.clock.textContent = clockText(now);
+  parts.clock.dateTime = new Date(now).toISOString();
+  root.classList.toggle("voucher--over", state !== "approved");
+  parts.hint.hidden = state !== "approved";
+  parts.left.textContent =
+    state === "approved" ? `Valid for ${countdownText(claim.expires_at - now)}` : endedWords(claim);
+}
+
+/** Show `claim` full screen (or update the one showing). */
+export function openVoucher(claim) {
+  voucher ||= buildVoucher();
+  const wasHidden = voucher.root.hidden;
+  voucher.claim = claim;
+  voucher.parts.biz.textContent = claim.biz || "";
+  voucher.parts.reward.textContent = claim.reward || "";
+  voucher.parts.code.textContent = claim.code || "";
+  voucher.root.hidden = false;
+  document.documentElement.classList.add("has-voucher");
+  if (voucher.stop) paintVoucher(serverNow());
+  else voucher.stop = everySecond(paintVoucher);
+  if (wasHidden) {
+    voucher.back = document.activeElement;
+    voucher.parts.close.focus();
+    keepScreenOn();
+  }
+}
+
+/** Update the voucher on screen if it is showing this claim. */
+function refreshVoucher(claim) {
+  if (voucher && !voucher.root.hidden && voucher.claim?.id === claim.id) openVoucher(claim);
+}
+
+export function closeVoucher() {
+  if (!voucher || voucher.root.hidden) return;
+  voucher.root.hidden = true;
+  document.documentElement.classList.remove("has-voucher");
+  voucher.stop?.();
+  voucher.stop = null;
+  voucher.wake?.release().catch(() => {});
+  voucher.wake = null;
+  voucher.back?.focus?.();
+}
+
+async function keepScreenOn() {
+  // The phone should not dim while the customer walks to the counter; optional everywhere.
+  try {
+    voucher.wake = await navigator.wakeLock?.request("screen");
+  } catch {
+    voucher.wake = null;
+  }
+}
+
+// ---- one card's reward: ready → confirm → requested → approved (or rejected, void, expired) --
+export class ClaimBox {
+  /**
+   * root: the element to render into. onCard(ack) gets every fresh `card` answer (the balance
+   * changed). autoOpen: show an approved voucher full screen as soon as it is seen (scan
+   * page); otherwise only when it is approved while the page watches (wallet).
+   */
+  constructor(root, { socket, sid, key, onCard = () => {}, autoOpen = false }) {
+    Object.assign(this, { root, socket, sid, key, onCard, autoOpen });
+    this.card = null; // the latest `card` answer
+    this.claim = null;
+    this.live = false; // this.claim changed while the page was open
+    this.notice = null; // {title, detail} of a claim that failed
+    this.confirming = false;
+    this.busy = false;
+    this.shown = new Set(); // claim ids already opened full screen
+    this.stopTick = null;
+    root.classList.add("claim");
+    root.setAttribute("aria-live", "polite");
+    root.hidden = true;
+  }
+
+  get cid() {
+    return this.card?.cid;
+  }
+
+  /** Ask for the card (balance, rule, latest claim); it also joins the card's live room. */
+  async refresh() {
+    const ack = await request(this.socket, "card", { sid: this.sid, key: this.key });
+    if (ack.ok) {
+      this.update(ack);
+      this.onCard(ack);
+    }
+    return ack;
+  }
+
+  update(card) {
+    this.card = card;
+    if (card.claim) this.absorb(card.claim, false);
+    this.render();
+  }
+
+  /** A `claim_update` pushed by the server. */
+  onUpdate(claim) {
+    noteServerTime(claim);
+    this.absorb(claim, true);
+    this.render();
+    if (["rejected", "void"].includes(claim.status)) this.refresh(); // the points came back
+  }
+
+  absorb(claim, live) {
+    const same = this.claim?.id === claim.id;
+    if (same && this.claim.status !== "requested" && claim.status === "requested") return; // stale
+    this.live = live || (same && this.live);
+    this.claim = claim;
+    if (live) this.notice = null;
+    const state = claimState(claim);
+    if (state === "approved" && !this.shown.has(claim.id) && (live || this.autoOpen)) {
+      this.shown.add(claim.id);
+      openVoucher(claim);
+    } else {
+      refreshVoucher(claim);
+    }
+  }
+
+  async submit() {
+    if (this.busy) return;
+    this.busy = true;
+    this.notice = null;
+    this.render();
+    const ack = await request(this.socket, "claim", { sid: this.sid, key: this.key });
+    this.busy = false;
+    this.confirming = false;
+    if (ack.ok) {
+      this.absorb(ack.claim, true);
+    } else {
+      const words = friendlyError({ ...ack, reward: this.card?.rule?.reward });
+      if (words.retry) {
+        // The claim may have gone through with its answer lost; trying again is safe.
+        words.detail = "We couldn't confirm your claim. Try again — points are never spent twice.";
+      }
+      this.notice = words;
+    }
+    this.render();
+    this.refresh();
+  }
+
+  ready() {
+    const rule = this.card?.rule;
+    return Boolean(rule?.reward && rule.points_needed > 0 && this.card.points >= rule.points_needed);
+  }
+
+  render() {
+    this.stopTick?.();
+    this.stopTick = null;
+    const claim = this.claim;
+    const state = claimState(claim);
+    const parts = [];
+    if (this.notice) {
+      const box = el("div", "claim-notice");
+      box.append(el("p", "claim-notice-title", this.notice.title), el("p", "", this.notice.detail));
+      parts.push(box);
+    }
+    if (claim && !isOpen(claim) && (this.live || recent(claim))) {
+      parts.push(el("p", "claim-note", endedWords(claim)));
+    }
+    if (state === "requested") parts.push(...this.waiting(claim));
+    else if (state === "approved") parts.push(...this.voucherLink(claim));
+    else if (this.ready()) parts.push(...(this.confirming ? this.confirm() : this.offer()));
+    this.root.replaceChildren(...parts);
+    this.root.hidden = parts.length === 0;
+  }
+
+  offer() {
+    const rule = this.card.rule;
+    const go = button("Claim now", "claim-button", () => {
+      this.confirming = true;
+      this.render();
+    });
+    return [
+      el("p", "claim-eyebrow", "Reward earned!"),
+      el("p", "claim-reward", rule.reward),
+      go,
+    ];
+  }
+
+  confirm() {
+    const rule = this.card.rule;
+    const valid = plural(Number(rule.voucher_min) || 15, "minute");
+    const how = rule.approval === "staff"
+      ? `Show this to staff now — they approve it at the counter, then the voucher is valid for ${valid}.`
+      : `Show this to staff now — the voucher is valid for ${valid}.`;
+    const yes = button(this.busy ? "Claiming…" : "Yes, claim it", "claim-confirm", () => this.submit());
+    const no = button("Not now", "claim-cancel button--secondary", () => {
+      this.confirming = false;
+      this.render();
+    });
+    yes.disabled = true;
+    if (!this.busy) setTimeout(() => (yes.disabled = false), CONFIRM_GUARD_MS);
+    no.disabled = this.busy;
+    const row = el("div", "claim-actions");
+    row.append(yes, no);
+    return [
+      el("p", "claim-title", `Claim ${rule.reward}?`),
+      el("p", "claim-text", how),
+      el("p", "claim-small", `This uses ${plural(rule.points_needed, "point")}.`),
+      row,
+    ];
+  }
+
+  waiting(claim) {
+    return [
+      el("p", "claim-title claim-title--waiting", "Waiting for staff to approve…"),
+      el("p", "claim-text", "Show this code at the counter:"),
+      el("p", "claim-code", claim.code),
+      el("p", "claim-small", `${claim.reward} · ${plural(claim.points, "point")} set aside for it`),
+    ];
+  }
+
+  voucherLink(claim) {
+    const left = el("p", "claim-text");
+    this.stopTick = everySecond((now) => {
+      // Expired: re-render (as its own task; this runs inside render the first time).
+      if (claimState(claim, now) !== "approved") return setTimeout(() => this.render());
+      left.textContent = `Valid for ${countdownText(claim.expires_at - now)}`;
+    });
+    return [
+      el("p", "claim-eyebrow", "Your voucher"),
+      el("p", "claim-reward", claim.reward),
+      left,
+      button("Show voucher", "claim-show", () => openVoucher(claim)),
+    ];
+  }
+}
+
+function recent(claim) {
+  return serverNow() - Math.max(claim.created_ms || 0, claim.expires_at || 0) < RECENT_MS;
+}
+
+function button(text, className, onClick) {
+  const b = el("button", `button ${className}`, text);
+  b.type = "button";
+  b.addEventListener("click", onClick);
+  return b;
+}
