@@ -90,3 +90,9 @@ def test_owner_key_check(r):
     with pytest.raises(UltError) as e:
         run(r, check_owner("no-such-sponsor", reg.owner_key))
     assert e.value.code == "unknown_sponsor"
+
+
+def test_a_backdated_registration_still_lands_in_the_registry(r):
+    now = register(r, "Fika", "Storgatan 1", "SE", "place-1")
+    old = register(r, "Old Shop", "Storgatan 2", "SE", "place-2", now_ms=1_000_000_000_000)
+    assert [s["sid"] for s in list_sponsors(r)] == [now.sid, old.sid]

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 REGISTRY = "ult:sponsors"
 PLACES = "ult:places"
-CODE_SECRET = "ult:code-secret"
 
 
 @dataclass(frozen=True)

@@ -49,10 +49,10 @@ class Settings:
     var_dir: str = _setting(
         "ULT_VAR_DIR", str(PROJECT_ROOT / "var"), "Where data, logs and Jupyter state live."
     )
-    code_secret: str | None = _setting(
-        "ULT_CODE_SECRET",
-        None,
-        "Server secret mixed into rotating counter codes (default: one made and kept in Redis).",
+    k_anonymity: int = _setting(
+        "ULT_K_ANONYMITY",
+        5,
+        "Smallest group of cards an analytics table may show; smaller groups are suppressed.",
     )
 
     @property
