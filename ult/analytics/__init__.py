@@ -1,0 +1,117 @@
+"""Analytics over the scan streams, for the analyst notebooks (DESIGN §1, §5, §8).
+
+Typical use::
+
+    import ult.analytics as ua
+
+    r = ua.connect()                       # REDIS_URL, else the embedded server of `make run`
+    sponsors = ua.load_sponsors(r)         # the registry: businesses only, no customer data
+    events = ua.load_events(r)             # every sponsor's stream as one DataFrame
+    ua.show(ua.cohort_retention(events))   # a table that passed the k-anonymity guard
+    ua.plots.cohorts(ua.cohort_retention(events))
+
+Loading (:mod:`.loading`), metrics (:mod:`.metrics`), the k-anonymity guard
+(:mod:`.privacy`) and figures (:mod:`.plots`) live in their own modules; the common names
+are re-exported here.
+"""
+
+from typing import Any
+
+from ult.analytics.loading import (
+    connect,
+    iter_entries,
+    iter_frames,
+    load_events,
+    load_sponsors,
+    load_stream,
+    sponsor_ids,
+)
+from ult.analytics.metrics import (
+    attempts_per_window,
+    claim_status,
+    cohort_counts,
+    cohort_retention,
+    earned_cards,
+    event_counts,
+    gap_distribution,
+    gap_summary,
+    hour_weekday,
+    overview,
+    points_needed_by_sid,
+    refusals,
+    refusals_over_time,
+    repeat_rate,
+    retention_curve,
+    reward_funnel,
+    scans,
+    scans_over_time,
+    tag_counts,
+    velocity_distribution,
+    velocity_outliers,
+    visit_frequency,
+    visit_gaps,
+    visits_per_card,
+)
+from ult.analytics.privacy import (
+    DEFAULT_K,
+    PrivacyError,
+    check,
+    default_k,
+    is_guarded,
+    set_default_k,
+    show,
+    suppress,
+)
+
+
+def __getattr__(name: str) -> Any:
+    """``ult.analytics.plots`` imports matplotlib only when first used."""
+    if name == "plots":
+        import importlib
+
+        return importlib.import_module("ult.analytics.plots")
+    raise AttributeError(f"module 'ult.analytics' has no attribute {name!r}")
+
+
+__all__ = [
+    "DEFAULT_K",
+    "PrivacyError",
+    "attempts_per_window",
+    "check",
+    "claim_status",
+    "cohort_counts",
+    "cohort_retention",
+    "connect",
+    "default_k",
+    "earned_cards",
+    "event_counts",
+    "gap_distribution",
+    "gap_summary",
+    "hour_weekday",
+    "is_guarded",
+    "iter_entries",
+    "iter_frames",
+    "load_events",
+    "load_sponsors",
+    "load_stream",
+    "overview",
+    "plots",
+    "points_needed_by_sid",
+    "refusals",
+    "refusals_over_time",
+    "repeat_rate",
+    "retention_curve",
+    "reward_funnel",
+    "scans",
+    "scans_over_time",
+    "set_default_k",
+    "show",
+    "sponsor_ids",
+    "suppress",
+    "tag_counts",
+    "velocity_distribution",
+    "velocity_outliers",
+    "visit_frequency",
+    "visit_gaps",
+    "visits_per_card",
+]
