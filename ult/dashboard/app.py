@@ -1,0 +1,235 @@
+"""The sponsor dashboard page: header, business selector, and the tabs around the panels.
+
+States: *opening* (until the browser's storage has synced), *first run* (no business on this
+browser: just the registration form) and *dashboard* (a business is selected: Live, QR &
+poster, Rewards, Add a business).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ipywidgets as W
+
+from ult import run
+from ult.dashboard.context import Context
+from ult.dashboard.live import LivePanel
+from ult.dashboard.poster import PosterPanel
+from ult.dashboard.registration import ImportForm, KeyReveal, RegistrationForm, registration_tab
+from ult.dashboard.rule_editor import RuleEditor
+from ult.dashboard.storage import BrowserStore, Business
+from ult.dashboard.ui import Message, classed, esc, guarded, log_to_terminal
+from ult.errors import UltError
+from ult.sponsors import Profile, check_owner
+
+CSS_FILE = Path(__file__).with_name("dashboard.css")
+TAB_TITLES = ("Live", "QR & poster", "Rewards", "Add a business")
+LIVE_TAB, POSTER_TAB, RULES_TAB, REGISTER_TAB = range(4)
+
+
+def style_widget() -> W.HTML:
+    """The dashboard's stylesheet (also applies when the notebook is opened in JupyterLab)."""
+    return W.HTML(f"<style>{CSS_FILE.read_text(encoding='utf-8')}</style>")
+
+
+def selector_options(businesses: list[Business]) -> list[tuple[str, str]]:
+    """(label, sid) pairs; labels made unique so two branches never look the same."""
+    seen: dict[str, int] = {}
+    options = []
+    for business in businesses:
+        label = business.label
+        seen[label] = seen.get(label, 0) + 1
+        options.append((label if seen[label] == 1 else f"{label} ({business.sid})", business.sid))
+    return options
+
+
+def title_html(business: Business, profile: Profile | None) -> str:
+    """The heading of the selected business (escaped)."""
+    address = profile.formatted_address if profile else business.formatted_address
+    badge = ""
+    if profile is not None and not profile.verified:
+        badge = ' <span class="ult-badge ult-badge-warn">address not verified by Google</span>'
+    return (
+        f'<h2 class="ult-biz-name">{esc(business.biz)}</h2>'
+        f'<p class="ult-biz-meta">{esc(address)} · business id '
+        f"<code>{esc(business.sid)}</code>{badge}</p>"
+    )
+
+
+class Dashboard:
+    """The whole page. Display :attr:`widget`; call :meth:`close` to stop its live reader."""
+
+    def __init__(self, ctx: Context | None = None) -> None:
+        log_to_terminal()
+        self.ctx = ctx or Context()
+        self.current: Business | None = None
+        self._syncing = False
+        self._adding = False
+
+        self.store = BrowserStore(layout=W.Layout(display="none"))
+        self.selector = classed(
+            W.Dropdown(description="Business", options=[], layout=W.Layout(width="32em")),
+            "ult-business",
+        )
+        self.selector.layout.display = "none"
+        self.banner = Message()
+        self.key = KeyReveal()
+        self.title = classed(W.HTML(), "ult-title")
+        self.form = RegistrationForm(
+            self.ctx, self._registered, self._known_place, lambda: self.store.utc_offset_min
+        )
+        self.importer = ImportForm(self.ctx, self._added)
+        self.register_box = registration_tab(self.form, self.importer)
+        self.live = LivePanel(self.ctx)
+        self.poster = PosterPanel(self.ctx)
+        self.rules = RuleEditor(self.ctx)
+        self.tabs = classed(
+            W.Tab(
+                children=[
+                    self.live.widget,
+                    self.poster.widget,
+                    self.rules.widget,
+                    self.register_box,
+                ],
+                titles=TAB_TITLES,
+            ),
+            "ult-tabs",
+        )
+        self.body = classed(
+            W.VBox([W.HTML('<p class="ult-opening">Opening your dashboard…</p>')]), "ult-body"
+        )
+        brand = W.HTML(
+            '<div class="ult-brand"><span class="ult-logo">ULT</span>'
+            '<span class="ult-brand-text">Sponsor dashboard</span></div>'
+        )
+        header = classed(W.HBox([brand, self.selector]), "ult-header")
+        self.widget = classed(
+            W.VBox(
+                [style_widget(), header, self.store, self.banner, self.key.widget, self.title]
+                + [self.body]
+            ),
+            "ult-app",
+        )
+        self.store.observe(self._on_loaded, names="loaded")
+        self.store.observe(self._on_value, names="value")
+        self.store.observe(self._on_storage_error, names="error")
+        self.selector.observe(self._on_select, names="value")
+
+    # --- storage -------------------------------------------------------------------------------
+
+    @guarded(lambda self: self.banner)
+    def _on_loaded(self, change: dict) -> None:
+        if not change["new"]:
+            return
+        businesses = self.store.businesses()
+        self.form.prefill(businesses[-1].biz if businesses else "", self.store.country_hint())
+        self._refresh_selector()
+        if businesses:
+            self._show_dashboard()
+            self.select(self.store.current or businesses[-1].sid)
+        else:
+            self._show_first_run()
+
+    @guarded(lambda self: self.banner)
+    def _on_value(self, _change: dict) -> None:
+        """Another tab (or this page) changed the stored businesses."""
+        if not self.store.loaded:
+            return
+        self._refresh_selector()
+        if self.current is None and self.store.businesses() and not self._adding:
+            self._show_dashboard()
+            self.select(self.store.businesses()[-1].sid)
+
+    def _on_storage_error(self, change: dict) -> None:
+        if change["new"]:
+            self.banner.error(
+                f"{change['new']} Registered businesses cannot be remembered on this browser; "
+                "keep their owner keys."
+            )
+
+    def _known_place(self, place_id: str) -> Business | None:
+        return next((b for b in self.store.businesses() if b.place_id == place_id), None)
+
+    # --- selection -----------------------------------------------------------------------------
+
+    def _refresh_selector(self) -> None:
+        options = selector_options(self.store.businesses())
+        self._syncing = True
+        try:
+            self.selector.options = options
+            current = self.current.sid if self.current else None
+            self.selector.value = current if current in {sid for _, sid in options} else None
+        finally:
+            self._syncing = False
+        self.selector.layout.display = "" if options else "none"
+
+    def _on_select(self, change: dict) -> None:
+        if not self._syncing and change["new"]:
+            self.select(change["new"])
+
+    @guarded(lambda self: self.banner)
+    def select(self, sid: str) -> None:
+        """Show business ``sid`` (one of this browser's) in every panel."""
+        business = self.store.business(sid)
+        if business is None:
+            raise UltError("unknown_sponsor", "That business is not on this browser.")
+        self.banner.clear()
+        self.current = business
+        self._syncing = True
+        try:
+            self.selector.value = sid
+        finally:
+            self._syncing = False
+        self.store.set_current(sid)
+        try:
+            profile = run(self.ctx.redis, check_owner(sid, business.owner_key))
+        except UltError as exc:
+            self.live.stop()
+            self.title.value = title_html(business, None)
+            raise UltError(
+                exc.code,
+                f"{business.biz}: {exc.message} This browser remembers the business, but the "
+                "server does not accept it (was its data reset?).",
+            ) from None
+        self.title.value = title_html(business, profile)
+        self.poster.show(business)
+        self.rules.show(business)
+        self.live.show(business, self.store.utc_offset_min)
+
+    # --- registration --------------------------------------------------------------------------
+
+    def _registered(self, business: Business) -> None:
+        self._added(business)
+        self.key.show(business)
+        self.tabs.selected_index = POSTER_TAB
+
+    def _added(self, business: Business) -> None:
+        self._adding = True
+        try:
+            self.store.add_business(business)
+        finally:
+            self._adding = False
+        self._refresh_selector()
+        self._show_dashboard()
+        self.select(business.sid)
+
+    def _show_first_run(self) -> None:
+        self.title.value = (
+            '<h2 class="ult-biz-name">Welcome</h2><p class="ult-biz-meta">Register your business '
+            "to get its QR code.</p>"
+        )
+        self.body.children = [self.register_box]
+
+    def _show_dashboard(self) -> None:
+        if self.body.children != (self.tabs,):
+            self.body.children = [self.tabs]
+
+    def _repr_mimebundle_(self, **kwargs: object) -> object:
+        """Displaying the dashboard displays its page widget."""
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the live reader (``wait``: until its thread ended) and close the page."""
+        self.live.stop(wait=wait)
+        self.widget.close()
+        self.ctx.close()

@@ -1,0 +1,145 @@
+"""Running the dashboard: Voilà serving ``dashboards/sponsor.ipynb``.
+
+:func:`voila_command` is the single description of how Voilà is started — `ult dashboard`,
+`ult up`, the tests and the benchmark all use it:
+
+- Jupyter keeps its state under ``<ULT_VAR_DIR>/jupyter`` (config, data, runtime, IPython),
+  never in ``~``; the venv's ``share/jupyter`` stays reachable through ``JUPYTER_PATH``, after
+  ULT's own template directory.
+- The ``ult`` template is the lab template without CDN stylesheets: the page renders offline.
+- A preheated kernel has already run the notebook when a sponsor opens the page.
+- Kernels of closed pages are shut down by Voilà on ``beforeunload``; a kernel left without
+  a page (a crashed browser) is culled after an hour.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from ult.settings import PROJECT_ROOT, Settings
+
+NOTEBOOK = PROJECT_ROOT / "dashboards" / "sponsor.ipynb"
+TEMPLATE_ROOT = Path(__file__).resolve().with_name("jupyter")
+TEMPLATE = "ult"
+EXTENSION_DENYLIST = ["@jupyter-notebook/lab-extension"]
+POOL_SIZE = 1
+CULL_IDLE_S = 3600
+_JUPYTER_DIRS = {
+    "JUPYTER_CONFIG_DIR": "config",
+    "JUPYTER_DATA_DIR": "data",
+    "JUPYTER_RUNTIME_DIR": "runtime",
+    "IPYTHONDIR": "ipython",
+}
+
+
+@dataclass(frozen=True)
+class VoilaLaunch:
+    """How to start Voilà: the command, its environment, and where it will answer."""
+
+    argv: list[str]
+    env: dict[str, str]
+    url: str
+    jupyter_dir: Path
+
+    @property
+    def ready_url(self) -> str:
+        """A URL that answers once Voilà serves, without starting a kernel."""
+        return f"{self.url}/voila/static/voila.js"
+
+    def prepare(self) -> None:
+        """Create the Jupyter state directories and trust the dashboard notebook."""
+        for name in _JUPYTER_DIRS:
+            Path(self.env[name]).mkdir(parents=True, exist_ok=True)
+        trust_notebook(Path(self.argv[3]), Path(self.env["JUPYTER_DATA_DIR"]))
+
+
+def trust_notebook(notebook: Path, data_dir: Path) -> None:
+    """Sign ``notebook`` in the trust database under ``data_dir`` (silences Voilà's warning)."""
+    import nbformat
+    from nbformat.sign import NotebookNotary
+
+    notary = NotebookNotary(data_dir=str(data_dir))
+    try:
+        notary.sign(nbformat.read(notebook, as_version=4))
+    finally:
+        notary.close()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment variables that reproduce ``settings`` in a child (the kernels)."""
+    env = {}
+    for f in fields(Settings):
+        value = getattr(settings, f.name)
+        if value is not None:
+            env[f.metadata["env"]] = str(value)
+    return env
+
+
+def jupyter_env(jupyter_dir: Path, inherited_path: str = "") -> dict[str, str]:
+    """Jupyter and IPython directories under ``jupyter_dir``; templates and the venv on the path."""
+    env = {name: str(jupyter_dir / sub) for name, sub in _JUPYTER_DIRS.items()}
+    search = [str(TEMPLATE_ROOT), str(Path(sys.prefix) / "share" / "jupyter")]
+    search += [p for p in inherited_path.split(os.pathsep) if p and p not in search]
+    env["JUPYTER_PATH"] = os.pathsep.join(search)
+    env["JUPYTER_PLATFORM_DIRS"] = "1"
+    return env
+
+
+def voila_command(
+    settings: Settings,
+    port: int | None = None,
+    notebook: Path = NOTEBOOK,
+    base_env: dict[str, str] | None = None,
+    pool_size: int = POOL_SIZE,
+) -> VoilaLaunch:
+    """The Voilà command line and environment for the sponsor dashboard.
+
+    ``base_env`` (default: this process's environment) is what the child inherits before
+    the settings and Jupyter directories are applied.
+    """
+    port = port or settings.dashboard_port
+    jupyter_dir = settings.var_path.resolve() / "jupyter"
+    env = dict(os.environ if base_env is None else base_env)
+    env.update(settings_env(settings))
+    env.update(jupyter_env(jupyter_dir, env.get("JUPYTER_PATH", "")))
+    argv = [
+        sys.executable,
+        "-m",
+        "voila",
+        str(notebook),
+        "--no-browser",
+        f"--port={port}",
+        f"--Voila.ip={settings.host}",
+        "--Voila.port_retries=0",
+        f"--Voila.connection_dir_root={jupyter_dir / 'runtime'}",
+        "--Voila.log_level=WARN",
+        f"--template={TEMPLATE}",
+        "--theme=light",
+        "--strip_sources=True",
+        "--show_tracebacks=False",
+        "--preheat_kernel=True",
+        f"--pool_size={pool_size}",
+        *(f"--VoilaConfiguration.extension_denylist={name}" for name in EXTENSION_DENYLIST),
+        f"--MappingKernelManager.cull_idle_timeout={CULL_IDLE_S}",
+        "--MappingKernelManager.cull_interval=300",
+    ]
+    return VoilaLaunch(argv, env, f"http://{settings.host}:{port}", jupyter_dir)
+
+
+def run_dashboard(settings: Settings, port: int | None = None) -> int:
+    """Serve the dashboard in the foreground (this process becomes Voilà) until stopped.
+
+    Returns 1 only when it cannot start; otherwise it does not return.
+    """
+    if not NOTEBOOK.exists():
+        print(f"The dashboard notebook is missing: {NOTEBOOK}", file=sys.stderr)
+        return 1
+    launch = voila_command(settings, port)
+    launch.prepare()
+    print(f"Sponsor dashboard (Voilà) on {launch.url}", flush=True)
+    sys.stderr.flush()
+    os.execve(launch.argv[0], launch.argv, launch.env)
+    return 1  # not reached

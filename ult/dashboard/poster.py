@@ -1,0 +1,209 @@
+"""The QR tab: the business's code on a printable poster, per-spot posters, print, downloads.
+
+A spot tag (``table-3``) is baked into the code's URL as ``?at=table-3``, so the live feed
+says where a scan came from. The code never changes when the reward rule does.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Callable
+
+import ipywidgets as W
+
+from ult import qr
+from ult.dashboard.browser import DownloadButton, PrintButton
+from ult.dashboard.context import Context
+from ult.dashboard.storage import Business
+from ult.dashboard.ui import FIELD_STYLE, Message, classed, esc, guarded
+from ult.errors import UltError
+from ult.validation import FORMATS
+
+MAX_SPOTS = 24
+_SPOT = FORMATS["at"][0]
+
+
+def parse_spots(text: str) -> list[str]:
+    """``"table-1, table-2 bar"`` → ``["table-1", "table-2", "bar"]`` (duplicates dropped).
+
+    Raises UltError naming the first tag that cannot go into a QR code's URL.
+    """
+    spots = list(dict.fromkeys(part for part in re.split(r"[,;\s]+", text or "") if part))
+    for spot in spots:
+        if not _SPOT.fullmatch(spot):
+            raise UltError(
+                "bad_request",
+                f"“{spot[:40]}” cannot be a spot name: use up to 32 letters, digits, - and _ "
+                "(for example table-3).",
+            )
+    if len(spots) > MAX_SPOTS:
+        raise UltError("bad_request", f"At most {MAX_SPOTS} spots at a time.")
+    return spots
+
+
+def numbered_spots(count: int, prefix: str = "table") -> list[str]:
+    """``table-1`` … ``table-N``."""
+    return [f"{prefix}-{n}" for n in range(1, count + 1)]
+
+
+def posters_document(biz: str, items: list[tuple[str, str | None]]) -> str:
+    """One printable HTML document with a poster per ``(url, spot)``, one per page."""
+    pages = "".join(
+        f'<div class="ult-page">{qr.poster_html(biz, url, spot)}</div>' for url, spot in items
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{esc(biz)} — QR posters</title>"
+        "<style>body{margin:0} .ult-page{break-after:page;page-break-after:always}"
+        ".ult-page:last-child{break-after:auto;page-break-after:auto}</style>"
+        f"</head><body>{pages}</body></html>"
+    )
+
+
+def posters_zip(biz: str, sid: str, items: list[tuple[str, str | None]]) -> bytes:
+    """Every poster as a PNG, zipped."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for url, spot in items:
+            archive.writestr(f"{sid}-{spot or 'poster'}.png", qr.poster_png(biz, url, spot))
+    return buffer.getvalue()
+
+
+class PosterPanel:
+    """QR code, poster preview, print and download buttons for the selected business."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.business: Business | None = None
+        self.items: list[tuple[str, str | None]] = []
+        self._downloads: list[DownloadButton] = []
+
+        self.link = classed(W.HTML(), "ult-scan-link")
+        self.print = PrintButton(label="Print poster")
+        self.tools = W.HBox([self.print])
+        self.spots = classed(
+            W.Text(
+                description="Spots",
+                placeholder="optional: table-1, table-2, bar",
+                style=FIELD_STYLE,
+            ),
+            "ult-spots",
+        )
+        self.make = classed(W.Button(description="Make posters"), "ult-make-posters")
+        self.tables = classed(
+            W.BoundedIntText(
+                value=6, min=1, max=MAX_SPOTS, description="Tables", style=FIELD_STYLE
+            ),
+            "ult-tables",
+        )
+        self.number = classed(W.Button(description="Number the tables"), "ult-number-tables")
+        self.message = Message()
+        self.posters = classed(W.VBox(), "ult-posters")
+        intro = W.HTML(
+            '<p class="ult-lead">Print the poster and put it where customers see it. '
+            "Changing the rewards later never needs a new poster.</p>"
+        )
+        spot_help = W.HTML(
+            '<p class="ult-hint">One poster per table or spot (optional): the live feed then '
+            "shows where each scan came from.</p>"
+        )
+        self.widget = classed(
+            W.VBox(
+                [
+                    intro,
+                    self.link,
+                    self.tools,
+                    spot_help,
+                    W.HBox([self.spots, self.make]),
+                    W.HBox([self.tables, self.number]),
+                    self.message,
+                    self.posters,
+                ]
+            ),
+            "ult-tab-poster",
+        )
+        self.make.on_click(self._on_make)
+        self.number.on_click(self._on_number)
+
+    def show(self, business: Business) -> None:
+        """Show ``business``'s single poster (no spot)."""
+        self.business = business
+        self.spots.value = ""
+        self.message.clear()
+        self._render([None])
+
+    @guarded(lambda self: self.message)
+    def _on_make(self, _button: W.Button | None = None) -> None:
+        self.message.clear()
+        spots = parse_spots(self.spots.value)
+        self._render(spots or [None])
+
+    @guarded(lambda self: self.message)
+    def _on_number(self, _button: W.Button | None = None) -> None:
+        self.spots.value = ", ".join(numbered_spots(int(self.tables.value)))
+        self._on_make()
+
+    def _render(self, spots: list[str | None]) -> None:
+        business = self.business
+        if business is None:
+            return
+        base = qr.scan_url(self.ctx.settings.public_url, business.sid)
+        self.items = [
+            (qr.scan_url(self.ctx.settings.public_url, business.sid, spot), spot) for spot in spots
+        ]
+        old, self._downloads = self._downloads, []
+        self.link.value = (
+            f'<p>Your code opens <a class="ult-scan-url" href="{esc(base)}" target="_blank" '
+            f'rel="noopener">{esc(base)}</a> — open it in another tab to try a scan.</p>'
+        )
+        self.posters.children = [self._poster(business, url, spot) for url, spot in self.items]
+        self.print.html = posters_document(business.biz, self.items)
+        count = len(self.items)
+        self.print.label = "Print poster" if count == 1 else f"Print {count} posters"
+        tools: list[W.Widget] = [self.print]
+        if count > 1:
+            items = list(self.items)
+            tools.append(
+                self._download(
+                    "All posters (ZIP)",
+                    f"{business.sid}-posters.zip",
+                    "application/zip",
+                    lambda: posters_zip(business.biz, business.sid, items),
+                )
+            )
+        self.tools.children = tools
+        for button in old:  # after the page stopped showing them
+            button.close()
+
+    def _poster(self, business: Business, url: str, spot: str | None) -> W.VBox:
+        stem = f"{business.sid}-{spot}" if spot else business.sid
+        downloads = W.HBox(
+            [
+                self._download(
+                    "Poster (PNG)",
+                    f"{stem}-poster.png",
+                    "image/png",
+                    lambda: qr.poster_png(business.biz, url, spot),
+                ),
+                self._download(
+                    "QR code (PNG)", f"{stem}-qr.png", "image/png", lambda: qr.png_bytes(url)
+                ),
+                self._download(
+                    "QR code (SVG)",
+                    f"{stem}-qr.svg",
+                    "image/svg+xml",
+                    lambda: qr.svg_text(url).encode(),
+                ),
+            ]
+        )
+        preview = classed(W.HTML(qr.poster_html(business.biz, url, spot)), "ult-poster-preview")
+        return classed(W.VBox([preview, downloads]), "ult-poster-item")
+
+    def _download(
+        self, label: str, filename: str, mime: str, produce: Callable[[], bytes]
+    ) -> DownloadButton:
+        button = DownloadButton(label, filename, mime, produce)
+        self._downloads.append(button)
+        return button
