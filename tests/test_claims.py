@@ -174,3 +174,26 @@ def test_velocity_alerts_for_a_hammered_card_and_a_rush(r, make_sponsor):
         r, s["sid"], now_ms=now, th=Thresholds(shop_min_scans=1000, card_scans=99)
     )
     assert quiet == []
+
+
+def test_done_when_five_visits_over_five_days_staff_approve_sixth_scan_refused(r, make_sponsor):
+    """Issue 4's scenario: 5 visits → 10% off, staff approval, one visit a day."""
+    s = make_sponsor(
+        points_needed=5, reward="10% off", approval="staff", daily_cap=1, cooldown_min=0
+    )
+    for day in range(5):
+        res = run(r, scan(s["sid"], KEY, now_ms=T0 + day * DAY))
+        assert res.visits == day + 1
+    last_day = T0 + 4 * DAY
+    with pytest.raises(UltError) as e:  # a sixth scan the same day
+        run(r, scan(s["sid"], KEY, now_ms=last_day + 3600_000))
+    assert e.value.code == "daily_cap"
+    assert e.value.message.startswith("That's all the visits that count today")
+    assert e.value.extra["visits"] == 5
+
+    c, _ = run(r, claim(s["sid"], KEY, now_ms=last_day + 7200_000))
+    assert (c.status, c.reward) == ("requested", "10% off")
+    approved = run(r, decide(s["sid"], s["owner_key"], c.id, "approve", now_ms=last_day + 7300_000))
+    card = run(r, read_card(s["sid"], KEY, now_ms=last_day + 7400_000))
+    assert card.claim["status"] == "approved" and card.claim["code"] == approved.code
+    assert card.points == 0
