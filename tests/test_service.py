@@ -185,3 +185,39 @@ def test_pwa_files_are_served(service_url):
     for path in ("/wallet", "/sw.js", "/manifest.webmanifest", "/static/vendor/socket.io.min.js"):
         status, _ = get(f"{service_url}{path}")
         assert status == 200, path
+
+
+async def test_scans_publish_to_the_room_only_while_a_sponsor_watches(
+    service_url, client, make_sponsor, r
+):
+    """Live events cost a Redis publish only when someone watches (the scan hot path)."""
+    s = make_sponsor(cooldown_min=0)
+    pubsub = r.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe("ult-socketio")
+
+    def published() -> int:
+        count = 0
+        while pubsub.get_message(timeout=0.3) is not None:
+            count += 1
+        return count
+
+    await client.call("scan", {"sid": s["sid"], "key": KEY})
+    assert published() == 0
+    watcher = socketio.AsyncClient(reconnection=False)
+    await watcher.connect(service_url, transports=["websocket"])
+    await watcher.call("watch", {"sid": s["sid"], "owner_key": s["owner_key"]})
+    assert r.ttl(keys.sponsor_keys(s["sid"]).watched) > 0
+    await client.call("scan", {"sid": s["sid"], "key": KEY})
+    assert published() == 1
+    await watcher.disconnect()
+    pubsub.close()
+
+
+def test_rate_limit_buckets():
+    from ult.service.ratelimit import ConnectionLimits, TokenBucket
+
+    bucket = TokenBucket(rate=10, burst=2, tokens=2, stamp=0.0)
+    assert [bucket.take(now=0.0) for _ in range(3)] == [True, True, False]
+    assert bucket.take(now=0.1) is True  # one token back after 1/rate seconds
+    unlimited = ConnectionLimits(rate=0)
+    assert all(unlimited.allow("conn") for _ in range(1000))

@@ -7,6 +7,7 @@ script can touch them atomically and they land on one Redis Cluster slot.
 - ``ult:{sid}:cards``    hash: cid → packed card record (visits, points, times, nonces)
 - ``ult:{sid}:claims``   hash: claim id → JSON claim; ``card:<cid>`` → the card's last claim id
 - ``ult:{sid}:voided``   set: ids of scans the sponsor voided
+- ``ult:{sid}:watched``  string with a TTL: someone watches the sponsor's live room
 - ``ult:sponsors``       stream: registry of all sponsors (for analysts)
 - ``ult:places``         hash: place_id → sid (one registration per place)
 """
@@ -52,9 +53,21 @@ class SponsorKeys:
     def voided(self) -> str:
         return self._key("voided")
 
+    @property
+    def watched(self) -> str:
+        return self._key("watched")
+
     def all(self) -> list[str]:
         """Every key of the sponsor, in the order the Lua scripts expect them."""
-        return [self.profile, self.rule, self.cards, self.events, self.claims, self.voided]
+        return [
+            self.profile,
+            self.rule,
+            self.cards,
+            self.events,
+            self.claims,
+            self.voided,
+            self.watched,
+        ]
 
 
 def sponsor_keys(sid: str) -> SponsorKeys:

@@ -29,6 +29,7 @@ class ScanResult:
     next_scan_in: int
     entry_id: str
     duplicate: bool
+    watched: bool = False  # a sponsor watches the live room (the service emits only then)
 
     @property
     def reward_ready(self) -> bool:
@@ -137,6 +138,7 @@ def scan(
             next_scan_in=next_in,
             entry_id=ops.text(reply[4]),
             duplicate=status == "duplicate",
+            watched=bool(reply[8]),
         )
 
-    return ops.script("scan", [k.profile, k.rule, k.cards, k.events], args, parse)
+    return ops.script("scan", [k.profile, k.rule, k.cards, k.events, k.watched], args, parse)

@@ -49,6 +49,11 @@ class Settings:
     var_dir: str = _setting(
         "ULT_VAR_DIR", str(PROJECT_ROOT / "var"), "Where data, logs and Jupyter state live."
     )
+    event_rate: int = _setting(
+        "ULT_EVENT_RATE",
+        20,
+        "Socket.IO events per second one connection may send (bursts of twice that); 0: no limit.",
+    )
     k_anonymity: int = _setting(
         "ULT_K_ANONYMITY",
         5,

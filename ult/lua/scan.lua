@@ -1,9 +1,10 @@
 -- One customer scan, atomically (DESIGN §5).
--- KEYS: profile, rule, cards, events
+-- KEYS: profile, rule, cards, events, watched
 -- ARGV: cid, nonce ('' for none), tag ('' for none), now_ms, code_state ('ok' | 'none' | 'bad')
--- Reply: {status, visits, points, next_in_ms, entry_id, biz, points_needed, reward}
+-- Reply: {status, visits, points, next_in_ms, entry_id, biz, points_needed, reward, watched}
+-- (watched: 1 when a sponsor dashboard watches the live room, so the service emits to it)
 -- status: ok | duplicate | unknown_sponsor | cooldown | daily_cap | code_required | code_invalid
-local profile, rule, cards, events = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local profile, rule, cards, events, watched = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local cid, nonce, tag, now, code_state = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local DAY, MAX_NONCES, MAX_RECENT = 86400000, 4, 10
 
@@ -14,7 +15,8 @@ local rl = read_rule(rule)
 local c = read_card(cards, cid)
 
 local function reply(status, next_in, id)
-  return {status, c.visits, c.points, fmt(math.max(next_in or 0, 0)), id or '', biz, rl.needed, rl.reward}
+  return {status, c.visits, c.points, fmt(math.max(next_in or 0, 0)), id or '', biz, rl.needed,
+    rl.reward, redis.call('EXISTS', watched)}
 end
 local function cooldown_left()
   if rl.cooldown > 0 and c.last > 0 then return c.last + rl.cooldown - now end

@@ -15,12 +15,18 @@ from ult.service.ratelimit import ConnectionLimits
 from ult.settings import Settings, load_settings
 from ult.validation import MAX_PAYLOAD_BYTES
 
+REDIS_CONNECTIONS = 64  # enough to keep Redis busy; more only adds contention
+
 
 def create_app(settings: Settings | None = None, redis_url: str | None = None) -> socketio.ASGIApp:
     """Build the service. Several processes on one Redis share Socket.IO rooms."""
     settings = settings or load_settings()
     url = redis_url or settings.effective_redis_url
-    r = redis.asyncio.Redis.from_url(url, decode_responses=True)
+    # A blocking pool: under a burst, scans queue for a connection instead of failing.
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url, max_connections=REDIS_CONNECTIONS, timeout=5, decode_responses=True
+    )
+    r = redis.asyncio.Redis.from_pool(pool)
     manager = socketio.AsyncRedisManager(url, channel=SOCKETIO_CHANNEL)
     sio = socketio.AsyncServer(
         async_mode="asgi",
@@ -29,7 +35,7 @@ def create_app(settings: Settings | None = None, redis_url: str | None = None) -
         logger=False,
         engineio_logger=False,
     )
-    register_events(sio, r, ConnectionLimits())
+    register_events(sio, r, ConnectionLimits(settings.event_rate))
     web = Starlette(routes=routes(r))
 
     async def shutdown() -> None:

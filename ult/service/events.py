@@ -16,6 +16,7 @@ from ult.cards import read_card
 from ult.claims import claim
 from ult.errors import UltError
 from ult.identity import short_cid
+from ult.keys import sponsor_keys
 from ult.scans import scan
 from ult.service.notify import card_room, sponsor_room
 from ult.service.ratelimit import ConnectionLimits
@@ -72,7 +73,7 @@ def register_events(
         result = await arun(
             r, scan(f["sid"], f["key"], f.get("nonce"), f.get("at"), code_state=code_state)
         )
-        if not result.duplicate:
+        if not result.duplicate and result.watched:
             at_ms = int(result.entry_id.split("-")[0])
             live = {
                 "sid": result.sid,
@@ -82,6 +83,7 @@ def register_events(
                 "at_ms": at_ms,
                 "tag": f.get("at"),
             }
+            # only when a sponsor watches: otherwise no publish through Redis at all
             await sio.emit("scan", live, room=sponsor_room(result.sid))
         await sio.enter_room(conn, card_room(result.sid, result.cid))
         return result.to_ack()
@@ -108,8 +110,46 @@ def register_events(
     async def on_watch(conn: str, f: dict[str, str]) -> dict[str, Any]:
         profile = await arun(r, check_owner(f["sid"], f["owner_key"]))
         await sio.enter_room(conn, sponsor_room(profile.sid))
+        await r.set(sponsor_keys(profile.sid).watched, "1", ex=WATCH_TTL_S)
+        watchers.start()
         return {"ok": True, "sid": profile.sid, "biz": profile.biz}
 
     @sio.event
     async def disconnect(conn: str, *args: Any) -> None:
         limits.forget(conn)
+
+    watchers = WatchFlags(sio, r)
+
+
+WATCH_TTL_S = 180
+
+
+class WatchFlags:
+    """Keeps ``ult:{sid}:watched`` alive while this process has members in the sponsor's
+    room, so the scan script tells the service when a live ``scan`` event is worth a publish."""
+
+    def __init__(self, sio: socketio.AsyncServer, r: redis.asyncio.Redis) -> None:
+        self.sio, self.r = sio, r
+        self.task = None
+
+    def start(self) -> None:
+        if self.task is None:
+            self.task = self.sio.start_background_task(self._refresh_forever)
+
+    def watched_here(self) -> list[str]:
+        rooms = self.sio.manager.rooms.get("/", {})
+        prefix = sponsor_room("")
+        return [
+            room[len(prefix) :]
+            for room, members in rooms.items()
+            if room and room.startswith(prefix) and members
+        ]
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await self.sio.sleep(WATCH_TTL_S / 3)
+            try:
+                for sid in self.watched_here():
+                    await self.r.set(sponsor_keys(sid).watched, "1", ex=WATCH_TTL_S)
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                log.warning("could not refresh watch flags")

@@ -27,13 +27,16 @@ class TokenBucket:
 
 
 class ConnectionLimits:
-    """The buckets of the live connections of one process."""
+    """The buckets of the live connections of one process (``rate`` 0: no limit)."""
 
-    def __init__(self, rate: float = 20.0, burst: float = 40.0) -> None:
-        self.rate, self.burst = rate, burst
+    def __init__(self, rate: float = 20.0, burst: float | None = None) -> None:
+        self.rate = rate
+        self.burst = 2 * rate if burst is None else burst
         self._buckets: dict[str, TokenBucket] = {}
 
     def allow(self, conn_id: str) -> bool:
+        if not self.rate:
+            return True
         bucket = self._buckets.get(conn_id)
         if bucket is None:
             bucket = self._buckets[conn_id] = TokenBucket(self.rate, self.burst, self.burst)
