@@ -197,3 +197,13 @@ def test_done_when_five_visits_over_five_days_staff_approve_sixth_scan_refused(r
     card = run(r, read_card(s["sid"], KEY, now_ms=last_day + 7400_000))
     assert card.claim["status"] == "approved" and card.claim["code"] == approved.code
     assert card.points == 0
+
+
+def test_an_expired_voucher_cannot_be_voided_back_into_points(r, make_sponsor):
+    s = make_sponsor(points_needed=1, cooldown_min=0, voucher_min=5)
+    earn(r, s["sid"], 1)
+    c, _ = run(r, claim(s["sid"], KEY, now_ms=T0 + DAY))
+    with pytest.raises(UltError) as e:
+        run(r, decide(s["sid"], s["owner_key"], c.id, "void", now_ms=T0 + DAY + 5 * 60_000))
+    assert e.value.code == "already_decided"
+    assert run(r, read_card(s["sid"], KEY, now_ms=T0 + DAY)).points == 0

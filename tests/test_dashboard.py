@@ -33,7 +33,7 @@ from ult.dashboard.live import (
     DayStats,
     StreamFollower,
     day_start_ms,
-    feed_html,
+    feed_rows,
     read_day,
 )
 from ult.dashboard.poster import numbered_spots, parse_spots, posters_document
@@ -395,10 +395,13 @@ def test_day_stats_and_feed(r: redis.Redis, make_sponsor) -> None:
     yesterday.add((last, {"t": "scan", "c": "x"}))
     assert yesterday.scans == 0
 
-    html = feed_html([("1700000000000-0", {"t": "scan", "c": "ab" * 16, "v": "2", "p": "1"})], 0)
-    assert "abababababab" in html and "ab" * 16 not in html and "Visit 2" in html
-    evil = feed_html([("1700000000000-0", {"t": "scan", "c": "0" * 32, "a": EVIL})], 0)
-    assert "<img" not in evil
+    [row] = feed_rows(
+        [("1700000000000-0", {"t": "scan", "c": "ab" * 16, "v": "2", "p": "1"})], 0, set()
+    )
+    assert row.cells["card"] == "abababababab" and row.cells["what"].startswith("Visit 2")
+    assert "ab" * 16 not in str(row.to_json())  # only the short anonymous id
+    [evil] = feed_rows([("1700000000000-0", {"t": "scan", "c": "0" * 32, "a": EVIL})], 0, set())
+    assert evil.cells["spot"] == EVIL  # plain text: table.js inserts it with textContent
 
 
 def test_stream_follower_is_quick_and_stops(r: redis.Redis, redis_url: str) -> None:
@@ -426,9 +429,9 @@ def test_live_panel_follows_scans_and_stops_on_close(make_dashboard, r: redis.Re
     business = register_in(dash, "Fika Sisters", "Storgatan 1")
     run(r, scan(business.sid, CUSTOMER_KEY, at="table-3"))
     deadline = time.monotonic() + 3
-    while "table-3" not in dash.live.feed.value and time.monotonic() < deadline:
+    while "table-3" not in str(dash.live.feed.rows) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert "table-3" in dash.live.feed.value
+    assert "table-3" in str(dash.live.feed.rows)
     assert '<span class="ult-stat-value">1</span><span class="ult-stat-label">scans today' in (
         dash.live.stats_view.value
     )

@@ -2,7 +2,8 @@
 
 States: *opening* (until the browser's storage has synced), *first run* (no business on this
 browser: just the registration form) and *dashboard* (a business is selected: Live, QR &
-poster, Rewards, Add a business).
+poster, Rewards, Claims, Counter screen, Add a business). The Claims tab's title carries the
+number of claims waiting for staff, so it shows from every tab.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from pathlib import Path
 import ipywidgets as W
 
 from ult import run
+from ult.dashboard.claims_panel import ClaimsPanel
 from ult.dashboard.context import Context
+from ult.dashboard.counter_screen import CounterPanel
 from ult.dashboard.live import LivePanel
 from ult.dashboard.poster import PosterPanel
 from ult.dashboard.registration import ImportForm, KeyReveal, RegistrationForm, registration_tab
@@ -23,8 +26,13 @@ from ult.errors import UltError
 from ult.sponsors import Profile, check_owner
 
 CSS_FILE = Path(__file__).with_name("dashboard.css")
-TAB_TITLES = ("Live", "QR & poster", "Rewards", "Add a business")
-LIVE_TAB, POSTER_TAB, RULES_TAB, REGISTER_TAB = range(4)
+TAB_TITLES = ("Live", "QR & poster", "Rewards", "Claims", "Counter screen", "Add a business")
+LIVE_TAB, POSTER_TAB, RULES_TAB, CLAIMS_TAB, COUNTER_TAB, REGISTER_TAB = range(6)
+
+
+def claims_title(count: int) -> str:
+    """The Claims tab's title: the number waiting for staff, when there are any."""
+    return f"Claims ({count})" if count else "Claims"
 
 
 def style_widget() -> W.HTML:
@@ -83,12 +91,18 @@ class Dashboard:
         self.live = LivePanel(self.ctx)
         self.poster = PosterPanel(self.ctx)
         self.rules = RuleEditor(self.ctx)
+        self.claims = ClaimsPanel(self.ctx, on_count=self._on_claims_count)
+        self.counter = CounterPanel(self.ctx)
+        self.live.listeners.append(self.claims)
+        self.rules.on_saved += [self.claims.set_rule, self.counter.set_rule]
         self.tabs = classed(
             W.Tab(
                 children=[
                     self.live.widget,
                     self.poster.widget,
                     self.rules.widget,
+                    self.claims.widget,
+                    self.counter.widget,
                     self.register_box,
                 ],
                 titles=TAB_TITLES,
@@ -185,6 +199,8 @@ class Dashboard:
             profile = run(self.ctx.redis, check_owner(sid, business.owner_key))
         except UltError as exc:
             self.live.stop()
+            self.claims.clear()
+            self.counter.clear()
             self.title.value = title_html(business, None)
             raise UltError(
                 exc.code,
@@ -195,6 +211,13 @@ class Dashboard:
         self.poster.show(business)
         self.rules.show(business)
         self.live.show(business, self.store.utc_offset_min)
+        # after the reader started: a claim made meanwhile is either loaded here or seen by it
+        self.claims.show(business, self.rules.rule, self.store.utc_offset_min)
+        self.counter.show(business, self.rules.rule)
+
+    def _on_claims_count(self, count: int) -> None:
+        """Show the number of claims waiting in the Claims tab's title."""
+        self.tabs.set_title(CLAIMS_TAB, claims_title(count))
 
     # --- registration --------------------------------------------------------------------------
 

@@ -1,9 +1,11 @@
-"""What every panel of one dashboard page shares: settings, Redis, the place resolver."""
+"""What every panel of one dashboard page shares: settings, Redis, the place resolver, and
+the notifier that tells customers' phones about staff decisions."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any, Protocol
 
 import redis
 
@@ -13,12 +15,20 @@ from ult.settings import Settings, load_settings
 LIVE_BLOCK_MS = 1000  # XREAD BLOCK timeout: how soon a live reader notices it must stop
 
 
+class ClaimNotifier(Protocol):
+    """What the dashboard needs of ``ult.service.notify.Notifier``."""
+
+    def claim_update(self, sid: str, cid: str, claim: dict[str, Any]) -> None:
+        """Tell the card's open pages that its claim changed (``cid``: the full card id)."""
+
+
 @dataclass
 class Context:
     """One page's shared services. Redis connects lazily: building the page needs none."""
 
     settings: Settings = field(default_factory=load_settings)
     resolver_override: Resolver | None = None
+    notifier_override: ClaimNotifier | None = None
 
     @cached_property
     def redis(self) -> redis.Redis:
@@ -46,7 +56,18 @@ class Context:
         """Google when GOOGLE_MAPS_API_KEY is set, else the offline resolver."""
         return self.resolver_override or resolver_from_settings(self.settings)
 
+    @cached_property
+    def notifier(self) -> ClaimNotifier:
+        """Emits ``claim_update`` to customers through the Socket.IO Redis manager (write-only)."""
+        if self.notifier_override is not None:
+            return self.notifier_override
+        from ult.service.notify import Notifier  # python-socketio: only when staff act
+
+        return Notifier(self.settings.effective_redis_url)
+
     def close(self) -> None:
         """Release the page's connections."""
         if "redis" in self.__dict__:
             self.redis.close()
+        if "notifier" in self.__dict__:
+            getattr(self.notifier, "close", lambda: None)()

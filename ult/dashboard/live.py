@@ -1,10 +1,12 @@
-"""The live tab: today's numbers, a feed that updates within a second, the loyal customers.
+"""The live tab: today's numbers, velocity alerts, a feed that updates within a second (with a
+Void button per counted visit), the loyal customers.
 
 A :class:`StreamFollower` thread waits on the sponsor's event stream with ``XREAD BLOCK`` (one
 second at a time, so it notices a stop quickly) and hands new entries to the panel, which
 redraws its widgets from that thread. The thread is a daemon and is stopped when the business
 changes, when the panel's widget is closed, and with the kernel when the page closes (Voilà
-shuts the page's kernel down on ``beforeunload``).
+shuts the page's kernel down on ``beforeunload``). Other panels (the claims panel) get the
+same entries through :attr:`LivePanel.listeners`: one reader per page.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import ipywidgets as W
 import redis
@@ -24,9 +26,13 @@ import redis.exceptions
 
 from ult import run
 from ult.cards import loyalists
+from ult.claims import void_scan
+from ult.dashboard.alerts import AlertsBox
 from ult.dashboard.context import LIVE_BLOCK_MS, Context
 from ult.dashboard.storage import Business
+from ult.dashboard.table import Action, ActionTable, Column, Row
 from ult.dashboard.ui import Message, classed, esc, guarded, local_datetime, local_time, table
+from ult.errors import UltError
 from ult.identity import short_cid
 from ult.keys import sponsor_keys
 
@@ -38,6 +44,19 @@ LOYALIST_ROWS = 25
 LOYALISTS_EVERY_S = 2.0  # redraw the loyalists table at most this often while scans arrive
 
 Entry = tuple[str, dict[str, str]]
+
+FEED_COLUMNS = [
+    Column("time", "Time"),
+    Column("card", "Card", "ult-cid"),
+    Column("what", "What happened"),
+    Column("spot", "Spot"),
+]
+VOID_SCAN = Action("void", "Void", "plain", confirm="Confirm void")
+CLAIM_WORDS = {
+    "requested": "Reward claimed — waiting for staff",
+    "approved": "Reward given",
+    "rejected": "Reward claim rejected",
+}
 
 REFUSAL_WORDS = {
     "cooldown": "scanned again too soon",
@@ -249,29 +268,49 @@ def describe(fields: dict[str, str]) -> tuple[str, str]:
         return "ult-ev-info", "Reward rule changed"
     if kind == "expired":
         return "ult-ev-info", "Points expired after a long absence"
+    if kind == "claim":
+        return "ult-ev-claim", CLAIM_WORDS.get(fields.get("s", ""), "Reward claim")
+    if kind == "void":
+        if fields.get("ref"):
+            return "ult-ev-refused", "Visit voided by you · points taken back"
+        return "ult-ev-refused", "Reward voided by you · points given back"
     return "ult-ev-info", kind.replace("_", " ").capitalize() or "Event"
 
 
-def feed_html(entries: list[Entry], offset_min: int) -> str:
-    """The live feed table, newest first (every value escaped)."""
-    rows = []
-    for entry_id, fields in entries:
-        css, text = describe(fields)
-        card = short_cid(fields.get("c", ""))
-        rows.append(
-            [
-                esc(local_time(entry_ms(entry_id), offset_min)),
-                f'<code class="ult-cid">{esc(card)}</code>' if card else "",
-                f'<span class="{css}">{esc(text)}</span>',
-                esc(fields.get("a", "")),
-            ]
-        )
-    return table(
-        ["Time", "Card", "What happened", "Spot"],
-        rows,
-        "ult-feed-table",
-        "No scans yet. When a customer scans your code it appears here at once.",
+def feed_row(entry: Entry, offset_min: int, voided: set[str]) -> Row:
+    """One feed row as plain text (table.js inserts it with ``textContent``)."""
+    entry_id, fields = entry
+    css, text = describe(fields)
+    is_scan = fields.get("t") == "scan"
+    was_voided = is_scan and entry_id in voided
+    if was_voided:
+        text, css = f"{text} · voided", "ult-ev-voided"
+    return Row(
+        id=entry_id,
+        cells={
+            "time": local_time(entry_ms(entry_id), offset_min),
+            "card": short_cid(fields.get("c", "")),
+            "what": text,
+            "spot": fields.get("a", ""),
+        },
+        css="ult-row-voided" if was_voided else "",
+        cell_css={"what": css},
+        actions=(VOID_SCAN,) if is_scan and not was_voided else (),
     )
+
+
+def feed_rows(entries: list[Entry], offset_min: int, voided: set[str]) -> list[Row]:
+    """The live feed, newest first; counted visits not yet voided get a Void button."""
+    return [feed_row(entry, offset_min, voided) for entry in entries]
+
+
+def voided_among(r: redis.Redis, sid: str, entries: list[Entry]) -> set[str]:
+    """Which of these scans the sponsor has voided."""
+    ids = [entry_id for entry_id, fields in entries if fields.get("t") == "scan"]
+    if not ids:
+        return set()
+    flags = r.smismember(sponsor_keys(sid).voided, ids)
+    return {entry_id for entry_id, flag in zip(ids, flags, strict=True) if flag}
 
 
 def loyalists_html(rows: list[dict[str, Any]], offset_min: int) -> str:
@@ -294,6 +333,16 @@ def loyalists_html(rows: list[dict[str, Any]], offset_min: int) -> str:
     )
 
 
+class StreamListener(Protocol):
+    """A panel fed by the live reader (called from the reader's thread)."""
+
+    def on_entries(self, entries: list[Entry]) -> None:
+        """New stream entries of the business shown, oldest first."""
+
+    def on_tick(self) -> None:
+        """Called about once a second while the reader runs."""
+
+
 class LiveBox(W.VBox):
     """The live tab's box; closing it stops the panel's reader."""
 
@@ -308,7 +357,7 @@ class LiveBox(W.VBox):
 
 
 class LivePanel:
-    """Today's stats, the live feed and the loyalists table of the selected business."""
+    """Today's stats, alerts, the live feed and the loyalists table of the selected business."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -316,6 +365,8 @@ class LivePanel:
         self.offset_min = 0
         self.stats = DayStats(0)
         self.entries: deque[Entry] = deque(maxlen=FEED_ROWS)
+        self.voided: set[str] = set()
+        self.listeners: list[StreamListener] = []
         self._follower: StreamFollower | None = None
         self._lock = threading.RLock()
         self._generation = 0
@@ -323,8 +374,17 @@ class LivePanel:
         self._loyalists_at = 0.0
 
         self.stats_view = classed(W.HTML(stats_html(self.stats)), "ult-stats-box")
+        self.alerts = AlertsBox()
         self.status = classed(W.HTML(), "ult-live-status")
-        self.feed = classed(W.HTML(), "ult-feed")
+        self.feed = classed(
+            ActionTable(
+                FEED_COLUMNS,
+                "No scans yet. When a customer scans your code it appears here at once.",
+                self._on_feed_action,
+                css="ult-feed-table",
+            ),
+            "ult-feed",
+        )
         self.loyal = classed(W.HTML(), "ult-loyalists")
         self.refresh = classed(W.Button(description="Refresh"), "ult-refresh")
         self.message = Message()
@@ -333,8 +393,14 @@ class LivePanel:
                 self.stop,
                 children=[
                     self.stats_view,
+                    self.alerts.widget,
                     self.status,
-                    W.HTML('<h3 class="ult-h3">Live feed</h3>'),
+                    W.HTML(
+                        '<h3 class="ult-h3">Live feed</h3><p class="ult-hint">Counted a visit '
+                        "by mistake? <b>Void</b> takes its visit and points back off the card."
+                        "</p>"
+                    ),
+                    self.message,
                     self.feed,
                     W.HTML(
                         '<h3 class="ult-h3">Loyal customers</h3><p class="ult-hint">Cards are '
@@ -342,7 +408,6 @@ class LivePanel:
                     ),
                     self.loyal,
                     W.HBox([self.refresh]),
-                    self.message,
                 ],
             ),
             "ult-tab-live",
@@ -368,8 +433,10 @@ class LivePanel:
             self.business, self.offset_min = business, offset_min
             self.stats = read_day(r, key, start, last_id) if recent else DayStats(start)
             self.entries = deque(recent, maxlen=FEED_ROWS)
+            self.voided = voided_among(r, business.sid, recent)
             self._draw()
             self._draw_loyalists()
+            self.alerts.update(r, business.sid)
         self.status.value = (
             '<p class="ult-live-on"><span class="ult-dot"></span> Live — new scans appear '
             "here as they happen.</p>"
@@ -399,8 +466,12 @@ class LivePanel:
                 self._roll_day(entry_ms(entry[0]))
                 self.stats.add(entry)
                 self.entries.appendleft(entry)
+                if entry[1].get("t") == "void" and entry[1].get("ref"):
+                    self.voided.add(entry[1]["ref"])
             self._loyalists_due = True
+            self.alerts.mark_due()
             self._draw()
+        self._tell(lambda listener: listener.on_entries(entries))
 
     def _on_tick(self, generation: int) -> None:
         with self._lock:
@@ -410,6 +481,17 @@ class LivePanel:
                 self._draw()
             if self._loyalists_due and time.monotonic() - self._loyalists_at >= LOYALISTS_EVERY_S:
                 self._draw_loyalists()
+            if self.business is not None:
+                self.alerts.maybe_update(self.ctx.redis, self.business.sid)
+        self._tell(lambda listener: listener.on_tick())
+
+    def _tell(self, call: Callable[[StreamListener], None]) -> None:
+        """Pass an event to every listener; one failing never stops the reader or the others."""
+        for listener in list(self.listeners):
+            try:
+                call(listener)
+            except Exception:
+                log.exception("live listener %s failed", type(listener).__name__)
 
     def _on_status(self, generation: int, text: str | None) -> None:
         if generation != self._generation:
@@ -430,7 +512,7 @@ class LivePanel:
 
     def _draw(self) -> None:
         self.stats_view.value = stats_html(self.stats)
-        self.feed.value = feed_html(list(self.entries), self.offset_min)
+        self.feed.show(feed_rows(list(self.entries), self.offset_min, self.voided))
 
     def _draw_loyalists(self) -> None:
         if self.business is None:
@@ -439,6 +521,32 @@ class LivePanel:
         self.loyal.value = loyalists_html(rows, self.offset_min)
         self._loyalists_due = False
         self._loyalists_at = time.monotonic()
+
+    @guarded(lambda self: self.message)
+    def _on_feed_action(self, action: str, entry_id: str) -> None:
+        """The feed's Void button: take a counted visit back (owner key checked by the core)."""
+        business = self.business
+        if business is None or action != "void":
+            return
+        self.message.clear()
+        try:
+            run(self.ctx.redis, void_scan(business.sid, business.owner_key, entry_id))
+        except UltError as exc:
+            if exc.code != "already_void":
+                raise
+            self.message.info("That visit was already voided.")
+        else:
+            card = self._card_of(entry_id)
+            self.message.ok(f"Visit voided: card {card} lost that visit and its points.")
+        with self._lock:
+            self.voided.add(entry_id)
+            self._loyalists_due = True
+            self._draw()
+
+    def _card_of(self, entry_id: str) -> str:
+        """The short card id of a feed entry ("" when it left the feed)."""
+        fields = next((f for i, f in self.entries if i == entry_id), {})
+        return short_cid(fields.get("c", ""))
 
     @guarded(lambda self: self.message)
     def _on_refresh(self, _button: W.Button | None = None) -> None:

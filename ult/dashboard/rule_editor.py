@@ -1,11 +1,13 @@
-"""The rewards tab: a simple editor for the business's reward rule (``ult.rules``).
+"""The rewards tab: an editor for every field of the business's reward rule (``ult.rules``).
 
 Saving goes through ``rules.set_rule`` with the owner key, which checks it in Redis and logs a
-``rule`` event; printed QR codes keep working unchanged.
+``rule`` event; printed QR codes keep working unchanged. Other panels that depend on the rule
+(claims, counter screen) subscribe with :attr:`RuleEditor.on_saved`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import ipywidgets as W
@@ -15,7 +17,7 @@ from ult.dashboard.context import Context
 from ult.dashboard.storage import Business
 from ult.dashboard.ui import Message, classed, esc, guarded
 from ult.errors import UltError
-from ult.rules import LIMITS, Rule, get_rule, set_rule
+from ult.rules import APPROVALS, LIMITS, Rule, get_rule, set_rule
 
 STYLE = {"description_width": "17em"}
 WIDE = W.Layout(width="34em")
@@ -24,44 +26,67 @@ WIDE = W.Layout(width="34em")
 NUMBERS: dict[str, tuple[str, str]] = {
     "points_per_scan": ("Points per visit", ""),
     "points_needed": ("Points for a reward", ""),
+    "voucher_min": ("Minutes a voucher stays valid", "the customer shows it at the counter"),
     "cooldown_min": ("Minutes between counted visits", "0 = every scan counts"),
     "daily_cap": ("Counted visits per card per day", "0 = no limit"),
     "expiry_days": ("Points expire after days away", "0 = never"),
 }
+REWARD_FIELDS = ("points_per_scan", "points_needed", "voucher_min")  # shown above the reward text
+CODE_HELP = (
+    "Only scans of the code on your <b>Counter screen</b> count: it changes every 30 seconds, "
+    "so a photo of your poster taken home earns nothing. Turn it on once the counter screen "
+    "is up."
+)
+
+
+def plural(n: int, word: str) -> str:
+    """``1 point``, ``3 points``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def rule_summary(rule: Rule) -> str:
     """The rule in one sentence for the sponsor (HTML, escaped)."""
-    per = "1 point" if rule.points_per_scan == 1 else f"{rule.points_per_scan} points"
+    per = plural(rule.points_per_scan, "point")
     when = "at once" if rule.approval == "instant" else "after your staff approve it"
-    extras = []
+    extras = [f"the voucher is valid for {plural(rule.voucher_min, 'minute')}"]
     if rule.cooldown_min:
-        extras.append(f"a card counts at most once every {rule.cooldown_min} minutes")
+        extras.append(f"a card counts at most once every {plural(rule.cooldown_min, 'minute')}")
     if rule.daily_cap:
-        extras.append(f"at most {rule.daily_cap} counted visits per card a day")
+        extras.append(f"at most {plural(rule.daily_cap, 'counted visit')} per card a day")
     if rule.expiry_days:
-        extras.append(f"points lapse after {rule.expiry_days} days without a visit")
-    tail = f" ({'; '.join(extras)})" if extras else ""
+        extras.append(f"points lapse after {plural(rule.expiry_days, 'day')} without a visit")
+    if rule.require_code:
+        extras.append("only scans of the counter screen's code count")
     return (
         f'<p class="ult-rule-summary">Each visit earns {per}; at {rule.points_needed} points a '
-        f"customer gets <b>{esc(rule.reward)}</b>, {when}{esc(tail)}.</p>"
+        f"customer gets <b>{esc(rule.reward)}</b>, {when} ({esc('; '.join(extras))}).</p>"
     )
 
 
+def check_number(name: str, value: object) -> int:
+    """A whole number within the field's limits, or UltError naming the field as the form does."""
+    low, high = LIMITS[name]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        label = NUMBERS[name][0]
+        raise UltError("bad_rule", f"{label} must be a whole number from {low:,} to {high:,}.")
+    return value
+
+
 class RuleEditor:
-    """Edit points per visit, points needed, reward, approval, cooldown, cap and expiry."""
+    """Edit every rule field: points, reward, approval, voucher time, limits, counter code."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.business: Business | None = None
         self.rule = Rule()
+        self.on_saved: list[Callable[[Rule], None]] = []
         self.inputs: dict[str, W.BoundedIntText] = {}
-        rows: list[W.Widget] = []
+        rows: dict[str, W.Widget] = {}
         for name, (label, help_text) in NUMBERS.items():
             low, high = LIMITS[name]
             box = W.BoundedIntText(min=low, max=high, description=label, style=STYLE)
             self.inputs[name] = classed(box, f"ult-rule-{name.replace('_', '-')}")
-            rows.append(W.HBox([box, W.HTML(f'<span class="ult-hint">{help_text}</span>')]))
+            rows[name] = W.HBox([box, W.HTML(f'<span class="ult-hint">{help_text}</span>')])
         self.reward = classed(
             W.Text(description="Reward", style=STYLE, layout=WIDE, placeholder="10% off your tab"),
             "ult-rule-reward",
@@ -74,6 +99,10 @@ class RuleEditor:
             ),
             "ult-rule-approval",
         )
+        self.require_code = classed(
+            W.Checkbox(description="Require the counter code", indent=False),
+            "ult-rule-require-code",
+        )
         self.save = classed(
             W.Button(description="Save rule", button_style="primary"), "ult-save-rule"
         )
@@ -83,10 +112,17 @@ class RuleEditor:
             '<p class="ult-lead">How visits turn into rewards. Changes apply from the next '
             "scan; printed QR codes stay valid.</p>"
         )
+        limits = W.HTML('<h3 class="ult-h3">Fair use</h3>')
+        code_box = classed(
+            W.VBox([self.require_code, W.HTML(f'<p class="ult-hint">{CODE_HELP}</p>')]),
+            "ult-rule-code-box",
+        )
         self.widget = classed(
             W.VBox(
-                [intro, self.summary, rows[0], rows[1], self.reward, self.approval, *rows[2:]]
-                + [self.save, self.message]
+                [intro, self.summary, rows["points_per_scan"], rows["points_needed"]]
+                + [self.reward, self.approval, rows["voucher_min"], limits]
+                + [rows[name] for name in NUMBERS if name not in REWARD_FIELDS]
+                + [code_box, self.save, self.message]
             ),
             "ult-tab-rules",
         )
@@ -99,10 +135,16 @@ class RuleEditor:
         self._fill(run(self.ctx.redis, get_rule(business.sid)))
 
     def form_rule(self) -> Rule:
-        """The rule the form describes (fields the form does not edit are kept)."""
-        numbers = {name: int(box.value) for name, box in self.inputs.items()}
+        """The rule the form describes, or UltError in plain words naming the field."""
+        numbers = {name: check_number(name, box.value) for name, box in self.inputs.items()}
+        if self.approval.value not in APPROVALS:
+            raise UltError("bad_rule", "Choose when the reward is given.")
         return replace(
-            self.rule, reward=self.reward.value, approval=self.approval.value, **numbers
+            self.rule,
+            reward=self.reward.value,
+            approval=self.approval.value,
+            require_code=bool(self.require_code.value),
+            **numbers,
         ).validated()
 
     def _fill(self, rule: Rule) -> None:
@@ -111,6 +153,7 @@ class RuleEditor:
             box.value = getattr(rule, name)
         self.reward.value = rule.reward
         self.approval.value = rule.approval
+        self.require_code.value = rule.require_code
         self.summary.value = rule_summary(rule)
 
     @guarded(lambda self: self.message)
@@ -121,3 +164,5 @@ class RuleEditor:
         saved = run(self.ctx.redis, set_rule(self.business.sid, self.business.owner_key, rule))
         self._fill(saved)
         self.message.ok("Saved. Customers earn by the new rule from their next scan.")
+        for callback in self.on_saved:
+            callback(saved)

@@ -1,4 +1,5 @@
--- Staff decide on a claim: approve or reject a requested one, or void any open one.
+-- Staff decide on a claim: approve or reject a requested one, or void an open one (requested,
+-- or an approved voucher still valid).
 -- Rejecting or voiding gives the points back. Owner key checked here.
 -- KEYS: profile, rule, cards, events, claims
 -- ARGV: owner_hash, claim_id, decision ('approve' | 'reject' | 'void'), now_ms
@@ -16,7 +17,7 @@ local cl = cjson.decode(raw)
 
 local open = cl.status == 'requested' or (cl.status == 'approved' and cl.expires_at > now)
 if decision == 'void' then
-  if cl.status ~= 'requested' and cl.status ~= 'approved' then return {'already_decided', raw} end
+  if not open then return {'already_decided', raw} end  -- an expired voucher stays spent
 elseif cl.status ~= 'requested' then
   return {'already_decided', raw}
 end

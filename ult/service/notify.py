@@ -43,3 +43,9 @@ class Notifier:
 
     def to_sponsor(self, sid: str, event: str, data: dict[str, Any]) -> None:
         self._manager.emit(event, data, room=sponsor_room(sid))
+
+    def close(self) -> None:
+        """Release the Redis connection (the manager connects lazily, on the first emit)."""
+        redis_client = getattr(self._manager, "redis", None)
+        if redis_client is not None:
+            redis_client.close()

@@ -1,0 +1,102 @@
+"""Dashboard: seconds from opening the Voilà dashboard to an interactive form (Playwright).
+
+Voilà is started as ``ult dashboard`` would run it (``python -m ult dashboard --port P``)
+and polled on a static file (a ``GET /`` would start a kernel). Each measurement opens a
+fresh browser context (fresh localStorage), navigates to ``/`` and waits until the form's
+button is visible and enabled — it only appears after the kernel has run the notebook and
+the widgets have rendered. External requests (CDN fonts) are aborted, as offline.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from ult.bench.procs import child_env, start_child
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+# the control that makes the registration form usable (role, accessible name)
+READY_ROLE, READY_NAME = "button", "Validate address"
+TIMEOUT_MS = 60_000
+
+
+def unavailable_reason() -> str | None:
+    """Why the dashboard cannot be timed here, or None when it can."""
+    if importlib.util.find_spec("ult.dashboard") is None or (
+        importlib.util.find_spec("ult.dashboard.launch") is None
+    ):
+        return "the dashboard (ult.dashboard.launch) is not installed yet"
+    if importlib.util.find_spec("playwright") is None:
+        return "playwright is not installed (pip install -e '.[test]')"
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} is missing (apt-get install chromium)"
+    return None
+
+
+def _block_external(route: Any) -> None:
+    url = route.request.url
+    if urlparse(url).hostname in ("127.0.0.1", "localhost") or url.startswith(("data:", "blob:")):
+        route.continue_()
+    else:
+        route.abort()
+
+
+def time_once(browser: Any, url: str) -> float:
+    """Seconds from navigation start until the form's button is visible and enabled."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context()
+    try:
+        context.route("**/*", _block_external)
+        page = context.new_page()
+        started = time.perf_counter()
+        page.goto(url, wait_until="commit", timeout=TIMEOUT_MS)
+        button = page.get_by_role(READY_ROLE, name=READY_NAME)
+        button.wait_for(state="visible", timeout=TIMEOUT_MS)
+        expect(button).to_be_enabled(timeout=TIMEOUT_MS)
+        return time.perf_counter() - started
+    finally:
+        context.close()
+
+
+def time_dashboard(redis_url: str, var_dir: Path, log_dir: Path, runs: int = 5) -> dict[str, Any]:
+    """Start Voilà, time ``runs`` page loads, stop it. Median and every run, in seconds."""
+    from playwright.sync_api import sync_playwright
+
+    env = child_env(redis_url, var_dir)
+    started = time.perf_counter()
+    child = start_child(
+        "dashboard", ["ult", "dashboard"], env, log_dir, "/voila/static/voila.js", timeout=120
+    )
+    startup_s = time.perf_counter() - started
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                times = [time_once(browser, f"{child.url}/") for _ in range(runs)]
+            finally:
+                browser.close()
+        rss = child.rss_mb()
+    finally:
+        child.stop()
+    return {
+        "median_s": round(statistics.median(times), 3),
+        "runs_s": [round(t, 3) for t in times],
+        "server_start_s": round(startup_s, 2),
+        "voila_rss_mb_with_kernels": round(rss, 1) if rss else None,
+        "ready_selector": f'get_by_role("{READY_ROLE}", name="{READY_NAME}")',
+    }

@@ -1,0 +1,42 @@
+"""The benchmark's own sponsors: registered through the core, removed afterwards."""
+
+from __future__ import annotations
+
+import secrets
+
+import redis
+
+from ult import keys, run
+from ult.rules import Rule, set_rule
+from ult.sponsors import register
+
+# every scan counts: no cooldown, no daily cap, a goal no run reaches
+BENCH_RULE = Rule(cooldown_min=0, daily_cap=0, points_needed=1_000_000)
+
+
+def register_sponsors(r: redis.Redis, count: int, tag: str | None = None) -> list[str]:
+    """Register ``count`` sponsors with the zero-cooldown rule; their sids."""
+    tag = tag or secrets.token_hex(4)
+    sids = []
+    for i in range(count):
+        reg = register(r, f"Bench {tag} {i}", f"Benchgatan {i}", "SE", f"local:bench-{tag}-{i}")
+        run(r, set_rule(reg.sid, reg.owner_key, BENCH_RULE))
+        sids.append(reg.sid)
+    return sids
+
+
+def remove_sponsors(r: redis.Redis, sids: list[str]) -> None:
+    """Delete everything the benchmark wrote for ``sids`` (keys, place index, registry)."""
+    from ult.bench.baselines import xadd_stream
+
+    wanted = set(sids)
+    for sid in sids:
+        r.delete(*keys.sponsor_keys(sid).all(), xadd_stream(sid))
+    places = [p for p, sid in r.hgetall(keys.PLACES).items() if sid in wanted]
+    if places:
+        r.hdel(keys.PLACES, *places)
+    stale = [eid for eid, fields in r.xrange(keys.REGISTRY) if fields.get("sid") in wanted]
+    if stale:
+        r.xdel(keys.REGISTRY, *stale)
+    if r.exists(keys.REGISTRY) and r.xlen(keys.REGISTRY) == 0:
+        r.delete(keys.REGISTRY)  # the bench made it: leave no empty registry behind

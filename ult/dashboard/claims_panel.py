@@ -1,0 +1,309 @@
+"""The claims tab: rewards waiting for staff (Approve / Reject), recent decisions, Void.
+
+Every decision goes through ``claims.decide`` with the business's owner key (checked in the
+script), then ``claim_update`` is emitted to the customer's card room through the Socket.IO
+Redis manager, so the voucher appears (or changes) on the phone at once. New claims appear
+within a second: the live reader passes ``claim`` and ``void`` entries here
+(:class:`~ult.dashboard.live.StreamListener`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import ipywidgets as W
+
+from ult import run
+from ult.claims import Claim, decide, list_claims, pending
+from ult.dashboard.context import Context
+from ult.dashboard.storage import Business
+from ult.dashboard.table import Action, ActionTable, Column, Row
+from ult.dashboard.ui import Message, classed, guarded, local_time
+from ult.errors import UltError
+from ult.identity import short_cid
+from ult.rules import Rule
+
+log = logging.getLogger("ult.dashboard")
+
+RECENT_ROWS = 15
+REDRAW_EVERY_S = 5.0  # "waiting 3 min" and voucher expiry move on without new entries
+RELOAD_EVERY_S = 60.0  # a full re-read as a safety net (another server's clock, lost entries)
+
+APPROVE = Action("approve", "Approve", "primary")
+REJECT = Action("reject", "Reject", "danger")
+VOID = Action("void", "Void", "plain", confirm="Confirm void")
+
+PENDING_COLUMNS = [
+    Column("code", "Code", "ult-claim-code"),
+    Column("reward", "Reward"),
+    Column("card", "Card", "ult-cid"),
+    Column("waiting", "Waiting"),
+]
+RECENT_COLUMNS = [
+    Column("time", "Claimed"),
+    Column("code", "Code", "ult-claim-code-small"),
+    Column("reward", "Reward"),
+    Column("card", "Card", "ult-cid"),
+    Column("status", "Status"),
+]
+DONE_WORDS = {
+    "approve": "Approved {code}: the voucher is on the customer's phone now.",
+    "reject": "Rejected {code}: the points are back on the card.",
+    "void": "Voided {code}: the points are back on the card.",
+}
+
+
+def now_ms() -> int:
+    """The current time in epoch milliseconds."""
+    return int(time.time() * 1000)
+
+
+def waited(ms: int) -> str:
+    """``just now``, ``45 s``, ``3 min``, ``2 h 05 min``."""
+    seconds = max(0, ms // 1000)
+    if seconds < 10:
+        return "just now"
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def status_words(claim: Claim, at_ms: int, offset_min: int) -> str:
+    """A decided claim's state in plain words."""
+    state = claim.state(at_ms)
+    if state == "approved":
+        return f"Approved · valid until {local_time(claim.expires_at, offset_min, '%H:%M')}"
+    return {
+        "requested": "Waiting for staff",
+        "rejected": "Rejected · points given back",
+        "void": "Voided · points given back",
+        "expired": "Approved · voucher expired",
+    }.get(state, state)
+
+
+def is_open(claim: Claim, at_ms: int) -> bool:
+    """Requested, or approved and still valid: the claims that can be voided."""
+    return claim.state(at_ms) in ("requested", "approved")
+
+
+def pending_rows(claims: list[Claim], at_ms: int) -> list[Row]:
+    """Claims waiting for staff, oldest first (first come, first served)."""
+    return [
+        Row(
+            id=c.id,
+            cells={
+                "code": c.code,
+                "reward": c.reward,
+                "card": short_cid(c.cid),
+                "waiting": waited(at_ms - c.created_ms),
+            },
+            actions=(APPROVE, REJECT),
+        )
+        for c in sorted(pending(claims), key=lambda c: c.created_ms)
+    ]
+
+
+def recent_rows(claims: list[Claim], at_ms: int, offset_min: int) -> list[Row]:
+    """The newest decided claims; a voucher still valid can be voided."""
+    decided = [c for c in claims if c.status != "requested"][:RECENT_ROWS]
+    return [
+        Row(
+            id=c.id,
+            cells={
+                "time": local_time(c.created_ms, offset_min, "%d %b %H:%M"),
+                "code": c.code,
+                "reward": c.reward,
+                "card": short_cid(c.cid),
+                "status": status_words(c, at_ms, offset_min),
+            },
+            css=f"ult-claim-{c.state(at_ms)}",
+            actions=(VOID,) if is_open(c, at_ms) else (),
+        )
+        for c in decided
+    ]
+
+
+def mode_html(rule: Rule | None) -> str:
+    """What the approval setting means for this tab."""
+    if rule is None:
+        return ""
+    if rule.approval == "staff":
+        return (
+            '<p class="ult-hint">Your rule: staff approve each reward. Check the code on the '
+            "customer's screen, then press <b>Approve</b>.</p>"
+        )
+    return (
+        '<p class="ult-hint">Your rule gives rewards <b>instantly</b>: claims appear below as '
+        "they are made. To check each one first, choose “After staff approve it” in Rewards.</p>"
+    )
+
+
+def badge_html(count: int) -> str:
+    """The heading with the number of claims waiting."""
+    css = "ult-badge-warn" if count else "ult-badge-ok"
+    return (
+        f'<h3 class="ult-h3">Waiting for staff <span class="ult-badge ult-count {css}">'
+        f"{count}</span></h3>"
+    )
+
+
+class ClaimsPanel:
+    """Pending claims with Approve / Reject, recent ones with Void; a live pending count."""
+
+    def __init__(self, ctx: Context, on_count: Callable[[int], None] | None = None) -> None:
+        self.ctx = ctx
+        self.on_count = on_count or (lambda _n: None)
+        self.business: Business | None = None
+        self.rule: Rule | None = None
+        self.offset_min = 0
+        self.claims: list[Claim] = []
+        self.count = 0
+        self._lock = threading.RLock()
+        self._drawn_at = 0.0
+        self._loaded_at = 0.0
+
+        self.mode = classed(W.HTML(), "ult-claims-mode")
+        self.badge = classed(W.HTML(badge_html(0)), "ult-claims-badge")
+        self.message = Message()
+        self.pending = classed(
+            ActionTable(
+                PENDING_COLUMNS,
+                "No claims waiting. A customer's claim appears here the moment it is made.",
+                self._on_action,
+                css="ult-claims-pending-table",
+            ),
+            "ult-claims-pending",
+        )
+        self.recent = classed(
+            ActionTable(
+                RECENT_COLUMNS,
+                "No rewards claimed yet.",
+                self._on_action,
+                css="ult-claims-recent-table",
+            ),
+            "ult-claims-recent",
+        )
+        self.widget = classed(
+            W.VBox(
+                [
+                    W.HTML(
+                        '<p class="ult-lead">Rewards your customers claim at the counter. The '
+                        "code on their phone matches the big code here.</p>"
+                    ),
+                    self.mode,
+                    self.badge,
+                    self.message,
+                    self.pending,
+                    W.HTML(
+                        '<h3 class="ult-h3">Recent claims</h3><p class="ult-hint">Void a voucher '
+                        "given by mistake: the customer's phone shows it cancelled and the points "
+                        "go back on the card.</p>"
+                    ),
+                    self.recent,
+                ]
+            ),
+            "ult-tab-claims",
+        )
+
+    # --- showing -------------------------------------------------------------------------------
+
+    def show(self, business: Business, rule: Rule, offset_min: int) -> None:
+        """Show ``business``'s claims."""
+        with self._lock:
+            self.business, self.rule, self.offset_min = business, rule, offset_min
+            self.message.clear()
+            self.mode.value = mode_html(rule)
+            self.reload()
+
+    def clear(self) -> None:
+        """Show no business (its owner key was refused)."""
+        with self._lock:
+            self.business, self.rule, self.claims = None, None, []
+            self.mode.value = ""
+            self._draw()
+
+    def set_rule(self, rule: Rule) -> None:
+        """The rule changed on the Rewards tab."""
+        self.rule = rule
+        self.mode.value = mode_html(rule)
+
+    def reload(self) -> None:
+        """Read the claims again and redraw."""
+        with self._lock:
+            business = self.business
+            self.claims = run(self.ctx.redis, list_claims(business.sid)) if business else []
+            self._loaded_at = time.monotonic()
+            self._draw()
+
+    def _draw(self) -> None:
+        at = now_ms()
+        self.pending.show(pending_rows(self.claims, at))
+        self.recent.show(recent_rows(self.claims, at, self.offset_min))
+        count = len(pending(self.claims))
+        self.badge.value = badge_html(count)
+        self._drawn_at = time.monotonic()
+        if count != self.count:
+            self.count = count
+            self.on_count(count)
+
+    # --- live updates (the reader's thread) ----------------------------------------------------
+
+    def on_entries(self, entries: list[tuple[str, dict[str, str]]]) -> None:
+        """Reload when a claim was made, decided or voided."""
+        if any(f.get("t") == "claim" or (f.get("t") == "void" and f.get("id")) for _, f in entries):
+            self.reload()
+
+    def on_tick(self) -> None:
+        """Keep waiting times and expiries current; re-read now and then."""
+        if self.business is None:
+            return
+        since_load = time.monotonic() - self._loaded_at
+        if since_load >= RELOAD_EVERY_S:
+            self.reload()
+        elif time.monotonic() - self._drawn_at >= REDRAW_EVERY_S and self.claims:
+            with self._lock:
+                self._draw()
+
+    # --- staff actions -------------------------------------------------------------------------
+
+    @guarded(lambda self: self.message)
+    def _on_action(self, action: str, claim_id: str) -> None:
+        """Approve, reject or void one claim, then tell the customer's phone."""
+        business = self.business
+        if business is None:
+            raise UltError("bad_request", "Choose a business first.")
+        self.message.clear()
+        try:
+            claim = run(self.ctx.redis, decide(business.sid, business.owner_key, claim_id, action))
+        except UltError as exc:
+            if exc.code in ("already_decided", "unknown_claim"):
+                self.reload()
+                raise UltError(
+                    exc.code, "Someone already dealt with this claim — the list is up to date now."
+                ) from None
+            raise
+        told = self._notify(business.sid, claim)
+        self.reload()
+        if told:
+            self.message.ok(DONE_WORDS[action].format(code=claim.code))
+        else:
+            self.message.show(
+                "warn",
+                f"Done ({claim.code}), but the customer's phone could not be told: ask them to "
+                "reload their page.",
+            )
+
+    def _notify(self, sid: str, claim: Claim) -> bool:
+        """Push the change to the customer's open pages; False if that failed."""
+        try:
+            self.ctx.notifier.claim_update(sid, claim.cid, claim.to_dict())
+        except Exception:
+            log.exception("claim_update for %s failed", claim.id)
+            return False
+        return True
