@@ -71,7 +71,7 @@ def test_bench_smoke_run_reports_numbers_without_errors(tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(proc.stdout)
     assert all(key in res for key in FIXED_KEYS)
-    assert res["errors"] == 0, res["details"]
+    assert res["errors"] == 0 and res["errors_closed_loop_runs"] == 0, res["details"]
     for key in ("scans_per_s", "socketio_baseline_per_s", "redis_baseline_per_s"):
         assert res[key] > 0
     assert res["ratio_vs_socketio"] > 0 and res["ratio_vs_redis"] > 0

@@ -162,16 +162,19 @@ def settle(max_wait_s: float) -> float | None:
     return round(waited, 1) if waited > 0.6 else None
 
 
+def local_pid(url: str) -> int | None:
+    """The pid serving ``url`` when it is on this machine (for its CPU and RSS), else None."""
+    parsed = urlparse(url)
+    if parsed.hostname not in ("127.0.0.1", "localhost"):
+        return None
+    return pid_on_port(parsed.port or (6379 if parsed.scheme.startswith("redis") else 80))
+
+
 def start_redis(s: Session) -> None:
     """Use ``--redis-url``, else start an embedded Valkey in the temp dir."""
     if s.cfg.redis_url:
         s.redis_url = s.cfg.redis_url
-        port = urlparse(s.redis_url).port
-        pid = (
-            pid_on_port(port)
-            if urlparse(s.redis_url).hostname in ("127.0.0.1", "localhost") and port
-            else None
-        )
+        pid = local_pid(s.redis_url)
         s.redis_pids = [pid] if pid else []
     else:
         server = EmbeddedServer(s.tmp / "redis").start()
@@ -199,7 +202,7 @@ def setup(s: Session) -> dict[str, Any]:
     s.stack.callback(remove_sponsors, s.r, s.sids)
     if s.cfg.service_url:
         s.service_url = s.cfg.service_url.rstrip("/")
-        s.service_pid = pid_on_port(urlparse(s.service_url).port or 80)
+        s.service_pid = local_pid(s.service_url)
     else:
         start_services(s, 1)
         s.service_url, s.service_pid = s.services[0].url, s.services[0].pid
@@ -208,8 +211,6 @@ def setup(s: Session) -> dict[str, Any]:
 
 def rss_of(pid: int | None) -> float | None:
     """Resident memory of ``pid`` in MB, rounded (None when unknown)."""
-    import psutil
-
     if not pid:
         return None
     try:
@@ -219,6 +220,7 @@ def rss_of(pid: int | None) -> float | None:
 
 
 def stage_ult(s: Session, c: Collected) -> None:
+    """ULT end-to-end, closed loop; the service's RSS right after."""
     s.progress(f"ULT end-to-end: {s.cfg.clients} clients, {s.cfg.scans:,} scans")
     c.ult = s.load(s.plan("ULT end-to-end", "socketio", (s.service_url,), s.cfg.scans), s.watch())
     c.service_rss_mb = rss_of(s.service_pid)
@@ -226,6 +228,7 @@ def stage_ult(s: Session, c: Collected) -> None:
 
 
 def stage_bare(s: Session, c: Collected) -> None:
+    """The bare Socket.IO server, started for this run only."""
     s.progress("bare Socket.IO baseline")
     with ExitStack() as local:
         bare = start_bare_socketio(s.tmp / "var-bare", s.tmp)
@@ -236,6 +239,7 @@ def stage_bare(s: Session, c: Collected) -> None:
 
 
 def stage_xadd(s: Session, c: Collected) -> None:
+    """Raw XADD from the same number of concurrent tasks."""
     s.progress("raw Redis XADD baseline")
     plan = s.plan("raw Redis XADD", "xadd", (s.redis_url,), max(s.cfg.scans, 2 * s.cfg.clients))
     c.xadd = s.load(plan, {"redis": s.redis_pids})
@@ -243,6 +247,7 @@ def stage_xadd(s: Session, c: Collected) -> None:
 
 
 def stage_sweep(s: Session, c: Collected) -> None:
+    """Open-loop runs at fractions of the end-to-end rate."""
     base = s.plan("sweep", "socketio", (s.service_url,), 0)
     c.sweep, c.sweep_runs = run_sweep(
         base, c.ult.per_s, s.cfg.sweep_s, s.watch(), s.load, s.progress
@@ -250,6 +255,7 @@ def stage_sweep(s: Session, c: Collected) -> None:
 
 
 def stage_scale_out(s: Session, c: Collected) -> None:
+    """1 then 2 own service processes, back to back (not with --service-url)."""
     if not s.cfg.scale_out or s.cfg.service_url:
         c.skipped["scale_out"] = "not run with --service-url" if s.cfg.service_url else "disabled"
         return
@@ -266,12 +272,14 @@ def stage_scale_out(s: Session, c: Collected) -> None:
 
 
 def stage_memory(s: Session, c: Collected) -> None:
+    """Redis bytes per scan on fresh sponsors."""
     s.progress(f"memory: {s.cfg.memory_scans:,} scans over 100 sponsors, 100 cards each")
     c.memory = memory.measure_memory(s.r, scans=s.cfg.memory_scans)
     s.progress(f"memory: {c.memory['bytes_per_scan']} bytes per scan")
 
 
 def stage_dashboard(s: Session, c: Collected) -> None:
+    """Voilà time to interactive, when the dashboard and a browser are here."""
     reason = "disabled" if not s.cfg.dashboard else dashboard.unavailable_reason()
     if reason:
         c.skipped["dashboard"] = reason
