@@ -8,6 +8,7 @@ it on a synchronous ``redis.Redis`` (CLI, dashboard, notebooks); ``arun`` on a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -82,3 +83,60 @@ def text(value: Any) -> str:
 def pairs(flat: Sequence[Any]) -> dict[str, str]:
     """``[k1, v1, k2, v2]`` → ``{k1: v1, k2: v2}`` as text."""
     return {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+class AutoPipeline:
+    """Runs ops on an asyncio client, sending all ops started in one event-loop tick as one
+    pipeline: one write and one read for many concurrent scans, instead of one each.
+
+    Results and errors reach each caller as if it had run alone (:func:`arun`).
+    """
+
+    def __init__(self, r: redis.asyncio.Redis) -> None:
+        self.r = r
+        self._pending: list[tuple[Op[Any], asyncio.Future[Any]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()  # keeps running batches referenced
+
+    async def run(self, op: Op[T]) -> T:
+        """Execute ``op`` in the next batch and parse its reply."""
+        loop = asyncio.get_running_loop()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((op, future))
+        return op.parse(await future)
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        task = asyncio.ensure_future(self._send(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, batch: list[tuple[Op[Any], asyncio.Future[Any]]]) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        for op, _ in batch:
+            if op.script:
+                _, sha = script_source(op.script)
+                pipe.evalsha(sha, len(op.keys), *op.keys, *op.args)
+            else:
+                pipe.execute_command(*op.command)
+        try:
+            replies = await pipe.execute(raise_on_error=False)
+        except Exception as e:  # the connection failed: every caller gets the error
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(e)
+            return
+        for (op, future), reply in zip(batch, replies, strict=True):
+            if isinstance(reply, redis.exceptions.NoScriptError):
+                try:  # first use of the script on this server (or after SCRIPT FLUSH)
+                    source, _ = script_source(op.script)
+                    reply = await self.r.eval(source, len(op.keys), *op.keys, *op.args)
+                except Exception as e:
+                    reply = e
+            if future.done():  # the caller went away
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)

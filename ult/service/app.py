@@ -16,6 +16,20 @@ from ult.settings import Settings, load_settings
 from ult.validation import MAX_PAYLOAD_BYTES
 
 REDIS_CONNECTIONS = 64  # enough to keep Redis busy; more only adds contention
+PUBLISH_CONNECTIONS = 16
+
+
+class BoundedRedisManager(socketio.AsyncRedisManager):
+    """python-socketio's Redis manager on a blocking pool: a burst of live events waits for
+    a connection instead of failing (and reconnecting) past redis-py's default limit."""
+
+    def _redis_connect(self) -> None:
+        super()._redis_connect()
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            self.redis_url, max_connections=PUBLISH_CONNECTIONS, timeout=5
+        )
+        self.redis = redis.asyncio.Redis.from_pool(pool)
+        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
 
 
 def create_app(settings: Settings | None = None, redis_url: str | None = None) -> socketio.ASGIApp:
@@ -27,7 +41,7 @@ def create_app(settings: Settings | None = None, redis_url: str | None = None) -
         url, max_connections=REDIS_CONNECTIONS, timeout=5, decode_responses=True
     )
     r = redis.asyncio.Redis.from_pool(pool)
-    manager = socketio.AsyncRedisManager(url, channel=SOCKETIO_CHANNEL)
+    manager = BoundedRedisManager(url, channel=SOCKETIO_CHANNEL)
     sio = socketio.AsyncServer(
         async_mode="asgi",
         client_manager=manager,

@@ -11,12 +11,13 @@ import redis.asyncio
 import redis.exceptions
 import socketio
 
-from ult import arun, counter_code
+from ult import counter_code
 from ult.cards import read_card
 from ult.claims import claim
 from ult.errors import UltError
 from ult.identity import short_cid
 from ult.keys import sponsor_keys
+from ult.ops import AutoPipeline
 from ult.scans import scan
 from ult.service.notify import card_room, sponsor_room
 from ult.service.ratelimit import ConnectionLimits
@@ -37,17 +38,26 @@ def register_events(
     sio: socketio.AsyncServer, r: redis.asyncio.Redis, limits: ConnectionLimits
 ) -> None:
     """Attach the event handlers to ``sio``; they use ``r`` for every read and write."""
+    rp = AutoPipeline(r)  # concurrent scans share round trips to Redis
+    in_flight = 0
 
     def event(name: str, required: tuple[str, ...], optional: tuple[str, ...] = ()):
         def wrap(fn: Handler) -> Handler:
             async def handler(conn: str, *args: Any) -> dict[str, Any]:
+                nonlocal in_flight
                 try:
                     if not limits.allow(conn):
                         raise UltError("rate_limited", "Too many requests — wait a moment.")
                     if len(args) != 1:
                         raise UltError("bad_request", "The request must be one JSON object.")
                     fields = check_payload(args[0], required, optional)
-                    return await fn(conn, fields)
+                    if in_flight >= MAX_IN_FLIGHT:  # overloaded: say so now, not after a wait
+                        raise UltError("unavailable", "The loyalty service is busy — try again.")
+                    in_flight += 1
+                    try:
+                        return await fn(conn, fields)
+                    finally:
+                        in_flight -= 1
                 except UltError as e:
                     return e.to_ack()
                 except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
@@ -67,11 +77,11 @@ def register_events(
     async def on_scan(conn: str, f: dict[str, str]) -> dict[str, Any]:
         code_state = "none"
         if "code" in f:
-            profile = await arun(r, get_profile(f["sid"]))
+            profile = await rp.run(get_profile(f["sid"]))
             secret = profile.code_secret if profile else ""
             code_state = counter_code.check(secret, f["sid"], f["code"])
-        result = await arun(
-            r, scan(f["sid"], f["key"], f.get("nonce"), f.get("at"), code_state=code_state)
+        result = await rp.run(
+            scan(f["sid"], f["key"], f.get("nonce"), f.get("at"), code_state=code_state)
         )
         if not result.duplicate and result.watched:
             at_ms = int(result.entry_id.split("-")[0])
@@ -90,13 +100,13 @@ def register_events(
 
     @event("card", ("sid", "key"))
     async def on_card(conn: str, f: dict[str, str]) -> dict[str, Any]:
-        card = await arun(r, read_card(f["sid"], f["key"]))
+        card = await rp.run(read_card(f["sid"], f["key"]))
         await sio.enter_room(conn, card_room(card.sid, card.cid))
         return {"ok": True, **card.to_dict(), "now_ms": now_ms()}
 
     @event("claim", ("sid", "key"))
     async def on_claim(conn: str, f: dict[str, str]) -> dict[str, Any]:
-        found, created = await arun(r, claim(f["sid"], f["key"]))
+        found, created = await rp.run(claim(f["sid"], f["key"]))
         room = card_room(f["sid"], found.cid)
         await sio.enter_room(conn, room)
         data = found.to_dict()
@@ -108,7 +118,7 @@ def register_events(
 
     @event("watch", ("sid", "owner_key"))
     async def on_watch(conn: str, f: dict[str, str]) -> dict[str, Any]:
-        profile = await arun(r, check_owner(f["sid"], f["owner_key"]))
+        profile = await rp.run(check_owner(f["sid"], f["owner_key"]))
         await sio.enter_room(conn, sponsor_room(profile.sid))
         await r.set(sponsor_keys(profile.sid).watched, "1", ex=WATCH_TTL_S)
         watchers.start()
@@ -122,6 +132,9 @@ def register_events(
 
 
 WATCH_TTL_S = 180
+# Requests of one process waiting for Redis at once; past this the service answers
+# `unavailable` at once instead of letting every request wait out the pool timeout.
+MAX_IN_FLIGHT = 1024
 
 
 class WatchFlags:
