@@ -17,22 +17,11 @@ import redis
 import redis.asyncio
 
 from ult import run
+from ult.chromium import CHROMIUM, CHROMIUM_ARGS
 from ult.embedded import EmbeddedServer, free_port
 from ult.launcher import wait_http
 from ult.rules import Rule, set_rule
 from ult.sponsors import register
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 @pytest.fixture(scope="session")

@@ -17,18 +17,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ult.bench.procs import child_env, start_child
+from ult.chromium import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 # the control that makes the registration form usable (role, accessible name)
 READY_ROLE, READY_NAME = "button", "Validate address"
 TIMEOUT_MS = 60_000
