@@ -19,7 +19,7 @@ import redis.asyncio
 from ult import run
 from ult.chromium import CHROMIUM, CHROMIUM_ARGS
 from ult.embedded import EmbeddedServer, free_port
-from ult.launcher import wait_http
+from ult.launcher import stop_process, wait_http
 from ult.rules import Rule, set_rule
 from ult.sponsors import register
 
@@ -71,12 +71,7 @@ def service_url(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         assert wait_http(f"{base}/healthz", timeout=30, proc=proc), "scan service did not start"
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 @pytest.fixture
@@ -92,6 +87,28 @@ def make_sponsor(r: redis.Redis) -> Callable[..., dict]:
         return {"sid": reg.sid, "owner_key": reg.owner_key, "biz": reg.biz}
 
     return make
+
+
+# ---- dashboard ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(
+    redis_url: str, service_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A real Voilà serving the dashboard, one per test module."""
+    from voila_support import running_voila
+
+    with running_voila(redis_url, tmp_path_factory.mktemp("var"), service_url) as launch:
+        yield launch.url
+
+
+@pytest.fixture
+def rc(redis_url: str) -> Iterator[redis.Redis]:
+    """A client on the shared server (not flushed: Voilà and the service use it too)."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
 
 
 # ---- browser --------------------------------------------------------------------------

@@ -1,33 +1,27 @@
 """The sponsor dashboard without a browser: panels driven from Python, the Voilà launch, the
 served page, and the notebook run headless.
 
-``running_voila`` is also used by tests/test_dashboard_browser.py.
+``running_voila`` (tests/voila_support.py) starts a real Voilà for the slow and browser tests.
 """
 
 from __future__ import annotations
 
-import io
 import os
-import signal
-import subprocess
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
-import psutil
 import pytest
 import redis
-import zxingcpp
 from nbclient import NotebookClient
-from PIL import Image
+from voila_support import decode_qr, running_voila, wait_for_client
 
 from ult import run
 from ult.dashboard import Context, Dashboard
-from ult.dashboard.launch import NOTEBOOK, TEMPLATE_ROOT, VoilaLaunch, voila_command
+from ult.dashboard.launch import NOTEBOOK, TEMPLATE_ROOT, voila_command
 from ult.dashboard.live import (
     DAY_MS,
     DayStats,
@@ -39,10 +33,8 @@ from ult.dashboard.live import (
 from ult.dashboard.poster import numbered_spots, parse_spots, posters_document
 from ult.dashboard.registration import NOT_VERIFIED
 from ult.dashboard.storage import BrowserStore, Business
-from ult.embedded import free_port
 from ult.errors import UltError
 from ult.keys import sponsor_keys
-from ult.launcher import wait_http
 from ult.places import OfflineResolver, Place
 from ult.rules import get_rule
 from ult.scans import scan
@@ -51,73 +43,6 @@ from ult.sponsors import check_owner, get_profile
 
 EVIL = "<img src=x onerror=alert(1)>"
 CUSTOMER_KEY = "c" * 43
-
-
-# --- helpers shared with the browser tests -----------------------------------------------------
-
-
-def child_env() -> dict[str, str]:
-    """This process's environment without ULT/Redis/Google/Jupyter settings."""
-    drop = ("ULT_", "REDIS_URL", "GOOGLE_MAPS_API_KEY", "JUPYTER_", "IPYTHONDIR")
-    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-
-
-@contextmanager
-def running_voila(redis_url: str, var_dir: Path, public_url: str) -> Iterator[VoilaLaunch]:
-    """A real Voilà (launched exactly as `ult dashboard` does) on a free port; every process
-    it started (kernels included) is gone afterwards."""
-    port = free_port()
-    settings = load_settings(
-        {"REDIS_URL": redis_url, "ULT_VAR_DIR": str(var_dir), "ULT_PUBLIC_URL": public_url}
-    )
-    launch = voila_command(settings, port=port, base_env=child_env())
-    launch.prepare()
-    log_path = var_dir / "voila.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            launch.argv,
-            env=launch.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    children: dict[int, psutil.Process] = {}
-    try:
-        ready = wait_http(launch.ready_url, timeout=60, proc=proc)
-        assert ready, f"Voilà did not start:\n{log_path.read_text()[-3000:]}"
-        yield launch
-    finally:
-        for child in psutil.Process(proc.pid).children(recursive=True):
-            children[child.pid] = child
-        _stop_all(proc, list(children.values()))
-
-
-def _stop_all(proc: subprocess.Popen, children: list[psutil.Process]) -> None:
-    proc.send_signal(signal.SIGTERM)  # Voilà shuts its kernels down on SIGTERM
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    _, alive = psutil.wait_procs(children, timeout=10)
-    for child in alive:
-        child.kill()
-    psutil.wait_procs(alive, timeout=5)
-
-
-def wait_for_client(r: redis.Redis, name: str, present: bool, timeout: float = 5) -> bool:
-    """Wait until a Redis client named ``name`` is connected (or gone)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (name in {c.get("name") for c in r.client_list()}) == present:
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def decode_qr(png: bytes) -> list[str]:
-    image = Image.open(io.BytesIO(png))
-    return [r.text for r in zxingcpp.read_barcodes(image)]
 
 
 # --- in-process dashboard ----------------------------------------------------------------------

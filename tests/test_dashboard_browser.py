@@ -11,7 +11,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,7 +20,7 @@ import pytest
 import redis
 import socketio
 from playwright.sync_api import Page, expect
-from test_dashboard import decode_qr, running_voila, wait_for_client
+from voila_support import decode_qr, wait_for_client
 
 from ult import run
 from ult.identity import card_id, short_cid
@@ -32,22 +32,6 @@ T = TypeVar("T")
 EVIL = "<img src=x onerror=alert(1)>"
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "img" / "dashboard.png"
 FIRST_RENDER_S = 15  # generous for a loaded CI machine; typically ~2 s
-
-
-@pytest.fixture(scope="module")
-def dashboard_url(
-    redis_url: str, service_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    with running_voila(redis_url, tmp_path_factory.mktemp("var"), service_url) as launch:
-        yield launch.url
-
-
-@pytest.fixture
-def rc(redis_url: str) -> Iterator[redis.Redis]:
-    """A client on the shared server (not flushed: Voilà and the service use it too)."""
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    client.close()
 
 
 def unique(name: str) -> str:

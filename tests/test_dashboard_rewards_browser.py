@@ -16,7 +16,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,6 @@ import zxingcpp
 from PIL import Image
 from playwright.sync_api import Page, expect
 from test_customer_claims_browser import PHONE, REWARD, confirm, earn, key_of, start_claim, visit
-from test_dashboard import running_voila
 from test_dashboard_browser import open_dashboard, open_tab, register, unique
 
 from ult import counter_code, run
@@ -43,22 +42,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CLAIMS_SHOT = ROOT / "docs" / "img" / "dashboard-claims.png"
 DESK = {"viewport": {"width": 1200, "height": 900}}
 LIVE_S = 3.0  # a claim reaches the dashboard in ~1 s; generous for a loaded machine
-
-
-@pytest.fixture(scope="module")
-def dashboard_url(
-    redis_url: str, service_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    with running_voila(redis_url, tmp_path_factory.mktemp("var"), service_url) as launch:
-        yield launch.url
-
-
-@pytest.fixture
-def rc(redis_url: str) -> Iterator[redis.Redis]:
-    """A client on the shared server (not flushed: Voilà and the service use it too)."""
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    client.close()
 
 
 def sponsor_via_core(r: redis.Redis, name: str, **rule: object) -> Business:

@@ -36,7 +36,8 @@ def _child(args: list[str], env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "ult", *args], env=env)
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 10 s; waits for the process to be gone."""
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -69,7 +70,7 @@ def _run_all(settings: Settings, with_dashboard: bool) -> int:
         else:
             print(f"Redis                    {settings.redis_url}")
         service = _child(["serve"], env)
-        stack.callback(_stop, service)
+        stack.callback(stop_process, service)
         base = f"http://{settings.host}:{settings.port}"
         if not wait_http(f"{base}/healthz", proc=service):
             print("The scan service did not start; see the messages above.", file=sys.stderr)
@@ -78,7 +79,7 @@ def _run_all(settings: Settings, with_dashboard: bool) -> int:
         print(f"QR codes point at        {settings.public_url}/s/<sid>")
         if with_dashboard:
             dashboard = _child(["dashboard"], env)
-            stack.callback(_stop, dashboard)
+            stack.callback(stop_process, dashboard)
             dash = f"http://{settings.host}:{settings.dashboard_port}"
             if not wait_http(f"{dash}/voila/static/voila.js", timeout=90, proc=dashboard):
                 print("The dashboard did not start; see the messages above.", file=sys.stderr)
