@@ -92,17 +92,22 @@ def test_unreachable_redis_is_a_clear_message(tmp_path):
     assert proc.returncode == 3 and "cannot reach Redis" in proc.stderr
 
 
-def test_up_starts_embedded_redis_and_service_and_stops_cleanly(tmp_path):
+@pytest.mark.slow
+def test_up_starts_everything_prints_the_urls_and_stops_cleanly(tmp_path):
+    """What `make run` does: embedded Valkey, scan service and dashboard; Ctrl-C stops all."""
     env = service_env("", tmp_path / "var")
     env.pop("REDIS_URL")
-    redis_port, port = free_port(), free_port()
-    env.update(ULT_REDIS_PORT=str(redis_port), ULT_PORT=str(port))
+    redis_port, port, dash_port = free_port(), free_port(), free_port()
+    env.update(
+        ULT_REDIS_PORT=str(redis_port), ULT_PORT=str(port), ULT_DASHBOARD_PORT=str(dash_port)
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ult", "up", "--no-dashboard"],
+        [sys.executable, "-m", "ult", "up"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,
     )
     try:
         lines = []
@@ -111,18 +116,24 @@ def test_up_starts_embedded_redis_and_service_and_stops_cleanly(tmp_path):
             if "Ctrl-C" in line:
                 break
         text = "".join(lines)
-        assert f"http://127.0.0.1:{port}" in text and f"redis://127.0.0.1:{redis_port}/0" in text
+        assert f"redis://127.0.0.1:{redis_port}/0" in text
+        assert f"Scan service             http://127.0.0.1:{port}" in text
+        assert text.count(f"http://127.0.0.1:{dash_port}") == 1  # printed once, when ready
         assert "ult demo" in text  # the empty-server hint
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
-            assert resp.status == 200
+        for url in (
+            f"http://127.0.0.1:{port}/healthz",
+            f"http://127.0.0.1:{dash_port}/voila/static/voila.js",
+        ):
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                assert resp.status == 200
         assert (tmp_path / "var" / "redis" / "appendonlydir").is_dir()
+        assert (tmp_path / "var" / "jupyter").is_dir()  # Jupyter state under var/, not ~
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(20)
+        proc.wait(30)
     assert proc.returncode == 0
-    children = subprocess.run(
-        ["pgrep", "-f", f"--port {redis_port}"], capture_output=True, text=True
-    )
-    assert children.stdout.strip() == "", "valkey-server left running"
-    with pytest.raises(OSError):
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    left = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True)
+    assert left.stdout.strip() == "", "a child of `ult up` is still running"
+    for url in (f"http://127.0.0.1:{port}/healthz", f"http://127.0.0.1:{dash_port}/"):
+        with pytest.raises(OSError):
+            urllib.request.urlopen(url, timeout=2)

@@ -36,7 +36,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from ult.dashboard.launch import run_dashboard
 
-    return run_dashboard(load_settings(), port=args.port)
+    return run_dashboard(load_settings(), port=args.port, announce=not args.quiet)
 
 
 def cmd_register(args: argparse.Namespace) -> int:
@@ -132,6 +132,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("dashboard", help="run the Voilà sponsor dashboard only")
     p.add_argument("--port", type=int, help="port (default: ULT_DASHBOARD_PORT)")
+    p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)  # for `ult up`
     p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("register", help="register a business; prints its sid and owner key")

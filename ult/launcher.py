@@ -78,7 +78,7 @@ def _run_all(settings: Settings, with_dashboard: bool) -> int:
         print(f"Scan service             {base}   (customer pages: {base}/wallet)")
         print(f"QR codes point at        {settings.public_url}/s/<sid>")
         if with_dashboard:
-            dashboard = _child(["dashboard"], env)
+            dashboard = _child(["dashboard", "--quiet"], env)
             stack.callback(stop_process, dashboard)
             dash = f"http://{settings.host}:{settings.dashboard_port}"
             if not wait_http(f"{dash}/voila/static/voila.js", timeout=90, proc=dashboard):

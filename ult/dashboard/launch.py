@@ -129,7 +129,7 @@ def voila_command(
     return VoilaLaunch(argv, env, f"http://{settings.host}:{port}", jupyter_dir)
 
 
-def run_dashboard(settings: Settings, port: int | None = None) -> int:
+def run_dashboard(settings: Settings, port: int | None = None, announce: bool = True) -> int:
     """Serve the dashboard in the foreground (this process becomes Voilà) until stopped.
 
     Returns 1 only when it cannot start; otherwise it does not return.
@@ -139,7 +139,8 @@ def run_dashboard(settings: Settings, port: int | None = None) -> int:
         return 1
     launch = voila_command(settings, port)
     launch.prepare()
-    print(f"Sponsor dashboard (Voilà) on {launch.url}", flush=True)
+    if announce:  # `ult up` prints the URL itself, once Voilà answers
+        print(f"Sponsor dashboard (Voilà) on {launch.url}", flush=True)
     sys.stderr.flush()
     os.execve(launch.argv[0], launch.argv, launch.env)
     return 1  # not reached
