@@ -21,6 +21,7 @@ from ult.ops import AutoPipeline
 from ult.scans import scan
 from ult.service.notify import card_room, sponsor_room
 from ult.service.ratelimit import ConnectionLimits
+from ult.service.watch import WATCH_TTL_S, WatchFlags
 from ult.sponsors import check_owner, get_profile
 from ult.validation import check_payload
 
@@ -131,38 +132,6 @@ def register_events(
     watchers = WatchFlags(sio, r)
 
 
-WATCH_TTL_S = 180
 # Requests of one process waiting for Redis at once; past this the service answers
 # `unavailable` at once instead of letting every request wait out the pool timeout.
 MAX_IN_FLIGHT = 1024
-
-
-class WatchFlags:
-    """Keeps ``ult:{sid}:watched`` alive while this process has members in the sponsor's
-    room, so the scan script tells the service when a live ``scan`` event is worth a publish."""
-
-    def __init__(self, sio: socketio.AsyncServer, r: redis.asyncio.Redis) -> None:
-        self.sio, self.r = sio, r
-        self.task = None
-
-    def start(self) -> None:
-        if self.task is None:
-            self.task = self.sio.start_background_task(self._refresh_forever)
-
-    def watched_here(self) -> list[str]:
-        rooms = self.sio.manager.rooms.get("/", {})
-        prefix = sponsor_room("")
-        return [
-            room[len(prefix) :]
-            for room, members in rooms.items()
-            if room and room.startswith(prefix) and members
-        ]
-
-    async def _refresh_forever(self) -> None:
-        while True:
-            await self.sio.sleep(WATCH_TTL_S / 3)
-            try:
-                for sid in self.watched_here():
-                    await self.r.set(sponsor_keys(sid).watched, "1", ex=WATCH_TTL_S)
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-                log.warning("could not refresh watch flags")
