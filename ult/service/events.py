@@ -16,12 +16,11 @@ from ult.cards import read_card
 from ult.claims import claim
 from ult.errors import UltError
 from ult.identity import short_cid
-from ult.keys import sponsor_keys
 from ult.ops import AutoPipeline
 from ult.scans import scan
 from ult.service.notify import card_room, sponsor_room
 from ult.service.ratelimit import ConnectionLimits
-from ult.service.watch import WATCH_TTL_S, WatchFlags
+from ult.service.watch import WatchFlags
 from ult.sponsors import check_owner, get_profile
 from ult.validation import check_payload
 
@@ -121,8 +120,7 @@ def register_events(
     async def on_watch(conn: str, f: dict[str, str]) -> dict[str, Any]:
         profile = await rp.run(check_owner(f["sid"], f["owner_key"]))
         await sio.enter_room(conn, sponsor_room(profile.sid))
-        await r.set(sponsor_keys(profile.sid).watched, "1", ex=WATCH_TTL_S)
-        watchers.start()
+        await watchers.mark(profile.sid)
         return {"ok": True, "sid": profile.sid, "biz": profile.biz}
 
     @sio.event

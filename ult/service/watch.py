@@ -30,7 +30,9 @@ class WatchFlags:
         self.sio, self.r = sio, r
         self.task = None
 
-    def start(self) -> None:
+    async def mark(self, sid: str) -> None:
+        """A dashboard on this process now watches ``sid``: raise the flag, keep it up."""
+        await self.r.set(sponsor_keys(sid).watched, "1", ex=WATCH_TTL_S)
         if self.task is None:
             self.task = self.sio.start_background_task(self._refresh_forever)
 
