@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
+from test_customer_browser import visit
 
 from ult import run
 from ult.cards import read_card
@@ -58,11 +59,6 @@ def claims_sent(page: Page) -> list:
 
     page.on("websocket", on_ws)
     return sent
-
-
-def visit(page: Page, url: str, headline: str) -> None:
-    page.goto(url)
-    expect(page.locator("#headline")).to_have_text(headline, timeout=5000)
 
 
 def earn(page: Page, base: str, sid: str, visits: int) -> None:

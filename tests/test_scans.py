@@ -131,7 +131,13 @@ def test_clock_going_backwards_keeps_stream_ids_increasing(r, make_sponsor):
     s = make_sponsor(cooldown_min=0)
     a = run(r, scan(s["sid"], KEY, now_ms=T0 + 1000))
     b = run(r, scan(s["sid"], OTHER, now_ms=T0))  # a second process whose clock is behind
-    assert b.entry_id > a.entry_id or b.entry_id.split("-")[0] == a.entry_id.split("-")[0]
+
+    def as_tuple(entry_id: str) -> tuple[int, int]:
+        ms, seq = entry_id.split("-")
+        return int(ms), int(seq)
+
+    assert as_tuple(a.entry_id) == (T0 + 1000, 0)
+    assert as_tuple(b.entry_id) == (T0 + 1000, 1)  # clamped to the stream's last time
 
 
 def test_card_read_history_and_loyalists(r, make_sponsor):
