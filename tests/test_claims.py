@@ -188,7 +188,7 @@ def test_done_when_five_visits_over_five_days_staff_approve_sixth_scan_refused(r
     with pytest.raises(UltError) as e:  # a sixth scan the same day
         run(r, scan(s["sid"], KEY, now_ms=last_day + 3600_000))
     assert e.value.code == "daily_cap"
-    assert e.value.message.startswith("That's all the visits that count today")
+    assert e.value.message.startswith("That's all the visits for today.")
     assert e.value.extra["visits"] == 5
 
     c, _ = run(r, claim(s["sid"], KEY, now_ms=last_day + 7200_000))

@@ -80,9 +80,12 @@ def text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def pairs(flat: Sequence[Any]) -> dict[str, str]:
-    """``[k1, v1, k2, v2]`` → ``{k1: v1, k2: v2}`` as text."""
-    return {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat), 2)}
+def as_dict(reply: Any) -> dict[str, str]:
+    """A hash as text: an ``HGETALL`` reply (a dict from redis-py, or ``[k1, v1, k2, v2]``
+    from a script) → ``{k1: v1, k2: v2}``."""
+    if isinstance(reply, dict):
+        return {text(k): text(v) for k, v in reply.items()}
+    return {text(reply[i]): text(reply[i + 1]) for i in range(0, len(reply), 2)}
 
 
 class AutoPipeline:

@@ -1,10 +1,11 @@
--- One customer scan, atomically (DESIGN §5).
--- KEYS: profile, rule, cards, events, watched
+-- One customer scan, atomically: the checks, the XADD and the card record in one step.
+-- KEYS: profile, rule, cards, events, watched, claims
 -- ARGV: cid, nonce ('' for none), tag ('' for none), now_ms, code_state ('ok' | 'none' | 'bad')
--- Reply: {status, visits, points, next_in_ms, entry_id, biz, points_needed, reward, watched}
--- (watched: 1 when a sponsor dashboard watches the live room, so the service emits to it)
+-- Reply (ult.schema.SCAN_REPLY): {status, visits, points, next_in_ms, entry_id, biz, watched,
+--   claim json or '', rule values}; everything the customer's page shows after a scan.
 -- status: ok | duplicate | unknown_sponsor | cooldown | daily_cap | code_required | code_invalid
-local profile, rule, cards, events, watched = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local profile, rule, cards, events, watched, claims = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
+  KEYS[6]
 local cid, nonce, tag, now, code_state = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local DAY, MAX_NONCES, MAX_RECENT = 86400000, 4, 10
 
@@ -15,8 +16,10 @@ local rl = read_rule(rule)
 local c = read_card(cards, cid)
 
 local function reply(status, next_in, id)
-  return {status, c.visits, c.points, fmt(math.max(next_in or 0, 0)), id or '', biz, rl.needed,
-    rl.reward, redis.call('EXISTS', watched)}
+  local claim_id = redis.call('HGET', claims, 'card:' .. cid)
+  local claim = claim_id and redis.call('HGET', claims, claim_id) or ''
+  return {status, c.visits, c.points, fmt(math.max(next_in or 0, 0)), id or '', biz,
+    redis.call('EXISTS', watched), claim, rl.values}
 end
 local function cooldown_left()
   if rl.cooldown > 0 and c.last > 0 then return c.last + rl.cooldown - now end
