@@ -12,8 +12,8 @@ import socketio
 
 from ult import counter_code
 from ult.cards import read_card
-from ult.clock import now_ms
 from ult.claims import claim
+from ult.clock import now_ms
 from ult.errors import UltError
 from ult.identity import card_id, short_cid
 from ult.ops import AutoPipeline

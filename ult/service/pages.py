@@ -15,8 +15,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ult import arun
-from ult.sponsors import get_profile
 from ult.messages import page_catalog
+from ult.sponsors import get_profile
 from ult.validation import FORMATS
 
 PACKAGE = resources.files("ult.service")
