@@ -37,13 +37,14 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from ult import ops
 from ult.rules import Rule
 
 if TYPE_CHECKING:
     import numpy as np
     import redis
 
-    from ult import ops
+    from ult.scans import ScanResult
 
 DAY_MS = 86_400_000
 MIN_MS = 60_000
@@ -440,17 +441,18 @@ class ClaimsHook:
 
         self.api = claims
 
-    def after_scan(self, runner: _Runner, item: Item, reply: list[Any]) -> None:
+    def after_scan(self, runner: _Runner, item: Item, result: ScanResult | None) -> None:
         """A counted scan: maybe claim a full card a little later; rarely void the scan."""
-        customer, status = item.customer, str(reply[0])
-        points, needed = int(reply[2]), int(reply[6] or 0)
-        if status == "ok" and runner.rng.random() < VOID_SCAN:
+        if result is None or result.duplicate:
+            return
+        customer = item.customer
+        if runner.rng.random() < VOID_SCAN:
             runner.schedule(
                 item.at_ms + int(runner.rng.integers(2, 30)) * MIN_MS,
                 "void_scan",
-                ref=str(reply[4]),
+                ref=result.entry_id,
             )
-        if status == "ok" and 0 < needed <= points and runner.rng.random() < customer.segment.claim:
+        if result.reward_ready and runner.rng.random() < customer.segment.claim:
             runner.schedule(
                 item.at_ms + int(runner.rng.integers(20_000, 180_000)), "claim", customer
             )
@@ -530,7 +532,7 @@ class _Runner:
         self.bar = bar
         self.rng = np.random.default_rng([*seed, 1])
         self.pipe = r.pipeline(transaction=False)
-        self.queued: list[Item] = []
+        self.queued: list[tuple[Item, ops.Op[Any]]] = []
         self.heap: list[Item] = []
         self.seq = 10**9
         self.rule = Rule()
@@ -570,8 +572,8 @@ class _Runner:
                 now_ms=item.at_ms,
             )
             item.customer.pending += 1
-        _queue_script(self.pipe, op)
-        self.queued.append(item)
+        ops.queue(self.pipe, op)
+        self.queued.append((item, op))
         if len(self.queued) >= PIPELINE or (item.what == "scan" and self._may_fill(item.customer)):
             self.flush()
 
@@ -585,43 +587,35 @@ class _Runner:
     def flush(self) -> None:
         if not self.queued:
             return
-        replies = self.pipe.execute()
-        items, self.queued = self.queued, []
-        for item, reply in zip(items, replies, strict=True):
+        replies = self.pipe.execute(raise_on_error=False)
+        queued, self.queued = self.queued, []
+        for (item, op), reply in zip(queued, replies, strict=True):
             if item.what == "scan":
-                self._after_scan(item, reply)
+                self._after_scan(item, op, reply)
             else:
+                ops.parse_reply(op, reply)
                 self.report.actions["rule"] += 1
 
-    def _after_scan(self, item: Item, reply: list[Any]) -> None:
-        status = str(reply[0])
+    def _after_scan(self, item: Item, op: ops.Op[ScanResult], reply: Any) -> None:
+        from ult.errors import UltError
+
         self.report.attempts += 1
-        self.report.outcomes[status] += 1
         item.customer.pending -= 1
-        if status in ("ok", "duplicate"):
-            item.customer.points = int(reply[2])
+        result = None
+        try:
+            result = ops.parse_reply(op, reply)
+            status = "duplicate" if result.duplicate else "ok"
+            item.customer.points = result.points
+        except UltError as e:
+            status = e.code
+        self.report.outcomes[status] += 1
         if self.hook is not None:
-            self.hook.after_scan(self, item, reply)
+            self.hook.after_scan(self, item, result)
 
     def call(self, op: ops.Op[Any]) -> Any:
         from ult import run
 
         return run(self.r, op)
-
-
-def _queue_script(pipe: redis.client.Pipeline, op: ops.Op[Any]) -> None:
-    from ult.ops import script_source
-
-    _, sha = script_source(op.script)
-    pipe.evalsha(sha, len(op.keys), *op.keys, *op.args)
-
-
-def _load_scripts(r: redis.Redis) -> None:
-    from ult.ops import script_source
-
-    for name in ("scan", "set_rule", "claim", "decide", "void_scan"):
-        source, _ = script_source(name)
-        r.script_load(source)
 
 
 # ---- the command ----------------------------------------------------------------------------
@@ -650,7 +644,7 @@ def load(
     plans = plan(config, end_ms)
     hook = (claims_hook or ClaimsHook()) if config.claims else None
     _check_free(r, config, plans)
-    _load_scripts(r)
+    ops.load(r, "scan", "set_rule", "claim", "decide", "void_scan")
     report = DemoReport()
     total = sum(len(p.items) for p in plans)
     with tqdm(total=total, desc="Demo history", unit=" events", disable=not progress) as bar:

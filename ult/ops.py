@@ -3,7 +3,12 @@
 Core functions build an :class:`Op` — one Redis command or one Lua script call plus the
 function that turns the reply into a result — and never touch a connection. ``run`` executes
 it on a synchronous ``redis.Redis`` (CLI, dashboard, notebooks); ``arun`` on a
-``redis.asyncio.Redis`` (the scan service). So the logic is written once.
+``redis.asyncio.Redis``; :class:`AutoPipeline` sends the ops of one event-loop tick together
+(the scan service). So the logic is written once.
+
+A *batch* script (``scan``) takes any number of calls in one: its KEYS and ARGV are the
+concatenation of each call's own, and it answers one reply per call. One call of it carries
+all the scans of a tick, so the per-command cost of the client is paid once per tick.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import redis.asyncio
 
 T = TypeVar("T")
 
+BATCH_SCRIPTS = frozenset({"scan"})  # scripts that take several calls at once (see above)
+
 
 @cache
 def script_source(name: str) -> tuple[str, str]:
@@ -30,7 +37,7 @@ def script_source(name: str) -> tuple[str, str]:
     return source, hashlib.sha1(source.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Op(Generic[T]):
     """A Redis command (``command``) or a Lua script call (``script``, ``keys``, ``args``)."""
 
@@ -40,6 +47,10 @@ class Op(Generic[T]):
     keys: Sequence[str] = ()
     args: Sequence[Any] = ()
 
+    @property
+    def batch(self) -> bool:
+        return self.script in BATCH_SCRIPTS
+
 
 def command(parse: Callable[[Any], T], *cmd: Any) -> Op[T]:
     return Op(parse=parse, command=cmd)
@@ -47,6 +58,36 @@ def command(parse: Callable[[Any], T], *cmd: Any) -> Op[T]:
 
 def script(name: str, keys: Sequence[str], args: Sequence[Any], parse: Callable[[Any], T]) -> Op[T]:
     return Op(parse=parse, script=name, keys=keys, args=args)
+
+
+def _single(op: Op[Any], reply: Any) -> Any:
+    """The reply of one call: a batch script answers a list of one (or an error in it)."""
+    if not op.batch:
+        return reply
+    if isinstance(reply[0], Exception):
+        raise reply[0]
+    return reply[0]
+
+
+def parse_reply(op: Op[T], reply: Any) -> T:
+    """``op``'s result from its raw reply (e.g. from a pipeline of several ops)."""
+    return op.parse(_single(op, reply))
+
+
+def queue(pipe: redis.client.Pipeline, op: Op[Any]) -> None:
+    """Add ``op`` to a synchronous pipeline (its scripts loaded beforehand: :func:`load`);
+    read each reply back with :func:`parse_reply`."""
+    if op.script:
+        _, sha = script_source(op.script)
+        pipe.evalsha(sha, len(op.keys), *op.keys, *op.args)
+    else:
+        pipe.execute_command(*op.command)
+
+
+def load(r: redis.Redis, *names: str) -> None:
+    """Load scripts into the server's script cache, so pipelined EVALSHAs find them."""
+    for name in names:
+        r.script_load(script_source(name)[0])
 
 
 def run(r: redis.Redis, op: Op[T]) -> T:
@@ -58,7 +99,7 @@ def run(r: redis.Redis, op: Op[T]) -> T:
         reply = r.evalsha(sha, len(op.keys), *op.keys, *op.args)
     except redis.exceptions.NoScriptError:
         reply = r.eval(source, len(op.keys), *op.keys, *op.args)
-    return op.parse(reply)
+    return parse_reply(op, reply)
 
 
 async def arun(r: redis.asyncio.Redis, op: Op[T]) -> T:
@@ -70,7 +111,7 @@ async def arun(r: redis.asyncio.Redis, op: Op[T]) -> T:
         reply = await r.evalsha(sha, len(op.keys), *op.keys, *op.args)
     except redis.exceptions.NoScriptError:
         reply = await r.eval(source, len(op.keys), *op.keys, *op.args)
-    return op.parse(reply)
+    return parse_reply(op, reply)
 
 
 def text(value: Any) -> str:
@@ -88,16 +129,30 @@ def as_dict(reply: Any) -> dict[str, str]:
     return {text(reply[i]): text(reply[i + 1]) for i in range(0, len(reply), 2)}
 
 
+Pending = tuple[Op[Any], asyncio.Future[Any]]
+
+
+@dataclass
+class _Call:
+    """One command of a pipeline and the callers its reply goes to (several for a batch)."""
+
+    op: Op[Any]
+    futures: list[asyncio.Future[Any]]
+    keys: list[Any]
+    args: list[Any]
+
+
 class AutoPipeline:
     """Runs ops on an asyncio client, sending all ops started in one event-loop tick as one
-    pipeline: one write and one read for many concurrent scans, instead of one each.
+    pipeline — and all calls of a batch script as one call of it: one write and one read for
+    many concurrent scans, instead of one each.
 
     Results and errors reach each caller as if it had run alone (:func:`arun`).
     """
 
     def __init__(self, r: redis.asyncio.Redis) -> None:
         self.r = r
-        self._pending: list[tuple[Op[Any], asyncio.Future[Any]]] = []
+        self._pending: list[Pending] = []
         self._tasks: set[asyncio.Task[None]] = set()  # keeps running batches referenced
 
     async def run(self, op: Op[T]) -> T:
@@ -111,35 +166,63 @@ class AutoPipeline:
 
     def _flush(self) -> None:
         batch, self._pending = self._pending, []
-        task = asyncio.ensure_future(self._send(batch))
+        task = asyncio.ensure_future(self._send(_calls(batch)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, batch: list[tuple[Op[Any], asyncio.Future[Any]]]) -> None:
+    async def _send(self, calls: list[_Call]) -> None:
         pipe = self.r.pipeline(transaction=False)
-        for op, _ in batch:
-            if op.script:
-                _, sha = script_source(op.script)
-                pipe.evalsha(sha, len(op.keys), *op.keys, *op.args)
+        for call in calls:
+            if call.op.script:
+                _, sha = script_source(call.op.script)
+                pipe.evalsha(sha, len(call.keys), *call.keys, *call.args)
             else:
-                pipe.execute_command(*op.command)
+                pipe.execute_command(*call.op.command)
         try:
             replies = await pipe.execute(raise_on_error=False)
         except Exception as e:  # the connection failed: every caller gets the error
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(e)
+            for call in calls:
+                _answer(call.futures, e)
             return
-        for (op, future), reply in zip(batch, replies, strict=True):
+        for call, reply in zip(calls, replies, strict=True):
             if isinstance(reply, redis.exceptions.NoScriptError):
                 try:  # first use of the script on this server (or after SCRIPT FLUSH)
-                    source, _ = script_source(op.script)
-                    reply = await self.r.eval(source, len(op.keys), *op.keys, *op.args)
+                    source, _ = script_source(call.op.script)
+                    n = len(call.keys)
+                    reply = await self.r.eval(source, n, *call.keys, *call.args)
                 except Exception as e:
                     reply = e
-            if future.done():  # the caller went away
-                continue
-            if isinstance(reply, Exception):
-                future.set_exception(reply)
+            if call.op.batch and not isinstance(reply, Exception):
+                for future, one in zip(call.futures, reply, strict=True):
+                    _answer([future], one)
             else:
-                future.set_result(reply)
+                _answer(call.futures, reply)
+
+
+def _calls(batch: list[Pending]) -> list[_Call]:
+    """The pipeline's commands: each op alone, except the calls of one batch script, joined."""
+    calls: list[_Call] = []
+    joined: dict[str, _Call] = {}
+    for op, future in batch:
+        if not op.batch:
+            calls.append(_Call(op, [future], list(op.keys), list(op.args)))
+        elif op.script in joined:
+            call = joined[op.script]
+            call.futures.append(future)
+            call.keys.extend(op.keys)
+            call.args.extend(op.args)
+        else:
+            call = joined[op.script] = _Call(op, [future], list(op.keys), list(op.args))
+            calls.append(call)
+    return calls
+
+
+def _answer(futures: list[asyncio.Future[Any]], reply: Any) -> None:
+    """Give ``reply`` (a value or an exception) to every caller still waiting."""
+    for future in futures:
+        if future.done():  # the caller went away
+            continue
+        if isinstance(reply, Exception):
+            future.set_exception(reply)
+        else:
+            future.set_result(reply)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
+from functools import lru_cache
 from typing import Any
 
 from ult import ops
@@ -74,16 +76,22 @@ class Rule:
         return cls(**values)
 
     @classmethod
-    def from_values(cls, values: list[str]) -> Rule:
+    def from_values(cls, values: Sequence[str]) -> Rule:
         """A rule from its stored values in the order of :data:`RULE_FIELDS` (script replies)."""
-        return cls.from_hash(dict(zip(RULE_FIELDS, values, strict=True)))
+        return _from_values(tuple(values))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in RULE_FIELDS}
 
 
 # The order in which the scripts read and reply the rule's fields (``lua/lib.lua``).
 RULE_FIELDS = tuple(f.name for f in fields(Rule))
+
+
+@lru_cache(maxsize=4096)
+def _from_values(values: tuple[str, ...]) -> Rule:
+    # every scan answers its sponsor's rule: parse each distinct rule once
+    return Rule.from_hash(dict(zip(RULE_FIELDS, values, strict=True)))
 
 
 def get_rule(sid: str) -> ops.Op[Rule]:

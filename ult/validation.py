@@ -43,11 +43,11 @@ def check_payload(
     if not isinstance(payload, Mapping):
         raise UltError("bad_request", "The request must be one JSON object.")
     allowed = set(required) | set(optional)
-    extra = sorted(_printable_name(k) for k in payload if k not in allowed)
-    if extra:
+    if not payload.keys() <= allowed:
+        extra = sorted(_printable_name(k) for k in payload if k not in allowed)
         raise UltError("bad_request", f"Unknown field(s): {', '.join(extra)}.")
-    missing = [k for k in required if k not in payload]
-    if missing:
+    if not payload.keys() >= set(required):
+        missing = [k for k in required if k not in payload]
         raise UltError("bad_request", f"Missing field(s): {', '.join(missing)}.")
     for name, value in payload.items():
         if not isinstance(value, str) or len(value) > MAX_FIELD_CHARS:
