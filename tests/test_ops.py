@@ -11,8 +11,8 @@ from redis.backoff import NoBackoff
 from ult import arun, run
 from ult.cards import read_card
 from ult.embedded import free_port
-from ult.identity import card_id
 from ult.errors import UltError
+from ult.identity import card_id
 from ult.ops import AutoPipeline
 from ult.scans import scan
 
@@ -49,9 +49,7 @@ async def test_the_scans_of_one_tick_are_one_script_call(ar, r, make_sponsor):
     await rp.run(scan(sponsors[0]["sid"], KEY))  # loads the script
     before = evalsha_calls(r)
     keys = [f"{i:02d}" + "k" * 41 for i in range(30)]
-    results = await asyncio.gather(
-        *(rp.run(scan(s["sid"], key)) for s in sponsors for key in keys)
-    )
+    results = await asyncio.gather(*(rp.run(scan(s["sid"], key)) for s in sponsors for key in keys))
     assert evalsha_calls(r) - before == 1
     assert [res.visits for res in results] == [1] * 90
     assert {res.sid for res in results} == {s["sid"] for s in sponsors}

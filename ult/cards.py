@@ -8,14 +8,12 @@ from typing import Any
 
 from ult import ops
 from ult.claims import Claim
-from ult.clock import or_now
+from ult.clock import DAY_MS, or_now
 from ult.errors import UltError
 from ult.identity import card_id, short_cid
 from ult.keys import sponsor_keys
 from ult.rules import Rule
 from ult.validation import check_field
-
-DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True)

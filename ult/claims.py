@@ -1,4 +1,4 @@
-"""Rewards claimed at the counter (DESIGN §7).
+"""Rewards claimed at the counter.
 
 A claim deducts the points at once (atomically, in ``claim.lua``); ``instant`` approval
 gives a voucher straight away, ``staff`` approval waits for the dashboard. A voucher is

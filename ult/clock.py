@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 
+MINUTE_MS = 60_000
+DAY_MS = 86_400_000
+
 
 def now_ms() -> int:
     """The current time in milliseconds (UTC epoch)."""

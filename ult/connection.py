@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import redis
-import redis.asyncio
 
 from ult.settings import Settings, load_settings
 
@@ -12,9 +11,3 @@ def connect(settings: Settings | None = None, url: str | None = None) -> redis.R
     """A synchronous client with decoded responses."""
     url = url or (settings or load_settings()).effective_redis_url
     return redis.Redis.from_url(url, decode_responses=True)
-
-
-def aconnect(settings: Settings | None = None, url: str | None = None) -> redis.asyncio.Redis:
-    """An asyncio client with decoded responses."""
-    url = url or (settings or load_settings()).effective_redis_url
-    return redis.asyncio.Redis.from_url(url, decode_responses=True)

@@ -38,6 +38,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ult import ops
+from ult.clock import DAY_MS, MINUTE_MS, now_ms
 from ult.rules import Rule
 
 if TYPE_CHECKING:
@@ -46,8 +47,6 @@ if TYPE_CHECKING:
 
     from ult.scans import ScanResult
 
-DAY_MS = 86_400_000
-MIN_MS = 60_000
 PIPELINE = 500
 
 
@@ -260,8 +259,8 @@ def plan(config: DemoConfig, end_ms: int) -> list[SponsorPlan]:
         pool = names[kind.name]
         base = pool[(i // len(KINDS)) % len(pool)]
         name = base if i < len(KINDS) * len(pool) else f"{base} {i // (len(KINDS) * len(pool)) + 1}"
-        local_midnight = (end_ms + city[2] * MIN_MS) // DAY_MS * DAY_MS - config.days * DAY_MS
-        start_ms = local_midnight - city[2] * MIN_MS
+        local_midnight = (end_ms + city[2] * MINUTE_MS) // DAY_MS * DAY_MS - config.days * DAY_MS
+        start_ms = local_midnight - city[2] * MINUTE_MS
         sponsor_rng = np.random.default_rng([config.seed, i])
         size = float(sponsor_rng.uniform(0.6, 1.5)) * config.scale
         items = plan_history(sponsor_rng, kind, start_ms, city[2], config.days, end_ms, size)
@@ -295,7 +294,7 @@ def plan_history(
 
 
 def _weekday(utc_ms: int, offset_min: int) -> int:
-    return int(((utc_ms + offset_min * MIN_MS) // DAY_MS + 3) % 7)  # 1970-01-01 was a Thursday
+    return int(((utc_ms + offset_min * MINUTE_MS) // DAY_MS + 3) % 7)  # 1970-01-01 was a Thursday
 
 
 @dataclass(frozen=True)
@@ -414,10 +413,10 @@ def _visit_attempts(
         items.append(attempt(at + int(rng.integers(800, 4000)), first.nonce))
     if customer.eager:
         for _ in range(int(rng.integers(2, 6))):
-            at += int(rng.integers(20_000, 12 * MIN_MS))
+            at += int(rng.integers(20_000, 12 * MINUTE_MS))
             items.append(attempt(at))
     if kind.late_rescan and rng.random() < kind.late_rescan:
-        items.append(attempt(at + (kind.rule.cooldown_min + int(rng.integers(5, 90))) * MIN_MS))
+        items.append(attempt(at + (kind.rule.cooldown_min + int(rng.integers(5, 90))) * MINUTE_MS))
     return items
 
 
@@ -448,7 +447,7 @@ class ClaimsHook:
         customer = item.customer
         if runner.rng.random() < VOID_SCAN:
             runner.schedule(
-                item.at_ms + int(runner.rng.integers(2, 30)) * MIN_MS,
+                item.at_ms + int(runner.rng.integers(2, 30)) * MINUTE_MS,
                 "void_scan",
                 ref=result.entry_id,
             )
@@ -472,7 +471,7 @@ class ClaimsHook:
             return
         runner.report.actions["claim"] += 1
         item.customer.points -= claim.points
-        later = item.at_ms + int(runner.rng.integers(1, 10)) * MIN_MS
+        later = item.at_ms + int(runner.rng.integers(1, 10)) * MINUTE_MS
         if claim.status == "requested":
             decision = _pick(runner.rng, STAFF_DECISIONS)
             runner.schedule(later, "decide", item.customer, ref=claim.id, decision=decision)
@@ -640,7 +639,7 @@ def load(
 
     t0 = time.perf_counter()
     config = config or DemoConfig()
-    end_ms = config.end_ms if config.end_ms is not None else int(time.time() * 1000)
+    end_ms = config.end_ms if config.end_ms is not None else now_ms()
     plans = plan(config, end_ms)
     hook = (claims_hook or ClaimsHook()) if config.claims else None
     _check_free(r, config, plans)

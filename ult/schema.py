@@ -73,6 +73,15 @@ CLAIM_REPLY = ("status", "claim", "points", "points_needed")
 DECIDE_REPLY = ("status", "claim")
 
 
+# A stream entry as redis-py returns it: (entry id, {field: value}).
+Entry = tuple[str, dict[str, str]]
+
+
+def entry_ms(entry_id: str) -> int:
+    """A stream entry's time: its id's milliseconds (ids are event times, never going back)."""
+    return int(entry_id.split("-", 1)[0])
+
+
 def reply_dict(shape: Sequence[str], reply: Sequence[Any]) -> dict[str, Any]:
     """A script's list reply as a dict by the field names of ``shape`` (missing: None)."""
     return {name: reply[i] if i < len(reply) else None for i, name in enumerate(shape)}

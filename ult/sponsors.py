@@ -1,4 +1,4 @@
-"""Sponsors: registration, profiles and owner-key checks (DESIGN §4, §5)."""
+"""Sponsors: registration, profiles and owner-key checks."""
 
 from __future__ import annotations
 

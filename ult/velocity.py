@@ -1,4 +1,4 @@
-"""Velocity alerts (DESIGN §8): scan patterns that look abnormal, found without identities.
+"""Velocity alerts: scan patterns that look abnormal, found without identities.
 
 Two signals over the sponsor's recent stream:
 - the whole shop: scans in the last ``window_min`` minutes far above the hour's usual rate;
