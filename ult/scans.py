@@ -30,6 +30,7 @@ class ScanResult:
     entry_id: str
     duplicate: bool
     watched: bool = False  # a sponsor watches the live room (the service emits only then)
+    created: bool = False  # this scan started the card (charged to the client's new-card budget)
 
     @property
     def reward_ready(self) -> bool:
@@ -87,12 +88,14 @@ def scan(
     at: str | None = None,
     code_state: str = "none",
     now_ms: int | None = None,
+    new_card_allowed: bool = True,
 ) -> ops.Op[ScanResult]:
     """Record one scan of ``key``'s card at ``sid``.
 
     ``code_state`` says whether a rotating counter code came with the scan and was valid
     (the service checks the HMAC before calling this). Refusals raise UltError with the
-    card's balance in ``extra``.
+    card's balance in ``extra``. ``new_card_allowed`` False: a key without a card yet is
+    refused (``too_many_new_cards``) and nothing is written; returning cards scan as usual.
     """
     check_field("sid", sid)
     cid = card_id(check_field("key", key))
@@ -104,13 +107,17 @@ def scan(
         raise ValueError(f"code_state must be one of {CODE_STATES}")
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     k = sponsor_keys(sid)
-    args = [cid, nonce or "", at or "", now_ms, code_state]
+    args = [cid, nonce or "", at or "", now_ms, code_state, 1 if new_card_allowed else 0]
 
     def parse(reply: list[Any]) -> ScanResult:
         status = ops.text(reply[0])
         if status == "unknown_sponsor":
             raise UltError(
                 "unknown_sponsor", "This QR code does not belong to a registered business."
+            )
+        if status == "too_many_new_cards":
+            raise UltError(
+                status, "Too many new cards from this network right now — try again in a minute."
             )
         visits, points = int(reply[1]), int(reply[2])
         next_in = -(-int(ops.text(reply[3])) // 1000)
@@ -139,6 +146,7 @@ def scan(
             entry_id=ops.text(reply[4]),
             duplicate=status == "duplicate",
             watched=bool(reply[8]),
+            created=bool(reply[9]) and status == "ok",
         )
 
     return ops.script("scan", [k.profile, k.rule, k.cards, k.events, k.watched], args, parse)

@@ -1,9 +1,12 @@
 -- One customer scan, atomically (DESIGN §5).
 -- KEYS: profile, rule, cards, events, watched
--- ARGV: cid, nonce ('' for none), tag ('' for none), now_ms, code_state ('ok' | 'none' | 'bad')
+-- ARGV: cid, nonce ('' for none), tag ('' for none), now_ms, code_state ('ok' | 'none' | 'bad'),
+--       new_ok ('0': refuse to start a card this scan would create, writing nothing)
 -- Reply: {status, visits, points, next_in_ms, entry_id, biz, points_needed, reward, watched}
 -- (watched: 1 when a sponsor dashboard watches the live room, so the service emits to it)
 -- status: ok | duplicate | unknown_sponsor | cooldown | daily_cap | code_required | code_invalid
+--         | too_many_new_cards
+-- A 10th element, new: 1 when the card did not exist before this scan.
 local profile, rule, cards, events, watched = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local cid, nonce, tag, now, code_state = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local DAY, MAX_NONCES, MAX_RECENT = 86400000, 4, 10
@@ -12,11 +15,12 @@ local p = redis.call('HMGET', profile, 'biz', 'utc_offset_min')
 if not p[1] then return {'unknown_sponsor'} end
 local biz, offset = p[1], tonumber(p[2] or '0') * 60000
 local rl = read_rule(rule)
-local c = read_card(cards, cid)
+local c, known = read_card(cards, cid)
+if not known and ARGV[6] == '0' then return {'too_many_new_cards'} end
 
 local function reply(status, next_in, id)
   return {status, c.visits, c.points, fmt(math.max(next_in or 0, 0)), id or '', biz, rl.needed,
-    rl.reward, redis.call('EXISTS', watched)}
+    rl.reward, redis.call('EXISTS', watched), known and 0 or 1}
 end
 local function cooldown_left()
   if rl.cooldown > 0 and c.last > 0 then return c.last + rl.cooldown - now end

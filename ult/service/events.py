@@ -18,10 +18,12 @@ from ult.errors import UltError
 from ult.identity import short_cid
 from ult.ops import AutoPipeline
 from ult.scans import scan
+from ult.service.addresses import scope_client
+from ult.service.guards import Guards
+from ult.service.health import STORAGE_FULL, UNREACHABLE, storage_fault
 from ult.service.notify import card_room, sponsor_room
-from ult.service.ratelimit import ConnectionLimits
 from ult.service.watch import WatchFlags
-from ult.sponsors import check_owner, get_profile
+from ult.sponsors import check_owner, count_key_failure, get_profile
 from ult.validation import check_payload
 
 log = logging.getLogger("ult.service")
@@ -34,12 +36,12 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def register_events(
-    sio: socketio.AsyncServer, r: redis.asyncio.Redis, limits: ConnectionLimits
-) -> None:
+def register_events(sio: socketio.AsyncServer, r: redis.asyncio.Redis, guards: Guards) -> None:
     """Attach the event handlers to ``sio``; they use ``r`` for every read and write."""
     rp = AutoPipeline(r)  # concurrent scans share round trips to Redis
     in_flight = 0
+    limits = guards.events
+    address: dict[str, str] = {}  # connection → client address key (memory only)
 
     def event(name: str, required: tuple[str, ...], optional: tuple[str, ...] = ()):
         def wrap(fn: Handler) -> Handler:
@@ -47,6 +49,8 @@ def register_events(
                 nonlocal in_flight
                 try:
                     if not limits.allow(conn):
+                        if limits.strike(conn):  # keeps flooding: stop spending CPU on it
+                            await sio.disconnect(conn)
                         raise UltError("rate_limited", "Too many requests — wait a moment.")
                     if len(args) != 1:
                         raise UltError("bad_request", "The request must be one JSON object.")
@@ -62,8 +66,17 @@ def register_events(
                     return e.to_ack()
                 except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
                     log.warning("%s: storage unavailable", name)
-                    err = UltError("unavailable", "The loyalty service is busy — try again.")
-                    return err.to_ack()
+                    return UNREACHABLE.to_ack()
+                except redis.exceptions.ResponseError as e:
+                    reason = storage_fault(e)
+                    if reason is None:
+                        log.exception("%s failed", name)
+                        return UltError(
+                            "server_error", "Something went wrong on our side."
+                        ).to_ack()
+                    guards.health.fault(reason)
+                    log.warning("%s: %s", name, reason)
+                    return STORAGE_FULL.to_ack()
                 except Exception:
                     log.exception("%s failed", name)
                     return UltError("server_error", "Something went wrong on our side.").to_ack()
@@ -80,9 +93,26 @@ def register_events(
             profile = await rp.run(get_profile(f["sid"]))
             secret = profile.code_secret if profile else ""
             code_state = counter_code.check(secret, f["sid"], f["code"])
-        result = await rp.run(
-            scan(f["sid"], f["key"], f.get("nonce"), f.get("at"), code_state=code_state)
-        )
+        # a token of the address's new-card budget, given back unless a new card was started
+        client = address.get(conn, "")
+        new_ok = guards.new_cards.take(client)
+        try:
+            result = await rp.run(
+                scan(
+                    f["sid"],
+                    f["key"],
+                    f.get("nonce"),
+                    f.get("at"),
+                    code_state,
+                    new_card_allowed=new_ok,
+                )
+            )
+        except UltError as e:
+            if new_ok and e.extra.get("visits", 0):  # a refused returning card (visits > 0)
+                guards.new_cards.refund(client)
+            raise
+        if new_ok and not result.created:
+            guards.new_cards.refund(client)
         if not result.duplicate and result.watched:
             at_ms = int(result.entry_id.split("-")[0])
             live = {
@@ -118,14 +148,34 @@ def register_events(
 
     @event("watch", ("sid", "owner_key"))
     async def on_watch(conn: str, f: dict[str, str]) -> dict[str, Any]:
-        profile = await rp.run(check_owner(f["sid"], f["owner_key"]))
+        client = address.get(conn, "")
+        guards.keys.check(client, f["sid"])
+        try:
+            profile = await rp.run(check_owner(f["sid"], f["owner_key"]))
+        except UltError as e:
+            if e.code == "unauthorized":
+                guards.keys.failure(client, f["sid"])
+                await rp.run(count_key_failure(f["sid"]))
+            raise
         await sio.enter_room(conn, sponsor_room(profile.sid))
         await watchers.mark(profile.sid)
         return {"ok": True, "sid": profile.sid, "biz": profile.biz}
 
     @sio.event
+    async def connect(conn: str, environ: dict, auth: Any = None) -> None:
+        client = scope_client(environ, guards.trusted)
+        if not guards.connections.acquire(client):
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": "too_many_connections", "message": TOO_MANY_CONNECTIONS}
+            )
+        address[conn] = client
+
+    @sio.event
     async def disconnect(conn: str, *args: Any) -> None:
         limits.forget(conn)
+        client = address.pop(conn, None)
+        if client is not None:
+            guards.connections.release(client)
 
     watchers = WatchFlags(sio, r)
 
@@ -133,3 +183,4 @@ def register_events(
 # Requests of one process waiting for Redis at once; past this the service answers
 # `unavailable` at once instead of letting every request wait out the pool timeout.
 MAX_IN_FLIGHT = 1024
+TOO_MANY_CONNECTIONS = "Too many connections from this network — close some tabs and try again."

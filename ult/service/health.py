@@ -1,0 +1,58 @@
+"""Whether Redis can take writes: for ``/healthz`` and the customer's error message.
+
+A Redis that answers PING may still refuse every write: out of memory (``OOM``), a read-only
+replica (``READONLY``) or a disk it cannot write (``MISCONF``). Scripts are atomic, so such a
+refusal writes nothing; the customer is asked to try again later and ``/healthz`` says why.
+"""
+
+from __future__ import annotations
+
+import time
+
+import redis.asyncio
+import redis.exceptions
+
+from ult.errors import UltError
+
+STORAGE_FAULTS = {
+    "OOM": "Redis is out of memory",
+    "READONLY": "Redis is read-only",
+    "MISCONF": "Redis cannot write to its disk",
+}
+RECENT_S = 30.0  # a refused write keeps /healthz degraded this long
+STORAGE_FULL = UltError("storage_full", "We can't save visits right now — please try again later.")
+UNREACHABLE = UltError("unavailable", "We can't reach our storage for a moment — please try again.")
+
+
+def storage_fault(error: redis.exceptions.ResponseError) -> str | None:
+    """Why Redis refused a write, or None when ``error`` is not a storage fault."""
+    text = str(error)
+    for prefix, reason in STORAGE_FAULTS.items():
+        if text.startswith(prefix) or f" {prefix} " in text[:80]:
+            return reason
+    return None
+
+
+class StorageHealth:
+    """Remembers the last storage fault a request met and checks Redis's own state."""
+
+    def __init__(self) -> None:
+        self._fault: tuple[str, float] | None = None
+
+    def fault(self, reason: str) -> None:
+        self._fault = (reason, time.monotonic())
+
+    async def problem(self, r: redis.asyncio.Redis) -> str | None:
+        """Why writes fail now (None: they should not); raises when Redis is unreachable."""
+        info = await r.info()
+        if info.get("role", "master") != "master":
+            return STORAGE_FAULTS["READONLY"]
+        maxmemory = int(info.get("maxmemory", 0) or 0)
+        full = maxmemory and int(info.get("used_memory", 0)) >= maxmemory
+        if full and info.get("maxmemory_policy") == "noeviction":
+            return STORAGE_FAULTS["OOM"]
+        if info.get("aof_last_write_status", "ok") != "ok":
+            return STORAGE_FAULTS["MISCONF"]
+        if self._fault and time.monotonic() - self._fault[1] < RECENT_S:
+            return self._fault[0]
+        return None
