@@ -17,11 +17,12 @@ from ult.claims import claim
 from ult.errors import UltError
 from ult.identity import short_cid
 from ult.ops import AutoPipeline
-from ult.scans import scan
+from ult.scans import REFUSALS, scan
 from ult.service.addresses import scope_client
 from ult.service.guards import Guards
 from ult.service.health import STORAGE_FULL, UNREACHABLE, storage_fault
 from ult.service.notify import card_room, sponsor_room
+from ult.service.strict import StrictServer
 from ult.service.watch import WatchFlags
 from ult.sponsors import check_owner, count_key_failure, get_profile
 from ult.validation import check_payload
@@ -36,7 +37,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def register_events(sio: socketio.AsyncServer, r: redis.asyncio.Redis, guards: Guards) -> None:
+def register_events(sio: StrictServer, r: redis.asyncio.Redis, guards: Guards) -> None:
     """Attach the event handlers to ``sio``; they use ``r`` for every read and write."""
     rp = AutoPipeline(r)  # concurrent scans share round trips to Redis
     in_flight = 0
@@ -50,7 +51,7 @@ def register_events(sio: socketio.AsyncServer, r: redis.asyncio.Redis, guards: G
                 try:
                     if not limits.allow(conn):
                         if limits.strike(conn):  # keeps flooding: stop spending CPU on it
-                            await sio.disconnect(conn)
+                            await sio.drop(conn, "event flood")
                         raise UltError("rate_limited", "Too many requests — wait a moment.")
                     if len(args) != 1:
                         raise UltError("bad_request", "The request must be one JSON object.")
@@ -107,12 +108,15 @@ def register_events(sio: socketio.AsyncServer, r: redis.asyncio.Redis, guards: G
                     new_card_allowed=new_ok,
                 )
             )
-        except UltError as e:
-            if new_ok and e.extra.get("visits", 0):  # a refused returning card (visits > 0)
+        except Exception as e:
+            # a new card's refusal (code required) still wrote an event: keep it charged
+            new_refused = isinstance(e, UltError) and e.code in REFUSALS and not e.extra["visits"]
+            if new_ok and not new_refused:
                 guards.new_cards.refund(client)
             raise
         if new_ok and not result.created:
             guards.new_cards.refund(client)
+        guards.health.clear()  # a write went through: storage is fine again
         if not result.duplicate and result.watched:
             at_ms = int(result.entry_id.split("-")[0])
             live = {

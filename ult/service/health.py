@@ -42,6 +42,9 @@ class StorageHealth:
     def fault(self, reason: str) -> None:
         self._fault = (reason, time.monotonic())
 
+    def clear(self) -> None:
+        self._fault = None
+
     async def problem(self, r: redis.asyncio.Redis) -> str | None:
         """Why writes fail now (None: they should not); raises when Redis is unreachable."""
         info = await r.info()

@@ -38,7 +38,7 @@ class ConnectionLimits:
         self.rate = rate
         self.burst = 2 * rate if burst is None else burst
         self._buckets: dict[str, TokenBucket] = {}
-        self._strikes: dict[str, int] = {}
+        self._strikes: dict[str, TokenBucket] = {}
 
     def allow(self, conn_id: str) -> bool:
         if not self.rate:
@@ -53,16 +53,20 @@ class ConnectionLimits:
         self._strikes.pop(conn_id, None)
 
     def strike(self, conn_id: str) -> bool:
-        """Count a refused event; True once the connection keeps flooding (close it)."""
-        self._strikes[conn_id] = n = self._strikes.get(conn_id, 0) + 1
-        return n > STRIKES_BEFORE_CLOSE
+        """Count a refused event; True once the connection keeps flooding (close it).
 
-    def clear_strikes(self, conn_id: str) -> None:
-        self._strikes.pop(conn_id, None)
+        Refusals have their own bucket: ``STRIKES_BEFORE_CLOSE`` of them beyond the event
+        rate, and the connection is done.
+        """
+        bucket = self._strikes.get(conn_id)
+        if bucket is None:
+            burst = STRIKES_BEFORE_CLOSE
+            bucket = self._strikes[conn_id] = TokenBucket(self.rate, burst, burst)
+        return not bucket.take()
 
 
-# Refused events in a row after which a flooding connection is closed: an honest page that
-# hits the limit once waits; a script that ignores the refusals loses its connection.
+# Refused events (beyond the event rate) after which a flooding connection is closed: an
+# honest page that hits the limit once waits; a script that ignores the refusals is closed.
 STRIKES_BEFORE_CLOSE = 100
 MAX_ADDRESSES = 50_000
 

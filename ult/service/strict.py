@@ -82,4 +82,15 @@ class StrictServer(socketio.AsyncServer):
         """Close the Engine.IO connection ``eio_sid`` at once and count why."""
         self.refusals.note(kind)
         self._binary_packet.pop(eio_sid, None)
-        await self.eio.disconnect(eio_sid)
+        sock = self.eio.sockets.get(eio_sid)
+        await self.eio.disconnect(eio_sid)  # says goodbye (an Engine.IO close packet)
+        if sock is not None:
+            # and hangs up: engineio would otherwise keep reading the websocket until the
+            # client leaves or a ping times out (45 s)
+            sock.queue.put_nowait(None)
+
+    async def drop(self, sid: str, kind: str) -> None:
+        """Close the connection of Socket.IO client ``sid`` (e.g. one that keeps flooding)."""
+        eio_sid = self.manager.eio_sid_from_sid(sid, "/")
+        if eio_sid is not None:
+            await self.refuse(eio_sid, kind)
