@@ -25,7 +25,15 @@ UNREACHABLE = UltError("unavailable", "We can't reach our storage for a moment â
 
 
 def storage_fault(error: redis.exceptions.ResponseError) -> str | None:
-    """Why Redis refused a write, or None when ``error`` is not a storage fault."""
+    """Why Redis refused a write, or None when ``error`` is not a storage fault.
+
+    redis-py turns ``OOM`` and ``READONLY`` replies into their own classes (and drops the
+    prefix from the message); ``MISCONF`` stays a plain ResponseError.
+    """
+    if isinstance(error, redis.exceptions.OutOfMemoryError):
+        return STORAGE_FAULTS["OOM"]
+    if isinstance(error, redis.exceptions.ReadOnlyError):
+        return STORAGE_FAULTS["READONLY"]
     text = str(error)
     for prefix, reason in STORAGE_FAULTS.items():
         if text.startswith(prefix) or f" {prefix} " in text[:80]:
