@@ -170,6 +170,20 @@ export function friendlyError(ack) {
         detail: "Your visit hasn't counted yet. Please try again in a minute.",
         retry: true,
       };
+    case "storage_full":
+      return {
+        code,
+        title: "We can't save visits right now",
+        detail: "Your visit hasn't counted yet. Please try again later.",
+        retry: true,
+      };
+    case "too_many_new_cards":
+      return {
+        code,
+        title: "Lots of new cards from here",
+        detail: "Many new cards were just started on this network. Try again in a minute.",
+        retry: true,
+      };
     case "storage":
       return {
         code,
