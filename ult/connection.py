@@ -15,7 +15,7 @@ from redis.backoff import ExponentialBackoff
 
 from ult.settings import Settings, load_settings
 
-RETRIES = 5  # ~0.05 + 0.1 + 0.2 + 0.4 + 0.8 s: rides out a restart, not a long outage
+RETRIES = 5  # waits 0.1 + 0.2 + 0.4 + 0.8 + 1 s: rides out a restart, not a long outage
 RETRY_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
