@@ -256,6 +256,31 @@ def test_address_keys_and_trusted_proxies():
     assert TrustedProxies("").client("127.0.0.1", ["198.51.100.4"]) == "127.0.0.1"
 
 
+def test_key_guard_slows_an_address_and_a_business_but_not_its_owner():
+    from ult.errors import UltError
+    from ult.service.guesses import KeyGuard
+
+    guard = KeyGuard(per_minute=1)  # bursts of 2 per address, 10 per business
+
+    def may_try(address: str) -> bool:
+        try:
+            guard.check(address, "fika-1234")
+        except UltError as e:
+            assert e.code == "too_many_attempts" and e.extra["retry_in"] > 0
+            return False
+        return True
+
+    for _ in range(2):
+        assert may_try("198.51.100.1")
+        guard.failure("198.51.100.1", "fika-1234")
+    assert not may_try("198.51.100.1")
+    for n in range(2, 12):  # many addresses, one wrong key each: the business's budget runs out
+        assert may_try(f"198.51.100.{n}")
+        guard.failure(f"198.51.100.{n}", "fika-1234")
+    assert not may_try("198.51.100.5")  # has failed before: waits for the business's budget
+    assert may_try("203.0.113.7")  # never failed (the owner's dashboard): still checked
+
+
 def test_per_address_maps_are_bounded():
     from ult.service.ratelimit import BucketMap
 

@@ -62,6 +62,7 @@ def behind_nginx(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
         tmp_path_factory.mktemp("var"),
         ULT_TRUSTED_PROXIES="127.0.0.1",
         ULT_NEW_CARDS_PER_MINUTE="3",
+        ULT_CONNECTIONS_PER_ADDRESS="4",
     )
     service = subprocess.Popen(
         [sys.executable, "-m", "ult", "serve", "--port", str(service_port)], env=env
@@ -127,3 +128,30 @@ async def test_limits_see_the_client_through_the_trusted_proxy_only(behind_nginx
         for n in range(4)
     ]
     assert [a["ok"] for a in acks] == [True, True, True, False]
+
+
+async def test_connections_are_counted_per_client_behind_the_proxy(behind_nginx):
+    """nginx's own connections are not capped as one address; each client behind it is."""
+    url = behind_nginx["url"]
+    sessions, clients = [], []
+
+    async def connect(address: str) -> bool:
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(address, 0)))
+        sessions.append(session)
+        c = socketio.AsyncClient(reconnection=False, http_session=session)
+        clients.append(c)
+        try:
+            await c.connect(url, transports=["websocket"])
+        except socketio.exceptions.ConnectionError:
+            return False
+        return True
+
+    try:
+        assert [await connect("127.0.0.7") for _ in range(5)] == [True] * 4 + [False]
+        assert await connect("127.0.0.8")
+    finally:
+        for c in clients:
+            if c.connected:
+                await c.disconnect()
+        for session in sessions:
+            await session.close()
