@@ -70,7 +70,7 @@ class Settings:
     )
     max_connections: int = _setting(
         "ULT_MAX_CONNECTIONS",
-        8192,
+        4096,
         "Open connections one service process holds in all (kept below the process's "
         "file-handle limit, `ulimit -n`); 0: only that limit.",
     )
