@@ -43,6 +43,12 @@ class Service:
     def open_files(self) -> int:
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
+    def rss(self) -> int:
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        return (
+            int(next(ln for ln in status.splitlines() if ln.startswith("VmRSS:")).split()[1]) * 1024
+        )
+
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
 
@@ -184,11 +190,21 @@ def test_half_sent_requests_are_capped_and_cut_off(guarded):
 
 
 async def test_binary_attachments_are_refused_on_the_first(guarded):
+    rss_before = guarded.rss()
     async with session_from("127.0.0.15") as session:
         ws = await raw_socket(guarded.url, session)
-        # an event that announces 5,000 attachments: closed before the first arrives
+        # an event that announces 5,000 attachments, and 2,000 of them (16 MB) right behind it
         await ws.send_str('455000-["scan",{"_placeholder":true,"num":0}]')
+        blob = b"\x00" * 7900
+        for _ in range(2000):
+            if ws.closed:
+                break
+            try:
+                await ws.send_bytes(blob)
+            except (ConnectionError, aiohttp.ClientError):
+                break
         assert await closed_within(ws, 3)
+        assert guarded.rss() - rss_before < 4_000_000  # nothing was buffered
         ws = await raw_socket(guarded.url, session)
         await ws.send_bytes(b"\x00" * 8000)  # a binary frame out of the blue
         assert await closed_within(ws, 3)
