@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast test-browser lint format bench demo chromium clean
+.PHONY: run test test-fast test-browser lint format bench demo chromium nginx clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,13 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null; \
 	  else echo "chromium is missing: sudo apt-get install chromium (browser tests will be skipped)"; fi; }
 
-test: $(STAMP) chromium
+# Debian nginx for the reverse-proxy test (apt as root when it is missing).
+nginx:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq nginx) >/dev/null; \
+	  else echo "nginx is missing: sudo apt-get install nginx (the nginx test will be skipped)"; fi; }
+
+test: $(STAMP) chromium nginx
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)

@@ -137,3 +137,20 @@ def test_up_starts_everything_prints_the_urls_and_stops_cleanly(tmp_path):
     for url in (f"http://127.0.0.1:{port}/healthz", f"http://127.0.0.1:{dash_port}/"):
         with pytest.raises(OSError):
             urllib.request.urlopen(url, timeout=2)
+
+
+def test_key_options_take_values_that_start_with_a_dash(redis_url, r, tmp_path, make_sponsor):
+    """Keys are base64url: about one in 64 starts with '-', and argparse took it for an option."""
+    from ult.identity import hash_owner_key, new_secret
+    from ult.keys import sponsor_keys
+
+    s = make_sponsor()
+    key = next(k for k in iter(new_secret, None) if k.startswith("-"))
+    r.hset(sponsor_keys(s["sid"]).profile, "owner_hash", hash_owner_key(key))
+    env = service_env(redis_url, tmp_path)
+    out = ult(env, "rule", s["sid"], "--owner-key", key, "--points-needed", "7")
+    assert json.loads(out.stdout)["points_needed"] == 7
+    out = ult(env, "rule", s["sid"], f"--owner-key={key}", "--reward", "A bun")
+    assert json.loads(out.stdout)["reward"] == "A bun"
+    wrong = ult(env, "rule", s["sid"], "--owner-key", "-" + key[1:][::-1], check=False)
+    assert wrong.returncode == 2 and "owner key" in wrong.stderr

@@ -170,8 +170,27 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def join_key_values(argv: list[str]) -> list[str]:
+    """``--owner-key -eZ3…`` → ``--owner-key=-eZ3…`` for every option named ``--…key``.
+
+    Keys are base64url, so about one in 64 starts with ``-``, which argparse would take for
+    an option and answer "expected one argument".
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--") and arg.endswith("-key") and "=" not in arg and i + 1 < len(argv):
+            out.append(f"{arg}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(arg)
+            i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = join_key_values(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
     try:
         return args.func(args) or 0

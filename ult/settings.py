@@ -54,6 +54,45 @@ class Settings:
         20,
         "Socket.IO events per second one connection may send (bursts of twice that); 0: no limit.",
     )
+    new_cards_per_minute: int = _setting(
+        "ULT_NEW_CARDS_PER_MINUTE",
+        30,
+        "New cards one client address may create per minute (bursts of as many); returning "
+        "cards are never limited by it. 30 covers a queue of first-time customers sharing "
+        "a café's Wi-Fi; 0: no limit.",
+    )
+    connections_per_address: int = _setting(
+        "ULT_CONNECTIONS_PER_ADDRESS",
+        256,
+        "Open connections (websockets and HTTP requests, sent or half-sent) one client "
+        "address may hold. A phone holds one or two; 256 leaves room for a busy café behind "
+        "one Wi-Fi address; 0: no limit.",
+    )
+    max_connections: int = _setting(
+        "ULT_MAX_CONNECTIONS",
+        4096,
+        "Open connections one service process holds in all (kept below the process's "
+        "file-handle limit, `ulimit -n`); 0: only that limit.",
+    )
+    header_timeout_s: int = _setting(
+        "ULT_HEADER_TIMEOUT",
+        10,
+        "Seconds a client has to send a request's headers before the connection is closed "
+        "(slow or half-sent requests); 0: no deadline.",
+    )
+    trusted_proxies: str = _setting(
+        "ULT_TRUSTED_PROXIES",
+        "",
+        "Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is "
+        "believed (e.g. 127.0.0.1 for nginx on the same host). Empty: the peer address is "
+        "the client's, forwarded headers are ignored.",
+    )
+    key_guesses_per_minute: int = _setting(
+        "ULT_KEY_GUESSES_PER_MINUTE",
+        6,
+        "Wrong owner or staff keys one client address (and one business, from addresses that "
+        "already failed) may try per minute, in bursts of twice that; 0: no limit.",
+    )
     k_anonymity: int = _setting(
         "ULT_K_ANONYMITY",
         5,

@@ -189,6 +189,21 @@ def check_owner(sid: str, owner_key: str) -> ops.Op[Profile]:
     return ops.command(parse, "HGETALL", keys.sponsor_keys(sid).profile)
 
 
+KEY_FAILURES = "key_failures"  # profile field: wrong owner/staff keys sent for this business
+
+
+def count_key_failure(sid: str) -> ops.Op[int]:
+    """Count one wrong key for ``sid`` (only called for a sponsor that exists)."""
+    return ops.command(int, "HINCRBY", keys.sponsor_keys(sid).profile, KEY_FAILURES, 1)
+
+
+def key_failures(sid: str) -> ops.Op[int]:
+    """How many wrong owner or staff keys were sent for ``sid`` so far (for its owner)."""
+    return ops.command(
+        lambda v: int(ops.text(v) or 0), "HGET", keys.sponsor_keys(sid).profile, KEY_FAILURES
+    )
+
+
 def list_sponsors(r: redis.Redis) -> list[dict[str, str]]:
     """Every registered sponsor from the registry stream, oldest first."""
     return [{"registered_id": eid, **fields} for eid, fields in r.xrange(keys.REGISTRY)]

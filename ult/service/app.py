@@ -8,10 +8,12 @@ import redis.asyncio
 import socketio
 from starlette.applications import Starlette
 
+from ult.connection import aretry
 from ult.service.events import register_events
+from ult.service.guards import Guards
 from ult.service.notify import SOCKETIO_CHANNEL
 from ult.service.pages import routes
-from ult.service.ratelimit import ConnectionLimits
+from ult.service.strict import StrictServer
 from ult.settings import Settings, load_settings
 from ult.validation import MAX_PAYLOAD_BYTES
 
@@ -26,7 +28,7 @@ class BoundedRedisManager(socketio.AsyncRedisManager):
     def _redis_connect(self) -> None:
         super()._redis_connect()
         pool = redis.asyncio.BlockingConnectionPool.from_url(
-            self.redis_url, max_connections=PUBLISH_CONNECTIONS, timeout=5
+            self.redis_url, max_connections=PUBLISH_CONNECTIONS, timeout=5, retry=aretry()
         )
         self.redis = redis.asyncio.Redis.from_pool(pool)
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
@@ -38,19 +40,20 @@ def create_app(settings: Settings | None = None, redis_url: str | None = None) -
     url = redis_url or settings.effective_redis_url
     # A blocking pool: under a burst, scans queue for a connection instead of failing.
     pool = redis.asyncio.BlockingConnectionPool.from_url(
-        url, max_connections=REDIS_CONNECTIONS, timeout=5, decode_responses=True
+        url, max_connections=REDIS_CONNECTIONS, timeout=5, decode_responses=True, retry=aretry()
     )
     r = redis.asyncio.Redis.from_pool(pool)
     manager = BoundedRedisManager(url, channel=SOCKETIO_CHANNEL)
-    sio = socketio.AsyncServer(
+    sio = StrictServer(
         async_mode="asgi",
         client_manager=manager,
         max_http_buffer_size=MAX_PAYLOAD_BYTES,
         logger=False,
         engineio_logger=False,
     )
-    register_events(sio, r, ConnectionLimits(settings.event_rate))
-    web = Starlette(routes=routes(r))
+    guards = Guards.from_settings(settings)
+    register_events(sio, r, guards)
+    web = Starlette(routes=routes(r, guards.health))
 
     async def shutdown() -> None:
         await r.aclose()
@@ -61,8 +64,14 @@ def create_app(settings: Settings | None = None, redis_url: str | None = None) -
 def serve(
     settings: Settings | None = None, port: int | None = None, redis_url: str | None = None
 ) -> None:
-    """Run the service under uvicorn until interrupted. No access log: it would keep IPs."""
+    """Run the service under uvicorn until interrupted. No access log: it would keep IPs.
+
+    Connections pass the gate (caps, header deadline); forwarded headers are read by the
+    service itself, from trusted proxies only, so uvicorn's own reading is off.
+    """
     import uvicorn
+
+    from ult.service.gate import ConnectionGate
 
     settings = settings or load_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -73,4 +82,6 @@ def serve(
         access_log=False,
         log_level="warning",
         ws_max_size=MAX_PAYLOAD_BYTES * 2,
+        http=ConnectionGate.from_settings(settings).protocol(),
+        proxy_headers=False,
     )
