@@ -631,9 +631,8 @@ def load(
     Claims are made by ``claims_hook`` (default :class:`ClaimsHook`), unless
     ``config.claims`` is false.
 
-    Refuses (UltError ``demo_exists``) when this seed's businesses are already registered,
-    and (``demo_overlap``) when the registry already has sponsors after the history's start
-    (the registry stream cannot go back in time: use fewer ``days`` or an empty server).
+    Refuses (UltError ``demo_exists``) when this seed's businesses are already registered.
+    Businesses already on the server are left untouched.
     """
     from tqdm.auto import tqdm
 
@@ -672,14 +671,6 @@ def _check_free(r: redis.Redis, config: DemoConfig, plans: list[SponsorPlan]) ->
         raise UltError(
             "demo_exists",
             f"Demo data for seed {config.seed} is already loaded; pick another --seed.",
-        )
-    top = r.xrevrange(keys.REGISTRY, count=1)
-    first = min((p.start_ms for p in plans), default=None)
-    if top and first is not None and int(top[0][0].split("-")[0]) > first:
-        raise UltError(
-            "demo_overlap",
-            "This server already has businesses registered after the demo history would "
-            "start; use fewer --days or an empty server.",
         )
 
 
