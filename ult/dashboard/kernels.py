@@ -43,6 +43,11 @@ class PageLedger:
     def pages(self) -> int:
         return sum(self._counts.values())
 
+    @property
+    def addresses(self) -> int:
+        """How many client keys hold pages (a key is dropped with its last page)."""
+        return len(self._counts)
+
     def admit(self, key: str) -> Refusal | None:
         """Reserve a page for ``key``, or say why not. Pair with :meth:`bind` or :meth:`cancel`."""
         if self.per_address and self._counts[key] >= self.per_address:
