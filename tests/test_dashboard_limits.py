@@ -24,8 +24,9 @@ from voila_support import voila_process
 
 from ult.dashboard.client_address import client_key, parse_proxies
 from ult.dashboard.kernels import PageLedger, Refusal
-from ult.dashboard.launch import POOL_SIZE
+from ult.dashboard.launch import POOL_SIZE, voila_command
 from ult.dashboard.voila_app import refusal_page
+from ult.settings import load_settings
 
 PER_ADDRESS = 2
 TOTAL = 4
@@ -97,6 +98,27 @@ def test_refusal_page_says_what_and_when() -> None:
     assert "Too many dashboard pages are open from your address" in page
     assert "only 3 at a time" in page and "try again in about 90 seconds" in page
     assert "busy" in refusal_page(Refusal.FULL, 12, 90)
+
+
+def test_voila_command_carries_the_limits(tmp_path: Path) -> None:
+    env = {
+        "ULT_VAR_DIR": str(tmp_path),
+        "ULT_DASHBOARD_KERNELS": "7",
+        "ULT_DASHBOARD_KERNELS_PER_ADDRESS": "1",
+        "ULT_DASHBOARD_KERNEL_TIMEOUT": "100",
+        "ULT_TRUSTED_PROXIES": "10.0.0.1",
+    }
+    argv = voila_command(load_settings(env), port=9999, base_env={}).argv
+    assert argv[1:3] == ["-m", "ult.dashboard.voila_app"]
+    for part in (
+        "--VoilaConfiguration.multi_kernel_manager_class=ult.dashboard.kernels.PageKernelManager",
+        "--PageKernelManager.max_pages=7",
+        "--PageKernelManager.pages_per_address=1",
+        "--PageKernelManager.trusted_proxies=10.0.0.1",
+        "--MappingKernelManager.cull_idle_timeout=100",
+        "--MappingKernelManager.cull_interval=25",
+    ):
+        assert part in argv
 
 
 # ---- a real Voilà under a flood ----------------------------------------------------------
