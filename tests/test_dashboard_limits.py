@@ -139,14 +139,16 @@ def limited_voila(
         yield launch.url, proc.pid, var_dir / "voila.log"
 
 
-def get_page(url: str, source: str, forwarded_for: str | None = None) -> tuple[int, dict, str]:
-    """``GET /`` from the loopback address ``source``: (status, headers, body)."""
+def get_page(
+    url: str, source: str, forwarded_for: str | None = None, path: str = "/"
+) -> tuple[int, dict, str]:
+    """``GET path`` from the loopback address ``source``: (status, headers, body)."""
     parts = urlparse(url)
     conn = http.client.HTTPConnection(
         parts.hostname, parts.port, timeout=90, source_address=(source, 0)
     )
     try:
-        conn.request("GET", "/", headers={"X-Forwarded-For": forwarded_for or ""})
+        conn.request("GET", path, headers={"X-Forwarded-For": forwarded_for or ""})
         response = conn.getresponse()
         return response.status, dict(response.getheaders()), response.read().decode()
     finally:
@@ -195,10 +197,10 @@ class KernelSampler:
             time.sleep(0.1)
 
 
-def flood(url: str, source: str, n: int) -> list[tuple[int, dict, str]]:
+def flood(url: str, source: str, n: int, path: str = "/") -> list[tuple[int, dict, str]]:
     """``n`` concurrent GETs from ``source``, each with a different forged X-Forwarded-For."""
     with ThreadPoolExecutor(n) as pool:
-        return list(pool.map(lambda i: get_page(url, source, f"198.51.100.{i}"), range(n)))
+        return list(pool.map(lambda i: get_page(url, source, f"198.51.100.{i}", path), range(n)))
 
 
 @pytest.mark.slow
@@ -209,7 +211,8 @@ def test_flood_is_refused_cheaply_and_unconnected_kernels_go(
     assert wait_for_kernels(pid, POOL_SIZE, 60) is not None
     with KernelSampler(pid) as sampler:
         first = flood(url, "127.0.0.2", 8)
-        second = flood(url, "127.0.0.3", 3)
+        # another theme than the preheated kernel's: Voilà starts a fresh kernel for each
+        second = flood(url, "127.0.0.3", 3, "/?theme=dark")
         full = get_page(url, "127.0.0.5")
 
     statuses = sorted(status for status, _, _ in first)
