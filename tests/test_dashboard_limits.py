@@ -26,6 +26,7 @@ from ult.dashboard.client_address import client_key, parse_proxies
 from ult.dashboard.kernels import PageLedger, Refusal
 from ult.dashboard.launch import POOL_SIZE, voila_command
 from ult.dashboard.voila_app import refusal_page
+from ult.errors import UltError
 from ult.settings import load_settings
 
 PER_ADDRESS = 2
@@ -61,8 +62,10 @@ def test_an_ipv6_client_is_its_slash_64() -> None:
 
 def test_bad_trusted_proxies_are_an_error() -> None:
     assert parse_proxies("") == ()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'proxy.example' is not an IP address or CIDR"):
         parse_proxies("10.0.0.1, proxy.example")
+    with pytest.raises(UltError, match="ULT_TRUSTED_PROXIES"):
+        voila_command(load_settings({"ULT_TRUSTED_PROXIES": "10.0.0.0/33"}), base_env={})
 
 
 # ---- the ledger ------------------------------------------------------------------------

@@ -19,8 +19,13 @@ IPV6_PREFIX = 64
 
 def parse_proxies(text: str) -> tuple[Network, ...]:
     """Networks from a comma- or space-separated list of addresses/CIDRs (ValueError if bad)."""
-    items = text.replace(",", " ").split()
-    return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in items)
+    networks = []
+    for item in text.replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"'{item}' is not an IP address or CIDR") from None
+    return tuple(networks)
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -22,6 +22,8 @@ import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from ult.dashboard.client_address import parse_proxies
+from ult.errors import UltError
 from ult.settings import PROJECT_ROOT, Settings
 
 NOTEBOOK = PROJECT_ROOT / "dashboards" / "sponsor.ipynb"
@@ -93,6 +95,10 @@ def jupyter_env(jupyter_dir: Path, inherited_path: str = "") -> dict[str, str]:
 
 def kernel_limits(settings: Settings) -> list[str]:
     """Voilà options for the page caps and the culling of kernels without a page."""
+    try:
+        parse_proxies(settings.trusted_proxies)
+    except ValueError as e:
+        raise UltError("bad_setting", f"ULT_TRUSTED_PROXIES: {e}.") from None
     timeout = settings.dashboard_kernel_timeout
     return [
         f"--VoilaConfiguration.multi_kernel_manager_class={KERNEL_MANAGER}",
