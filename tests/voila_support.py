@@ -31,8 +31,13 @@ def child_env() -> dict[str, str]:
 @contextmanager
 def running_voila(redis_url: str, var_dir: Path, public_url: str) -> Iterator[VoilaLaunch]:
     """A real Voilà (launched exactly as `ult dashboard` does) on a free port; every process
-    it started (kernels included) is gone afterwards."""
-    with voila_process(redis_url, var_dir, public_url) as (launch, _proc):
+    it started (kernels included) is gone afterwards.
+
+    The page caps are off: these tests open many pages from 127.0.0.1 and close them with
+    their browser context, which (unlike closing a tab) leaves each kernel for the timeout.
+    tests/test_dashboard_limits.py tests the caps."""
+    no_caps = {"ULT_DASHBOARD_KERNELS_PER_ADDRESS": "0", "ULT_DASHBOARD_KERNELS": "0"}
+    with voila_process(redis_url, var_dir, public_url, **no_caps) as (launch, _proc):
         yield launch
 
 
