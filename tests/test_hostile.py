@@ -256,7 +256,7 @@ async def test_guessed_owner_keys_are_slowed_and_counted(guarded, make_sponsor, 
 
 
 def test_address_keys_and_trusted_proxies():
-    from ult.service.addresses import TrustedProxies, address_key
+    from ult.addresses import TrustedProxies, address_key
 
     assert address_key("2001:db8:1:2:aaaa::1") == address_key("2001:db8:1:2:bbbb::9")
     assert address_key("2001:db8:1:2::1") == "2001:db8:1:2::/64"

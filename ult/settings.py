@@ -80,6 +80,22 @@ class Settings:
         "Seconds a client has to send a request's headers before the connection is closed "
         "(slow or half-sent requests); 0: no deadline.",
     )
+    dashboard_kernels: int = _setting(
+        "ULT_DASHBOARD_KERNELS",
+        12,
+        "Dashboard pages (one Python kernel of ~75 MB each) open at once in all; 0: no limit.",
+    )
+    dashboard_kernels_per_address: int = _setting(
+        "ULT_DASHBOARD_KERNELS_PER_ADDRESS",
+        3,
+        "Dashboard pages one client address (an IPv6 /64) may hold open at once; 0: no limit.",
+    )
+    dashboard_kernel_timeout: int = _setting(
+        "ULT_DASHBOARD_KERNEL_TIMEOUT",
+        60,
+        "Seconds a dashboard kernel lives without its page connected (never opened, or "
+        "closed) before it is shut down; 0: never.",
+    )
     trusted_proxies: str = _setting(
         "ULT_TRUSTED_PROXIES",
         "",

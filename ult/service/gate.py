@@ -15,7 +15,7 @@ from typing import Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from ult.service.addresses import TrustedProxies, address_key
+from ult.addresses import TrustedProxies, address_key
 from ult.service.ratelimit import OpenCounts
 from ult.service.strict import RefusalLog
 from ult.settings import Settings

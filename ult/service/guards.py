@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ult.service.addresses import TrustedProxies
+from ult.addresses import TrustedProxies
 from ult.service.guesses import KeyGuard
 from ult.service.health import StorageHealth
 from ult.service.ratelimit import BucketMap, ConnectionLimits, OpenCounts
