@@ -3,6 +3,7 @@ dashboard notebook as package data, and a wheel and sdist that carry every file 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -53,6 +54,26 @@ def test_public_url_follows_host_and_port_and_an_explicit_value_wins():
     assert load_settings(on | {"ULT_HOST": "::1"}).public_url == "http://[::1]:8123"
     explicit = on | {"ULT_PUBLIC_URL": "https://loyal.example"}
     assert load_settings(explicit).public_url == "https://loyal.example"
+
+
+def test_a_bad_number_is_a_clear_error(tmp_path):
+    from ult.errors import UltError
+
+    with pytest.raises(UltError, match="ULT_PORT must be a whole number"):
+        load_settings({"ULT_PORT": "80; rm -rf /"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "ult", "up"],
+        env={**os.environ, "ULT_PORT": "eighty"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (
+        proc.returncode == 2
+        and proc.stderr == "ult: ULT_PORT must be a whole number, not 'eighty'.\n"
+    )
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
 
 
 def test_dotenv_of_the_working_directory_is_read(tmp_path, monkeypatch):

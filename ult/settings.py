@@ -16,6 +16,8 @@ from pathlib import Path
 
 from dotenv import find_dotenv, load_dotenv
 
+from ult.errors import UltError
+
 EMBEDDED_REDIS_PORT = 6399  # the embedded server of `ult up`
 
 
@@ -106,8 +108,15 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         raw = env.get(f.metadata["env"])
         if raw is None or raw == "":
             continue
-        values[f.name] = int(raw) if f.type == "int" else raw
+        values[f.name] = _int(f.metadata["env"], raw) if f.type == "int" else raw
     return Settings(**values)
+
+
+def _int(env: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise UltError("bad_setting", f"{env} must be a whole number, not {raw[:40]!r}.") from None
 
 
 def describe() -> list[tuple[str, object, str]]:
