@@ -25,12 +25,16 @@ PACKAGE = Path(ult.__file__).resolve().parent
 
 
 def package_files() -> list[str]:
-    """Every file of the ``ult`` package in the source tree, as ``ult/...`` paths."""
-    return sorted(
-        p.relative_to(REPO).as_posix()
-        for p in PACKAGE.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts
+    """Every file of the ``ult`` package in the source tree (those git does not ignore), as
+    ``ult/...`` paths."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "ult"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     )
+    return sorted(name for name in listed.stdout.splitlines() if (REPO / name).is_file())
 
 
 # --- settings ----------------------------------------------------------------------------------
