@@ -30,8 +30,9 @@ from ult import run
 from ult.embedded import EmbeddedServer, free_port
 from ult.launcher import stop_process, wait_http
 from ult.rules import Rule, set_rule
-from ult.settings import PROJECT_ROOT
 from ult.sponsors import register
+
+ROOT = Path(__file__).resolve().parent.parent  # the checkout
 
 ATTACKER = "127.0.0.2"
 # Runs `ult serve` from a given source tree even though this venv has ULT installed editable.
@@ -179,11 +180,11 @@ def measure(t: Target, name: str, n: int, action) -> dict:
 
 def source_tree(rev: str | None, tmp: Path) -> Path:
     if rev is None:
-        return PROJECT_ROOT
+        return ROOT
     out = tmp / "src"
     out.mkdir()
     archive = subprocess.run(
-        ["git", "-C", str(PROJECT_ROOT), "archive", rev], capture_output=True, check=True
+        ["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True
     )
     subprocess.run(["tar", "-x", "-C", str(out)], input=archive.stdout, check=True)
     return out

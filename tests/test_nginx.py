@@ -20,10 +20,11 @@ from conftest import service_env
 
 from ult.embedded import free_port
 from ult.launcher import stop_process, wait_http
-from ult.settings import PROJECT_ROOT
+
+ROOT = Path(__file__).resolve().parent.parent  # the checkout
 
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
-DEPLOY = PROJECT_ROOT / "deploy" / "nginx"
+DEPLOY = ROOT / "deploy" / "nginx"
 
 pytestmark = [
     pytest.mark.slow,

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import redis
 
-from ult import run
+from ult import __version__, run
 from ult.connection import connect
 from ult.errors import UltError
 from ult.settings import describe, load_settings
@@ -120,6 +120,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("up", help="start Redis (embedded), the scan service and the dashboard")
@@ -165,7 +166,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     first = argv[0] if argv else "--help"
     for name, module in MODULE_COMMANDS.items():
-        if first == name or first.startswith("-"):
+        if first == name or first in ("-h", "--help"):
             importlib.import_module(module).configure(sub)
     return parser
 

@@ -1,4 +1,8 @@
-"""Running the dashboard: Voilà serving ``dashboards/sponsor.ipynb``.
+"""Running the dashboard: Voilà serving the notebook shipped in this package.
+
+``ult/dashboard/sponsor.ipynb`` is package data (found with ``importlib.resources``), so an
+installed wheel serves it from any directory; ``dashboards/sponsor.ipynb`` at the top of the
+repository is a symlink to it — the one file users open in Jupyter.
 
 :func:`voila_command` is the single description of how Voilà is started — `ult dashboard`,
 `ult up`, the tests and the benchmark all use it:
@@ -20,13 +24,14 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, fields
+from importlib import resources
 from pathlib import Path
 
 from ult.addresses import TrustedProxies
 from ult.errors import UltError
-from ult.settings import PROJECT_ROOT, Settings
+from ult.settings import Settings
 
-NOTEBOOK = PROJECT_ROOT / "dashboards" / "sponsor.ipynb"
+NOTEBOOK = Path(str(resources.files("ult.dashboard").joinpath("sponsor.ipynb")))
 TEMPLATE_ROOT = Path(__file__).resolve().with_name("jupyter")
 TEMPLATE = "ult"
 EXTENSION_DENYLIST = ["@jupyter-notebook/lab-extension"]
