@@ -219,3 +219,28 @@ def test_bad_input_changes_nothing(r: redis.Redis, make_sponsor, tmp_path: Path)
 def test_cli_refuses_a_bad_trim(redis_url: str, tmp_path: Path) -> None:
     done = ult_archive(redis_url, tmp_path, "--trim-days", "0")
     assert done.returncode == 2 and "at least 1" in done.stderr
+
+
+def test_scheduled_archive_in_ult_up(
+    r: redis.Redis, redis_url: str, make_sponsor, tmp_path: Path, monkeypatch
+) -> None:
+    from dataclasses import replace
+
+    from ult import launcher
+    from ult.settings import load_settings
+
+    sid = small_history(r, make_sponsor, days=2, per_day=3)
+    monkeypatch.setattr(launcher, "SECONDS_PER_MINUTE", 0.05)
+    settings = replace(load_settings({}), var_dir=str(tmp_path), archive_every_minutes=1)
+    stop = launcher.start_archiver(settings, redis_url)
+    try:
+        deadline = time.monotonic() + 20
+        while lake.last_archived(settings.lake_path, sid) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+    assert (
+        lake.last_archived(tmp_path / "lake", sid)
+        == r.xrevrange(sponsor_keys(sid).events, count=1)[0][0]
+    )
+    assert r.xlen(sponsor_keys(sid).events) == 7, "ULT_TRIM_DAYS unset: nothing trimmed"
