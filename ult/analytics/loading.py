@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from ult import keys
 from ult.connection import connect as _connect
 from ult.identity import short_cid
-from ult.lake import read_sponsor, tail_start
+from ult.lake import parts, read_sponsor, tail_start
 from ult.rules import Rule
 
 BATCH = 10_000
@@ -214,6 +214,8 @@ def load_arrow(
     bar = None
     if progress:
         total = sum(_pipeline(r, [("XLEN", keys.sponsor_keys(s).events) for s in sids]))
+        if lake_dir is not None:  # an upper bound: Redis may still hold archived entries
+            total += sum(p.rows for s in sids for p in parts(lake_dir, s))
         bar = tqdm(total=total, desc="Loading events", unit=" entries", leave=False)
     try:
         tables = [t for sid in sids for t in _read_arrow(r, sid, batch, bar, start, end, lake_dir)]
