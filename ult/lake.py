@@ -47,6 +47,8 @@ from ult.errors import UltError
 from ult.validation import check_field
 
 DAY_MS = 86_400_000
+PAGE = 2_000  # entries per XRANGE: short enough not to hold Redis up between scans
+NICE = 10  # archiving is background work: scans come first for the CPU
 MAX_SEQ = 2**64 - 1
 PART = re.compile(r"^part-(\d+)-(\d+)_(\d+)-(\d+)\.parquet$")
 TMP_SUFFIX = ".tmp"
@@ -257,21 +259,28 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _make_dirs(path: Path) -> None:
-    """Create ``path`` and its missing parents, each new entry fsynced into its parent."""
+def _make_dirs(path: Path, unsynced: set[Path] | None = None) -> None:
+    """Create ``path`` and its missing parents, each new entry fsynced into its parent (or
+    the parent added to ``unsynced``, for the caller to fsync once)."""
     missing = []
     while not path.exists():
         missing.append(path)
         path = path.parent
     for d in reversed(missing):
         d.mkdir()
-        _fsync_dir(d.parent)
+        if unsynced is None:
+            _fsync_dir(d.parent)
+        else:
+            unsynced.add(d.parent)
 
 
-def write_durable(path: Path, write: Callable[[BinaryIO], object]) -> int:
+def write_durable(
+    path: Path, write: Callable[[BinaryIO], object], unsynced: set[Path] | None = None
+) -> int:
     """Write a file through ``write(fileobj)`` under a temporary name, fsync it, rename it to
-    ``path`` and fsync the directory. Returns its size. On any failure no file is left."""
-    _make_dirs(path.parent)
+    ``path`` and fsync the directory (or add it to ``unsynced``, for the caller to fsync
+    once for many files). Returns its size. On any failure no file is left."""
+    _make_dirs(path.parent, unsynced)
     tmp = path.with_name("." + path.name + TMP_SUFFIX)
     try:
         with open(tmp, "wb") as f:
@@ -280,20 +289,25 @@ def write_durable(path: Path, write: Callable[[BinaryIO], object]) -> int:
             os.fsync(f.fileno())
         size = tmp.stat().st_size
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        if unsynced is None:
+            _fsync_dir(path.parent)
+        else:
+            unsynced.add(path.parent)
         return size
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def _write_part(lake: Path, sid: str, table: pa.Table) -> tuple[Path, int]:
+def _write_part(
+    lake: Path, sid: str, table: pa.Table, unsynced: set[Path] | None = None
+) -> tuple[Path, int]:
     ids = table.column("entry_id")
     first, last = ids[0].as_py(), ids[-1].as_py()
     day = _day_name(parse_id(first)[0])
     name = f"part-{first}_{last}.parquet"
     path = sponsor_dir(lake, sid) / f"day={day}" / name
-    size = write_durable(path, lambda f: pq.write_table(table, f, compression="zstd"))
+    size = write_durable(path, lambda f: pq.write_table(table, f, compression="zstd"), unsynced)
     return path, size
 
 
@@ -406,38 +420,42 @@ def _archive_sponsor(r: redis.Redis, lake: Path, sid: str, report: ArchiveReport
     if last is not None and parse_id(last) >= parse_id(end):
         return
     start = "-" if last is None else "(" + last
+    unsynced: set[Path] = set()  # directories to fsync once, before the bookmark moves
     day: list[pa.Table] = []
     day_no = None
-    for page in iter_entries(r, key, start=start, end=end):
+    for page in iter_entries(r, key, PAGE, start=start, end=end):
         table = entries_to_arrow(page, sid)
         days = pc.divide(pc.cast(table.column("time"), pa.int64()), DAY_MS).to_numpy()
         for d in sorted(set(days.tolist())):
             if day_no is not None and d != day_no:
-                _flush_day(lake, sid, day, report)
+                _flush_day(lake, sid, day, report, unsynced)
                 day = []
             day_no = d
             day.append(table.filter(pa.array(days == d)))
     if day:
-        _flush_day(lake, sid, day, report)
+        _flush_day(lake, sid, day, report, unsynced)
+        for d in sorted(unsynced, key=lambda p: -len(p.parts)):
+            _fsync_dir(d)
         # once per sponsor: parts newer than the bookmark would move it up after a crash anyway
         _write_bookmark(lake, sid, table.column("entry_id")[-1].as_py())
 
 
-def _flush_day(lake: Path, sid: str, tables: list[pa.Table], report: ArchiveReport) -> None:
+def _flush_day(
+    lake: Path, sid: str, tables: list[pa.Table], report: ArchiveReport, unsynced: set[Path]
+) -> None:
     """Write one day's new entries, merged with the day's earlier part if it has one."""
     new = pa.concat_tables(tables, promote_options="default")
-    day_dir = (
-        sponsor_dir(lake, sid) / f"day={_day_name(parse_id(new.column('entry_id')[0].as_py())[0])}"
-    )
+    first_ms = parse_id(new.column("entry_id")[0].as_py())[0]
+    day_dir = sponsor_dir(lake, sid) / f"day={_day_name(first_ms)}"
     earlier = [p for p in parts(lake, sid) if p.path.parent == day_dir]
     merged = pa.concat_tables(
         [*(pq.read_table(p.path) for p in earlier), new], promote_options="default"
     )
-    _, size = _write_part(lake, sid, merged)
+    # a merge must be durable before the parts it replaces go
+    _, size = _write_part(lake, sid, merged, unsynced if not earlier else None)
     for p in earlier:
         p.path.unlink()
-    if earlier:
-        _fsync_dir(day_dir)
+        unsynced.add(day_dir)
     report.entries += len(new)
     report.files += 1
     report.bytes += size
@@ -479,6 +497,7 @@ def cmd_archive(args: argparse.Namespace) -> int:
     from ult.settings import load_settings
 
     settings = load_settings()
+    os.nice(NICE)
     progress = False if args.quiet else None
     report = archive(
         connect(settings), settings.lake_path, trim_days=args.trim_days, progress=progress

@@ -105,7 +105,7 @@ def start_archiver(settings: Settings, url: str) -> threading.Event:
     """Run `ult archive` (with ULT_TRIM_DAYS) every ULT_ARCHIVE_EVERY_MINUTES in a daemon
     thread; set the returned event to stop it. A failed run is reported and retried later."""
     from ult.errors import UltError
-    from ult.lake import archive
+    from ult.lake import NICE, archive
 
     stop = threading.Event()
     every = settings.archive_every_minutes * SECONDS_PER_MINUTE
@@ -114,6 +114,8 @@ def start_archiver(settings: Settings, url: str) -> threading.Event:
     print(f"Archive to the lake      every {minutes} min, into {lake}")
 
     def loop() -> None:
+        # this thread only (Linux): the scan service and Redis come first for the CPU
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
         while not stop.wait(every):
             r = connect(url=url)
             try:
