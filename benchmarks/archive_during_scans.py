@@ -120,12 +120,19 @@ async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         )
         before = r.info("memory")["used_memory"]
         streams_before = stream_bytes(r, sids)
+        entries_before = sum(r.xlen(f"ult:{{{s}}}:events") for s in sids)
         trim = ult_archive(env, "--trim-days", str(args.trim_days))
         figures["trim_summary"] = trim.communicate()[0].strip()
         figures["used_memory_mb_before_trim"] = round(before / 1e6, 2)
         figures["used_memory_mb_after_trim"] = round(r.info("memory")["used_memory"] / 1e6, 2)
         figures["streams_mb_before_trim"] = round(streams_before / 1e6, 2)
         figures["streams_mb_after_trim"] = round(stream_bytes(r, sids) / 1e6, 2)
+        entries_after = sum(r.xlen(f"ult:{{{s}}}:events") for s in sids)
+        figures["stream_entries_before_after_trim"] = [entries_before, entries_after]
+        freed = streams_before - stream_bytes(r, sids)
+        figures["stream_bytes_freed_per_trimmed_entry"] = round(
+            freed / max(entries_before - entries_after, 1), 1
+        )
         r.close()
     return figures
 
