@@ -230,17 +230,47 @@ def test_scheduled_archive_in_ult_up(
     from ult.settings import load_settings
 
     sid = small_history(r, make_sponsor, days=2, per_day=3)
+    newest = r.xrevrange(sponsor_keys(sid).events, count=1)[0][0]
     monkeypatch.setattr(launcher, "SECONDS_PER_MINUTE", 0.05)
     settings = replace(load_settings({}), var_dir=str(tmp_path), archive_every_minutes=1)
     stop = launcher.start_archiver(settings, redis_url)
     try:
         deadline = time.monotonic() + 20
-        while lake.last_archived(settings.lake_path, sid) is None and time.monotonic() < deadline:
+        while lake.last_archived(settings.lake_path, sid) != newest:
+            assert time.monotonic() < deadline, "the scheduled archive did not run"
             time.sleep(0.05)
     finally:
-        stop.set()
-    assert (
-        lake.last_archived(tmp_path / "lake", sid)
-        == r.xrevrange(sponsor_keys(sid).events, count=1)[0][0]
-    )
+        stop()
     assert r.xlen(sponsor_keys(sid).events) == 7, "ULT_TRIM_DAYS unset: nothing trimmed"
+
+
+def test_bounded_reads_span_lake_and_redis(r: redis.Redis, make_sponsor, tmp_path: Path) -> None:
+    sid = small_history(r, make_sponsor, days=4, per_day=5)
+    ids = [eid for eid, _ in r.xrange(sponsor_keys(sid).events)]
+    bounds = [("-", "+"), (ids[3], ids[12]), ("(" + ids[3], "(" + ids[12])]
+    bounds += [(ids[8].split("-")[0], str(NOW_MS + 3 * DAY_MS + 2)), (ids[15], "+")]
+    expected = [
+        ua.load_stream(r, sid, progress=False, start=a, end=b, lake=False) for a, b in bounds
+    ]
+    lake_dir = tmp_path / "lake"
+    assert lake.archive(r, lake_dir, trim_days=2, now_ms=NOW_MS + 4 * DAY_MS).trimmed > 0
+    assert r.xlen(sponsor_keys(sid).events) < len(ids)
+    for (a, b), want in zip(bounds, expected, strict=True):
+        got = ua.load_stream(r, sid, progress=False, start=a, end=b, lake=lake_dir)
+        pd.testing.assert_frame_equal(got, want, obj=f"{a}..{b}")
+
+
+def test_corrupt_bookmark_is_a_clear_error(r: redis.Redis, make_sponsor, tmp_path: Path) -> None:
+    sid = small_history(r, make_sponsor, days=2, per_day=3)
+    lake_dir = tmp_path / "lake"
+    lake.archive(r, lake_dir)
+    mark = lake_dir / "_bookmarks" / f"{sid}.json"
+    mark.write_text("{not json")
+    with pytest.raises(UltError) as err:
+        lake.archive(r, lake_dir, trim_days=1, now_ms=NOW_MS + 9 * DAY_MS)
+    assert err.value.code == "lake_corrupt" and "delete it" in err.value.message
+    assert r.xlen(sponsor_keys(sid).events) == 7
+    mark.unlink()
+    again = lake.archive(r, lake_dir)
+    assert (again.entries, again.repaired) == (0, 1)
+    assert lake.last_archived(lake_dir, sid) == r.xrevrange(sponsor_keys(sid).events, count=1)[0][0]

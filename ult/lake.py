@@ -127,7 +127,7 @@ def lower_bound(start: str) -> EntryId:
 def upper_bound(end: str) -> EntryId:
     """The largest id an XRANGE ``end`` (``+``, ``ms``, ``ms-seq``, ``(ms-seq``) admits."""
     if end == "+":
-        return (2**63, MAX_SEQ)
+        return (2**63 - 1, MAX_SEQ)
     if end.startswith("("):
         ms, seq = parse_id(end[1:])
         if "-" not in end or seq == 0:
@@ -209,7 +209,11 @@ def _read_bookmark(lake: Path, sid: str) -> EntryId | None:
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError) as e:
-        raise UltError("lake_corrupt", f"The bookmark {path} is unreadable ({e}).") from e
+        raise UltError(
+            "lake_corrupt",
+            f"The bookmark {path} is unreadable ({e}); delete it: the next run rebuilds it "
+            "from the part files.",
+        ) from e
 
 
 # ---- reading ----------------------------------------------------------------------------------
@@ -225,17 +229,28 @@ def read_sponsor(lake: Path, sid: str, start: str = "-", end: str = "+") -> Iter
         table = pq.read_table(part.path)
         if lo > part.first or hi < part.last:
             table = table.filter(_in_range(table, lo, hi))
+            table = drop_empty_columns(table)
         if len(table):
             yield table
+
+
+def drop_empty_columns(table: pa.Table) -> pa.Table:
+    """Without the columns no entry has a value in: a field of none of the entries is no
+    column, as when the entries are read from Redis."""
+    return table.drop_columns(
+        [c for c in table.column_names if table.column(c).null_count == len(table)]
+    )
 
 
 def _in_range(table: pa.Table, lo: EntryId, hi: EntryId) -> pa.Array:
     ms = pc.cast(table.column("time"), pa.int64())
     seq = pc.cast(pc.list_element(pc.split_pattern(table.column("entry_id"), "-"), 1), pa.uint64())
+    lo_ms, lo_seq = pa.scalar(lo[0], pa.int64()), pa.scalar(lo[1], pa.uint64())
+    hi_ms, hi_seq = pa.scalar(hi[0], pa.int64()), pa.scalar(hi[1], pa.uint64())
     after = pc.or_(
-        pc.greater(ms, lo[0]), pc.and_(pc.equal(ms, lo[0]), pc.greater_equal(seq, lo[1]))
+        pc.greater(ms, lo_ms), pc.and_(pc.equal(ms, lo_ms), pc.greater_equal(seq, lo_seq))
     )
-    before = pc.or_(pc.less(ms, hi[0]), pc.and_(pc.equal(ms, hi[0]), pc.less_equal(seq, hi[1])))
+    before = pc.or_(pc.less(ms, hi_ms), pc.and_(pc.equal(ms, hi_ms), pc.less_equal(seq, hi_seq)))
     return pc.and_(after, before)
 
 
@@ -431,7 +446,7 @@ def _archive_sponsor(r: redis.Redis, lake: Path, sid: str, report: ArchiveReport
                 _flush_day(lake, sid, day, report, unsynced)
                 day = []
             day_no = d
-            day.append(table.filter(pa.array(days == d)))
+            day.append(drop_empty_columns(table.filter(pa.array(days == d))))
     if day:
         _flush_day(lake, sid, day, report, unsynced)
         for d in sorted(unsynced, key=lambda p: -len(p.parts)):

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -92,7 +93,7 @@ def _run_all(settings: Settings, with_dashboard: bool) -> int:
             print(f"Sponsor dashboard        {dash}")
         url = env.get("REDIS_URL", settings.effective_redis_url)
         if settings.archive_every_minutes > 0:
-            stack.callback(start_archiver(settings, url).set)
+            stack.callback(start_archiver(settings, url))
         _hint_if_empty(url)
         print("Press Ctrl-C to stop.", flush=True)
         while service.poll() is None:
@@ -101,9 +102,10 @@ def _run_all(settings: Settings, with_dashboard: bool) -> int:
         return 1
 
 
-def start_archiver(settings: Settings, url: str) -> threading.Event:
+def start_archiver(settings: Settings, url: str) -> Callable[[], None]:
     """Run `ult archive` (with ULT_TRIM_DAYS) every ULT_ARCHIVE_EVERY_MINUTES in a daemon
-    thread; set the returned event to stop it. A failed run is reported and retried later."""
+    thread; call the returned function to stop it (it waits for a run under way to end,
+    up to a minute). A failed run is reported and retried later."""
     from ult.errors import UltError
     from ult.lake import NICE, archive
 
@@ -125,8 +127,14 @@ def start_archiver(settings: Settings, url: str) -> threading.Event:
             finally:
                 r.close()
 
-    threading.Thread(target=loop, name="ult-archive", daemon=True).start()
-    return stop
+    thread = threading.Thread(target=loop, name="ult-archive", daemon=True)
+    thread.start()
+
+    def stop_archiver() -> None:
+        stop.set()
+        thread.join(60)
+
+    return stop_archiver
 
 
 def _hint_if_empty(url: str) -> None:

@@ -79,12 +79,9 @@ def duckdb(
     files = part_files(lake_dir, sids) if lake_dir else []
     empty = pa.Table.from_pandas(empty_events(), preserve_index=False)
     con.register("_empty", empty)
-    if files:
-        listed = ", ".join(f"'{_literal(str(f))}'" for f in files)
-        con.execute(
-            f"CREATE VIEW lake AS SELECT * FROM read_parquet([{listed}], "
-            "union_by_name = true, hive_partitioning = false)"
-        )
+    if files:  # the exact file list (not a glob): parts merged into another stay out
+        paths = [str(f) for f in files]
+        con.read_parquet(paths, union_by_name=True, hive_partitioning=False).create_view("lake")
     else:
         con.execute("CREATE VIEW lake AS SELECT * FROM _empty")
     tail = _tail(r, lake_dir, sids) if r is not None else None
