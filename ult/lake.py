@@ -88,7 +88,8 @@ class ArchiveReport:
         """The one line ``ult archive`` prints."""
         rate = self.entries / self.seconds if self.seconds > 0 else 0.0
         line = (
-            f"Archived {self.entries:,} entries of {self.sponsors} businesses into {self.lake} "
+            f"Archived {self.entries:,} entries of {self.sponsors} "
+            f"business{'' if self.sponsors == 1 else 'es'} into {self.lake} "
             f"({self.files} files, {self.bytes / 1e6:.1f} MB) in {self.seconds:.1f} s "
             f"({rate:,.0f} entries/s)"
         )
