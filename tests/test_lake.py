@@ -50,6 +50,10 @@ def figures(r: redis.Redis, lake_dir: Path, sids: list[str]) -> dict[str, object
         "loyalists": [run(r, loyalists(sid)) for sid in sids],
         "today": [vars(read_day(r, sponsor_keys(sid).events, day_start, "+")) for sid in sids],
         "frames": [len(f) for sid in sids for f in ua.iter_frames(r, sid, lake=lake_dir)],
+        "state": [  # cards (visits, points, cooldowns, caps) and claims live in hashes
+            (r.hgetall(sponsor_keys(sid).cards), r.hgetall(sponsor_keys(sid).claims))
+            for sid in sids
+        ],
     }
 
 
@@ -58,6 +62,7 @@ def assert_same(before: dict[str, object], after: dict[str, object]) -> None:
         pd.testing.assert_frame_equal(before[name], after[name], obj=name)
     assert before["loyalists"] == after["loyalists"]
     assert before["today"] == after["today"]
+    assert before["state"] == after["state"]
     assert sum(before["frames"]) == sum(after["frames"]) == len(before["events"])
 
 

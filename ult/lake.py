@@ -336,7 +336,7 @@ def repair(lake: Path) -> int:
     """Remove what a killed run left behind: temporary files and parts merged into another;
     move each bookmark up to its newest part. Returns how many things were repaired."""
     fixed = 0
-    for tmp in Path(lake).rglob("." + "*" + TMP_SUFFIX):
+    for tmp in Path(lake).rglob(f".*{TMP_SUFFIX}"):
         tmp.unlink()
         fixed += 1
     for sid in lake_sids(lake):
