@@ -8,11 +8,16 @@ The loader is generic over event types: every field of every entry becomes a col
 fields are missing), so new event types (``claim``, ``void`` …) simply appear. Stream field
 names are given readable column names (:data:`COLUMNS`); card ids are cut to the short cid
 (:func:`ult.identity.short_cid`) as they are read, so a DataFrame never holds a full cid.
+
+History archived by ``ult archive`` is read from the Parquet lake (:mod:`ult.lake`) and only
+the entries after each sponsor's last archived one from Redis, so a loader gives the same
+table before and after Redis is trimmed (``lake=False``: Redis only).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -24,6 +29,7 @@ from tqdm.auto import tqdm
 from ult import keys
 from ult.connection import connect as _connect
 from ult.identity import short_cid
+from ult.lake import parts, read_sponsor, tail_start
 from ult.rules import Rule
 from ult.schema import entry_ms
 
@@ -67,6 +73,7 @@ SPONSOR_DTYPES = {
 }
 
 Entry = tuple[str, dict[str, str]]
+Lake = str | Path | bool  # True: the configured lake (ULT_LAKE_DIR); False: Redis only
 
 
 def connect(url: str | None = None) -> redis.Redis:
@@ -126,7 +133,8 @@ def to_frame(table: pa.Table) -> pd.DataFrame:
             i = table.column_names.index(col)
             table = table.set_column(i, col, pc.dictionary_encode(table.column(i)))
     first = [c for c in FIRST_COLUMNS if c in table.column_names]
-    table = table.select(first + [c for c in table.column_names if c not in first])
+    # the other columns by name, so the order does not depend on where the pages came from
+    table = table.select(first + sorted(c for c in table.column_names if c not in first))
     df = table.to_pandas(
         types_mapper={pa.int32(): pd.Int32Dtype()}.get, self_destruct=True, split_blocks=True
     )
@@ -156,10 +164,34 @@ def empty_events() -> pd.DataFrame:
     return to_frame(table)
 
 
+def lake_path(lake: Lake = True) -> Path | None:
+    """The lake directory to read (None: none, or it does not exist yet)."""
+    if lake is False:
+        return None
+    if lake is True:
+        from ult.settings import load_settings
+
+        lake = load_settings().lake_path
+    path = Path(lake)
+    return path if path.is_dir() else None
+
+
 def _read_arrow(
-    r: redis.Redis, sid: str, batch: int, bar: tqdm | None, start: str, end: str
+    r: redis.Redis,
+    sid: str,
+    batch: int,
+    bar: tqdm | None,
+    start: str,
+    end: str,
+    lake: Path | None = None,
 ) -> list[pa.Table]:
     tables = []
+    if lake is not None:
+        for table in read_sponsor(lake, sid, start, end):
+            tables.append(table)
+            if bar is not None:
+                bar.update(len(table))
+        start = tail_start(lake, sid, start)
     for page in iter_entries(r, keys.sponsor_keys(sid).events, batch, start, end):
         tables.append(entries_to_arrow(page, sid))
         if bar is not None:
@@ -174,15 +206,20 @@ def load_arrow(
     progress: bool = True,
     start: str = "-",
     end: str = "+",
+    lake: Lake = True,
 ) -> pa.Table | None:
-    """The events of ``sids`` as one Arrow table (None when there are none)."""
+    """The events of ``sids`` as one Arrow table (None when there are none): the lake's, then
+    the Redis tail's."""
     sids = list(sids)
+    lake_dir = lake_path(lake)
     bar = None
     if progress:
         total = sum(_pipeline(r, [("XLEN", keys.sponsor_keys(s).events) for s in sids]))
+        if lake_dir is not None:  # an upper bound: Redis may still hold archived entries
+            total += sum(p.rows for s in sids for p in parts(lake_dir, s))
         bar = tqdm(total=total, desc="Loading events", unit=" entries", leave=False)
     try:
-        tables = [t for sid in sids for t in _read_arrow(r, sid, batch, bar, start, end)]
+        tables = [t for sid in sids for t in _read_arrow(r, sid, batch, bar, start, end, lake_dir)]
     finally:
         if bar is not None:
             bar.close()
@@ -196,14 +233,16 @@ def load_stream(
     progress: bool = True,
     start: str = "-",
     end: str = "+",
+    lake: Lake = True,
 ) -> pd.DataFrame:
     """One sponsor's event stream as a DataFrame, one row per entry, oldest first.
 
     Columns: ``time`` (UTC, from the entry id), ``entry_id``, ``sid``, ``type``, ``cid``
-    (short), ``visit``, ``points``, ``tag``, ``reason``, then any other field of any entry.
-    ``start``/``end`` are entry ids (or ms timestamps) bounding the read.
+    (short), ``visit``, ``points``, ``tag``, ``reason``, then any other field of any entry
+    (by name). ``start``/``end`` are entry ids (or ms timestamps) bounding the read. Archived
+    history comes from ``lake`` (default: ULT_LAKE_DIR), the rest from Redis.
     """
-    return load_events(r, [sid], batch=batch, progress=progress, start=start, end=end)
+    return load_events(r, [sid], batch=batch, progress=progress, start=start, end=end, lake=lake)
 
 
 def load_events(
@@ -213,19 +252,32 @@ def load_events(
     progress: bool = True,
     start: str = "-",
     end: str = "+",
+    lake: Lake = True,
 ) -> pd.DataFrame:
-    """The event streams of ``sids`` (default: every sponsor in the registry), one frame."""
+    """The event streams of ``sids`` (default: every sponsor in the registry), one frame:
+    archived history from ``lake`` (default: ULT_LAKE_DIR), the rest from Redis."""
     if sids is None:
         sids = sponsor_ids(r)
-    table = load_arrow(r, sids, batch=batch, progress=progress, start=start, end=end)
+    table = load_arrow(r, sids, batch=batch, progress=progress, start=start, end=end, lake=lake)
     return empty_events() if table is None else to_frame(table)
 
 
 def iter_frames(
-    r: redis.Redis, sid: str, batch: int = BATCH, start: str = "-", end: str = "+"
+    r: redis.Redis,
+    sid: str,
+    batch: int = BATCH,
+    start: str = "-",
+    end: str = "+",
+    lake: Lake = True,
 ) -> Iterator[pd.DataFrame]:
-    """One sponsor's stream as DataFrames of at most ``batch`` rows, for streaming aggregates
-    over streams too big to hold (dtypes and categories may differ between pages)."""
+    """One sponsor's stream as DataFrames of at most ``batch`` rows (one per archived day
+    from the lake, then pages of the Redis tail), for streaming aggregates over streams too
+    big to hold (dtypes and categories may differ between pages)."""
+    lake_dir = lake_path(lake)
+    if lake_dir is not None:
+        for table in read_sponsor(lake_dir, sid, start, end):
+            yield to_frame(table)
+        start = tail_start(lake_dir, sid, start)
     for page in iter_entries(r, keys.sponsor_keys(sid).events, batch, start, end):
         yield to_frame(entries_to_arrow(page, sid))
 
