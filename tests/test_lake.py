@@ -18,7 +18,8 @@ import redis
 from conftest import service_env
 
 import ult.analytics as ua
-from ult import demo, lake, run
+from ult import demo, run
+from ult.analytics import lake
 from ult.cards import loyalists
 from ult.dashboard.live import read_day
 from ult.errors import UltError
@@ -145,7 +146,7 @@ def test_run_killed_mid_write_is_repaired(
     expected = ua.load_events(r, progress=False, lake=False)
     code = textwrap.dedent(f"""
         import os, redis
-        from ult import lake
+        from ult.analytics import lake
         {KILLERS[moment]}
         lake.archive(redis.Redis.from_url({redis_url!r}, decode_responses=True), {str(lake_dir)!r})
     """)

@@ -13,7 +13,8 @@ import pytest
 import redis
 from nbclient import NotebookClient
 
-from ult import demo, lake
+from ult import demo
+from ult.analytics import lake
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("0*.ipynb"))
 NAMES = ["01-explore-streams", "02-retention-cohorts", "03-rewards-and-fraud", "04-lake-duckdb"]

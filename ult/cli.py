@@ -114,7 +114,7 @@ MODULE_COMMANDS = {
     "demo": "ult.demo",
     "export": "ult.analytics.export",
     "bench": "ult.bench",
-    "archive": "ult.lake",
+    "archive": "ult.analytics.lake",
 }
 
 

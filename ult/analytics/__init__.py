@@ -30,12 +30,10 @@ from ult.analytics.duck import (
 )
 from ult.analytics.loading import (
     connect,
-    iter_entries,
     iter_frames,
     load_events,
     load_sponsors,
     load_stream,
-    sponsor_ids,
 )
 from ult.analytics.metrics import (
     attempts_per_window,
@@ -74,6 +72,7 @@ from ult.analytics.privacy import (
     show,
     suppress,
 )
+from ult.analytics.streams import iter_entries, sponsor_ids
 
 
 def __getattr__(name: str) -> Any:

@@ -23,12 +23,13 @@ import pandas as pd
 import pyarrow as pa
 import redis
 
-from ult.analytics.loading import Lake, empty_events, entries_to_arrow, iter_entries, lake_path
-from ult.analytics.loading import sponsor_ids as _sponsor_ids
+from ult.analytics.lake import lake_sids, part_files, parts, tail_start
+from ult.analytics.loading import Lake, empty_events, lake_path
 from ult.analytics.metrics import guard_cohorts
 from ult.analytics.privacy import mark_public
+from ult.analytics.streams import entries_to_arrow, iter_entries
+from ult.analytics.streams import sponsor_ids as _sponsor_ids
 from ult.keys import sponsor_keys
-from ult.lake import lake_sids, part_files, parts, tail_start
 
 DAY_MS = 86_400_000
 

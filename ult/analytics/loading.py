@@ -1,15 +1,11 @@
 """Streaming reads of the Redis Streams into pandas DataFrames.
 
-A stream is read with ``XRANGE … COUNT batch`` pages, each page turned at once into a
-compact Arrow table (strings, int32, millisecond timestamps), so the Python objects of only
-one page are alive at a time; the pages are joined and converted to pandas at the end.
+Streams are read in pages (:mod:`ult.analytics.streams`), joined as Arrow and converted to
+pandas at the end. The loader is generic over event types: every field of every entry becomes
+a column (absent fields are missing), so new event types (``claim``, ``void`` …) simply
+appear.
 
-The loader is generic over event types: every field of every entry becomes a column (absent
-fields are missing), so new event types (``claim``, ``void`` …) simply appear. Stream field
-names are given readable column names (:data:`COLUMNS`); card ids are cut to the short cid
-(:func:`ult.identity.short_cid`) as they are read, so a DataFrame never holds a full cid.
-
-History archived by ``ult archive`` is read from the Parquet lake (:mod:`ult.lake`) and only
+History archived by ``ult archive`` is read from the Parquet lake (:mod:`ult.analytics.lake`) and only
 the entries after each sponsor's last archived one from Redis, so a loader gives the same
 table before and after Redis is trimmed (``lake=False``: Redis only).
 """
@@ -27,26 +23,19 @@ import redis
 from tqdm.auto import tqdm
 
 from ult import keys
+from ult.analytics.lake import parts, read_sponsor, tail_start
+from ult.analytics.streams import (
+    BATCH,
+    INT_COLUMNS,
+    _text,
+    entries_to_arrow,
+    iter_entries,
+    sponsor_ids,
+)
 from ult.connection import connect as _connect
-from ult.identity import short_cid
-from ult.lake import parts, read_sponsor, tail_start
 from ult.rules import Rule
 from ult.schema import entry_ms
 
-BATCH = 10_000
-
-# stream field → column name; other fields keep their own name
-COLUMNS = {
-    "t": "type",
-    "c": "cid",
-    "v": "visit",
-    "p": "points",
-    "a": "tag",
-    "r": "reason",
-    "s": "status",
-    "id": "claim_id",
-}
-INT_COLUMNS = ("visit", "points")
 CATEGORY_COLUMNS = ("sid", "type", "tag", "reason", "status", "country")
 FIRST_COLUMNS = ("time", "entry_id", "sid", "type", "cid", "visit", "points", "tag", "reason")
 FIRST_COLUMNS += ("status", "claim_id")
@@ -80,44 +69,6 @@ def connect(url: str | None = None) -> redis.Redis:
     """A client for notebooks: ``url``, else ``REDIS_URL``, else the embedded server of
     ``make run`` (``ult.settings.load_settings().effective_redis_url``)."""
     return _connect(url=url)
-
-
-def iter_entries(
-    r: redis.Redis, key: str, batch: int = BATCH, start: str = "-", end: str = "+"
-) -> Iterator[list[Entry]]:
-    """Pages of at most ``batch`` entries of stream ``key``, oldest first."""
-    lower = start
-    while True:
-        page = r.xrange(key, min=lower, max=end, count=batch)
-        if not page:
-            return
-        yield [(_text(eid), _fields(f)) for eid, f in page]
-        if len(page) < batch:
-            return
-        lower = "(" + _text(page[-1][0])
-
-
-def entries_to_arrow(entries: Sequence[Entry], sid: str | None = None) -> pa.Table:
-    """One page of entries as an Arrow table with the loader's columns and types."""
-    ids = [eid for eid, _ in entries]
-    ms = pa.array([int(eid.split("-", 1)[0]) for eid in ids], type=pa.int64())
-    columns: dict[str, pa.Array] = {
-        "time": ms.cast(pa.timestamp("ms", tz="UTC")),
-        "entry_id": pa.array(ids, type=pa.string()),
-    }
-    if sid is not None:
-        columns["sid"] = pa.array([sid] * len(ids), type=pa.string())
-    names: dict[str, None] = {}
-    for _, f in entries:
-        names.update(dict.fromkeys(f))
-    for field in names:
-        col = COLUMNS.get(field, field)
-        values = [f.get(field) for _, f in entries]
-        if col == "cid":
-            values = [None if v is None else short_cid(v) for v in values]
-        arr = pa.array(values, type=pa.string())
-        columns[col] = pc.cast(arr, pa.int32()) if col in INT_COLUMNS else arr
-    return pa.table(columns)
 
 
 def to_frame(table: pa.Table) -> pd.DataFrame:
@@ -282,14 +233,6 @@ def iter_frames(
         yield to_frame(entries_to_arrow(page, sid))
 
 
-def sponsor_ids(r: redis.Redis) -> list[str]:
-    """The sids of the registry stream, in registration order (each once)."""
-    seen: dict[str, None] = {}
-    for page in iter_entries(r, keys.REGISTRY):
-        seen.update((f["sid"], None) for _, f in page if "sid" in f)
-    return list(seen)
-
-
 def load_sponsors(r: redis.Redis) -> pd.DataFrame:
     """Every registered sponsor: registry fields, public profile fields and current rule
     (columns and dtypes of :data:`SPONSOR_DTYPES`).
@@ -329,13 +272,3 @@ def _pipeline(r: redis.Redis, commands: Sequence[Sequence[Any]]) -> list[Any]:
     for cmd in commands:
         pipe.execute_command(*cmd)
     return pipe.execute() if commands else []
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _fields(f: dict[Any, Any]) -> dict[str, str]:
-    if f and isinstance(next(iter(f)), bytes):
-        return {_text(a): _text(b) for a, b in f.items()}
-    return f

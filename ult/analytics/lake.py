@@ -7,7 +7,7 @@ Layout (see docs/data.md)::
     <lake>/.lock                    held while an archive runs
 
 A part holds the entries of one sponsor and one UTC day, with the columns of the analytics
-loaders (:func:`ult.analytics.loading.entries_to_arrow`: short card ids only). Each archive
+loaders (:func:`ult.analytics.streams.entries_to_arrow`: short card ids only). Each archive
 run merges what it adds to a day with the day's earlier part into one new part, so a day has
 one file at rest. A file is written under a temporary name, fsynced, renamed into place and
 its directory fsynced; only then does the bookmark move. After a crash:
@@ -43,6 +43,7 @@ import pyarrow.parquet as pq
 import redis
 
 from ult import keys
+from ult.analytics.streams import entries_to_arrow, iter_entries, sponsor_ids
 from ult.errors import UltError
 from ult.validation import check_field
 
@@ -387,8 +388,6 @@ def archive(
     """
     from tqdm.auto import tqdm
 
-    from ult.analytics.loading import sponsor_ids
-
     if trim_days is not None and trim_days < 1:
         raise UltError("bad_request", "--trim-days must be at least 1 (today's views read Redis).")
     t0 = time.perf_counter()
@@ -425,7 +424,6 @@ def _archive_sponsor(r: redis.Redis, lake: Path, sid: str, report: ArchiveReport
     """Archive one sponsor's entries after its bookmark, up to the entry newest at the start
     (scans arriving meanwhile wait for the next run), one part per UTC day; then move the
     sponsor's bookmark."""
-    from ult.analytics.loading import entries_to_arrow, iter_entries
 
     key = keys.sponsor_keys(sid).events
     top = r.xrevrange(key, "+", "-", count=1)
