@@ -1,0 +1,79 @@
+"""The layers of docs/architecture.md hold: no module imports a layer above its own, and the
+package has no import cycles."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import ult
+
+PACKAGE = Path(ult.__file__).resolve().parent
+TOOLS = ("ult.demo", "ult.bench", "ult.launcher", "ult.cli", "ult.__main__")
+# layer → the layers above it, which it must not import
+FORBIDDEN = {
+    "core": ("ult.service", "ult.dashboard", "ult.analytics", *TOOLS),
+    "ult.service": ("ult.dashboard", "ult.analytics", *TOOLS),
+    "ult.dashboard": ("ult.analytics", *TOOLS),
+    "ult.analytics": ("ult.service", "ult.dashboard", *TOOLS),
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """The ult modules ``path`` imports (at any depth of the file, lazy imports included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("ult"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ult"):
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return found
+
+
+def modules() -> dict[str, set[str]]:
+    return {module_name(p): imports_of(p) for p in PACKAGE.rglob("*.py")}
+
+
+def layer(name: str) -> str:
+    for top in FORBIDDEN:
+        if name == top or name.startswith(top + "."):
+            return top
+    return "tool" if name.startswith(TOOLS) else "core"
+
+
+def test_no_module_imports_a_layer_above_its_own() -> None:
+    wrong = []
+    for name, imported in modules().items():
+        above = FORBIDDEN.get(layer(name), ())
+        wrong += [(name, i) for i in imported if i.startswith(above)]
+    assert not wrong
+
+
+def test_no_import_cycles() -> None:
+    graph = modules()
+    known = set(graph)
+    edges = {
+        name: {i for i in imported if i in known and i != name and not name.startswith(i + ".")}
+        for name, imported in graph.items()
+    }
+    state: dict[str, int] = {}  # 1: on the path, 2: done
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                return [*path, node, nxt]
+            if nxt not in state and (cycle := visit(nxt, [*path, node])):
+                return cycle
+        state[node] = 2
+        return None
+
+    for start in sorted(edges):
+        if start not in state:
+            assert visit(start, []) is None
