@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ult import ops
+from ult.cards import Card
 from ult.claims import Claim
 from ult.clock import or_now
 from ult.errors import UltError
-from ult.identity import card_id, short_cid
+from ult.identity import card_id
 from ult.keys import sponsor_keys
 from ult.messages import format_message, in_words, plural
 from ult.rules import Rule
@@ -24,20 +25,13 @@ CODE_STATES = ("ok", "none", "bad")
 
 
 @dataclass(frozen=True)
-class ScanResult:
-    """A counted scan (or the answer to a retry of one: ``duplicate``)."""
+class ScanResult(Card):
+    """A counted scan (or the answer to a retry of one: ``duplicate``): the card as the
+    customer's page shows it after the scan, and what the scan did."""
 
-    sid: str
-    biz: str
-    cid: str
-    visits: int
-    points: int
-    rule: Rule
-    next_scan_in: int
-    entry_id: str
-    duplicate: bool
-    now_ms: int
-    claim: Claim | None = None
+    entry_id: str = ""
+    duplicate: bool = False
+    now_ms: int = 0
     watched: bool = False  # a sponsor watches the live room (the service emits only then)
     created: bool = False  # this scan started the card (charged to the client's new-card budget)
 
@@ -53,20 +47,13 @@ class ScanResult:
     def to_ack(self) -> dict[str, Any]:
         """The scan's acknowledgement: the card as ``card`` answers it (less the history),
         plus what this scan did."""
-        return {
-            "ok": True,
-            "sid": self.sid,
-            "biz": self.biz,
-            "cid": short_cid(self.cid),
-            "visits": self.visits,
-            "points": self.points,
+        ack = {"ok": True, **self.to_dict()}
+        del ack["history"]
+        return ack | {
             "points_needed": self.rule.points_needed,
             "reward": self.rule.reward,
             "reward_ready": self.reward_ready,
-            "rule": self.rule.to_dict(),
-            "claim": self.claim.to_dict(self.now_ms) if self.claim else None,
             "duplicate": self.duplicate,
-            "next_scan_in": self.next_scan_in,
             "now_ms": self.now_ms,
             "message": self.message,
         }
@@ -107,7 +94,9 @@ def scan(
             raise UltError(status, format_message(status))
         rule = Rule.from_values([ops.text(v) for v in reply["rule"]])
         next_in = -(-int(ops.text(reply["next_in_ms"])) // 1000)
-        claim = Claim.from_json(ops.text(reply["claim"])) if reply["claim"] else None
+        claim = (
+            Claim.from_json(ops.text(reply["claim"])).to_dict(now_ms) if reply["claim"] else None
+        )
         result = ScanResult(
             sid=sid,
             biz=ops.text(reply["biz"]),
