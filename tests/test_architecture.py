@@ -77,3 +77,11 @@ def test_no_import_cycles() -> None:
     for start in sorted(edges):
         if start not in state:
             assert visit(start, []) is None
+
+
+def test_the_readme_names_every_setting() -> None:
+    from ult.settings import describe
+
+    readme = (PACKAGE.parent / "README.md").read_text()
+    missing = [env for env, _, _ in describe() if f"`{env}`" not in readme]
+    assert not missing
