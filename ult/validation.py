@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import cache
 
 from ult.errors import UltError
 
@@ -42,17 +43,23 @@ def check_payload(
     """
     if not isinstance(payload, Mapping):
         raise UltError("bad_request", "The request must be one JSON object.")
-    allowed = set(required) | set(optional)
+    allowed, needed = _names(required, optional)
     if not payload.keys() <= allowed:
         extra = sorted(_printable_name(k) for k in payload if k not in allowed)
         raise UltError("bad_request", f"Unknown field(s): {', '.join(extra)}.")
-    if not payload.keys() >= set(required):
+    if not payload.keys() >= needed:
         missing = [k for k in required if k not in payload]
         raise UltError("bad_request", f"Missing field(s): {', '.join(missing)}.")
     for name, value in payload.items():
         if not isinstance(value, str) or len(value) > MAX_FIELD_CHARS:
             raise UltError("bad_request", f"'{name}' must be {FORMATS[name][1]}.")
     return dict(payload)
+
+
+@cache
+def _names(required: tuple[str, ...], optional: tuple[str, ...]) -> tuple[frozenset, frozenset]:
+    """(allowed, required) field names of an event, computed once per event."""
+    return frozenset(required) | frozenset(optional), frozenset(required)
 
 
 def check_text(name: str, value: object, *, max_len: int, required: bool = True) -> str:
