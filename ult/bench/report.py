@@ -194,7 +194,8 @@ def render_table(res: dict[str, Any]) -> str:
         f"{m['server']} {m['server_version']} (AOF {m['appendfsync']}), "
         f"load average at start {m['load_avg_at_start'][0]}",
         f"{cfg['clients']} clients in {cfg['client_processes']} process(es), "
-        f"{cfg['scans']:,} scans per closed-loop run, {cfg['sponsors']} sponsors",
+        f"{cfg['scans']:,} scans per closed-loop run, {cfg['sponsors']} sponsors\n"
+        "a visit is what the scan page sends: one `scan` event, whose answer carries the card",
         "",
         f"  {'run':<26} {'per s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>8}"
         f" {'errors':>6}   CPU µs per scan",
