@@ -610,10 +610,9 @@ class _Runner:
 
 
 def _queue_script(pipe: redis.client.Pipeline, op: ops.Op[Any]) -> None:
-    from ult.ops import script_source
+    from ult.ops import queue
 
-    _, sha = script_source(op.script)
-    pipe.evalsha(sha, len(op.keys), *op.keys, *op.args)
+    queue(pipe, op)  # a raw EVALSHA: cluster pipelines refuse pipe.evalsha()
 
 
 def _load_scripts(r: redis.Redis) -> None:

@@ -85,6 +85,16 @@ def pairs(flat: Sequence[Any]) -> dict[str, str]:
     return {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat), 2)}
 
 
+def queue(pipe: Any, op: Op[Any]) -> None:
+    """Add ``op`` to a (plain or cluster) pipeline."""
+    if op.script:
+        _, sha = script_source(op.script)
+        # not pipe.evalsha(): cluster pipelines refuse it; the raw command routes by key
+        pipe.execute_command("EVALSHA", sha, len(op.keys), *op.keys, *op.args)
+    else:
+        pipe.execute_command(*op.command)
+
+
 class AutoPipeline:
     """Runs ops on an asyncio client, sending all ops started in one event-loop tick as one
     pipeline: one write and one read for many concurrent scans, instead of one each.
@@ -112,16 +122,17 @@ class AutoPipeline:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def execute(self, pipe: Any, ops: list[Op[Any]]) -> list[Any]:
+        """Send one batch's pipeline: a reply (or exception) per op. Subclasses add to it
+        (``ult.replicas`` waits for replicas here)."""
+        return await pipe.execute(raise_on_error=False)
+
     async def _send(self, batch: list[tuple[Op[Any], asyncio.Future[Any]]]) -> None:
         pipe = self.r.pipeline(transaction=False)
         for op, _ in batch:
-            if op.script:
-                _, sha = script_source(op.script)
-                pipe.evalsha(sha, len(op.keys), *op.keys, *op.args)
-            else:
-                pipe.execute_command(*op.command)
+            queue(pipe, op)
         try:
-            replies = await pipe.execute(raise_on_error=False)
+            replies = await self.execute(pipe, [op for op, _ in batch])
         except Exception as e:  # the connection failed: every caller gets the error
             for _, future in batch:
                 if not future.done():

@@ -18,6 +18,7 @@ from ult.errors import UltError
 from ult.identity import short_cid
 from ult.ops import AutoPipeline
 from ult.scans import scan
+from ult.service import metrics
 from ult.service.notify import card_room, sponsor_room
 from ult.service.ratelimit import ConnectionLimits
 from ult.service.watch import WatchFlags
@@ -35,15 +36,23 @@ def now_ms() -> int:
 
 
 def register_events(
-    sio: socketio.AsyncServer, r: redis.asyncio.Redis, limits: ConnectionLimits
+    sio: socketio.AsyncServer,
+    r: redis.asyncio.Redis,
+    limits: ConnectionLimits,
+    rp: AutoPipeline | None = None,
 ) -> None:
-    """Attach the event handlers to ``sio``; they use ``r`` for every read and write."""
-    rp = AutoPipeline(r)  # concurrent scans share round trips to Redis
+    """Attach the event handlers to ``sio``; they use ``r`` for every read and write
+    (``rp``: the pipeline, e.g. one that waits for replicas)."""
+    rp = rp or AutoPipeline(r)  # concurrent scans share round trips to Redis
     in_flight = 0
 
     def event(name: str, required: tuple[str, ...], optional: tuple[str, ...] = ()):
         def wrap(fn: Handler) -> Handler:
             async def handler(conn: str, *args: Any) -> dict[str, Any]:
+                with metrics.timed(name) as done:
+                    return done(await answer(conn, *args))
+
+            async def answer(conn: str, *args: Any) -> dict[str, Any]:
                 nonlocal in_flight
                 try:
                     if not limits.allow(conn):
@@ -54,14 +63,17 @@ def register_events(
                     if in_flight >= MAX_IN_FLIGHT:  # overloaded: say so now, not after a wait
                         raise UltError("unavailable", "The loyalty service is busy — try again.")
                     in_flight += 1
+                    metrics.IN_FLIGHT.inc()
                     try:
                         return await fn(conn, fields)
                     finally:
                         in_flight -= 1
+                        metrics.IN_FLIGHT.dec()
                 except UltError as e:
                     return e.to_ack()
                 except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
                     log.warning("%s: storage unavailable", name)
+                    metrics.REDIS_ERRORS.inc()
                     err = UltError("unavailable", "The loyalty service is busy — try again.")
                     return err.to_ack()
                 except Exception:
@@ -124,8 +136,13 @@ def register_events(
         return {"ok": True, "sid": profile.sid, "biz": profile.biz}
 
     @sio.event
+    async def connect(conn: str, *args: Any) -> None:
+        metrics.CONNECTIONS.inc()
+
+    @sio.event
     async def disconnect(conn: str, *args: Any) -> None:
         limits.forget(conn)
+        metrics.CONNECTIONS.dec()
 
     watchers = WatchFlags(sio, r)
 
