@@ -57,9 +57,10 @@ def running_service(url: str, var_dir: Path, **env: str) -> Iterator[str]:
 def cluster_services(
     cluster: EmbeddedCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, str]]:
-    """Two service processes on the cluster (separate ports: a client picks its process)."""
+    """Two service processes on the cluster (separate ports: a client picks its process).
+    No per-connection rate limit: the failover test's phones scan as fast as they can."""
     with (
-        running_service(cluster.url, tmp_path_factory.mktemp("var")) as one,
-        running_service(cluster.url, tmp_path_factory.mktemp("var")) as two,
+        running_service(cluster.url, tmp_path_factory.mktemp("var"), ULT_EVENT_RATE="0") as one,
+        running_service(cluster.url, tmp_path_factory.mktemp("var"), ULT_EVENT_RATE="0") as two,
     ):
         yield one, two

@@ -162,7 +162,7 @@ async def test_failover_loses_no_acknowledged_scan(cluster, cluster_services, rc
                 ack = await c.call("scan", {"sid": s["sid"], "key": key, "nonce": "n"}, timeout=10)
                 if ack["ok"]:
                     acked.add(card_id(key))
-                    if killed_at and not resumed_at:
+                    if codes and not resumed_at:
                         resumed_at.append(time.monotonic())
                 else:
                     codes.append(ack["error"]["code"])
@@ -173,6 +173,10 @@ async def test_failover_loses_no_acknowledged_scan(cluster, cluster_services, rc
     tasks = [asyncio.create_task(phone(b, f"{b[-5:]}p{i}")) for b in (one, two) for i in range(4)]
     await asyncio.sleep(1.5)
     before = len(acked)
+    with cluster.client(victim) as master:  # acks waited for a replica, once per batch
+        stats = master.info("commandstats")
+    waits, scripts = stats["cmdstat_wait"]["calls"], stats["cmdstat_evalsha"]["calls"]
+    assert 0 < waits < scripts
     cluster.kill(victim)
     killed_at = time.monotonic()
     deadline = killed_at + 30
@@ -184,7 +188,7 @@ async def test_failover_loses_no_acknowledged_scan(cluster, cluster_services, rc
     assert before > 0 and resumed_at, "scans did not resume after the failover"
     assert set(codes) <= {"unavailable"}, codes  # a failover shows as `unavailable`, nothing else
     await asyncio.to_thread(cluster.wait_healthy, 30)
-    fresh = connect(url=cluster.live_nodes()[0].url)
+    fresh = connect(url=cluster.url)
     try:
         assert cluster.master_port_of(events) != victim
         in_stream = {f["c"] for _, f in fresh.xrange(events) if f.get("t") == "scan"}
@@ -192,6 +196,7 @@ async def test_failover_loses_no_acknowledged_scan(cluster, cluster_services, rc
         fresh.close()
     assert acked - in_stream == set(), f"{len(acked - in_stream)} acknowledged scans lost"
     print(
-        f"failover: {len(acked)} acked scans, all in the stream; {len(codes)} unavailable; "
+        f"failover: {len(acked)} acked scans, all in the stream; {waits} WAITs for {scripts} "
+        f"scripts before the kill; {len(codes)} unavailable; "
         f"scans resumed {resumed_at[0] - killed_at:.1f} s after the kill"
     )

@@ -77,8 +77,8 @@ class EmbeddedCluster:
 
     @property
     def url(self) -> str:
-        """The URL of the first node: ULT finds the rest of the cluster from it."""
-        return self.nodes[0].url
+        """The URL of a live node: ULT finds the rest of the cluster from it."""
+        return self.live_nodes()[0].url
 
     def client(self, port: int) -> redis.Redis:
         """A plain client on one node."""
