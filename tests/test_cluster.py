@@ -15,11 +15,11 @@ import pytest
 import socketio
 
 from ult import analytics as ua
-from ult import demo, export, keys
+from ult import demo, export, keys, run
 from ult.cli import main
 from ult.connection import connect
 from ult.identity import card_id
-from ult.rules import Rule
+from ult.rules import Rule, get_rule
 from ult.service.notify import Notifier
 from ult.sponsors import list_sponsors, register
 
@@ -29,7 +29,6 @@ KEY = "c" * 43
 
 
 def make_sponsor(r, n: int = 1, **rule: object) -> dict:
-    from ult import run
     from ult.rules import set_rule
 
     reg = register(r, f"Cluster Café {n}", f"Klustergatan {n}", "SE", f"local:cluster-{n}")
@@ -138,6 +137,34 @@ def test_metrics_add_up_over_worker_processes(cluster, rcl, tmp_path):
     assert 'ult_refusals_total{code="unknown_sponsor",event="scan"} 1.0' in page
     assert 'ult_event_seconds_count{event="scan"} 13.0' in page
     assert s["sid"] not in page and "127.0.0.1" not in page  # nothing per sponsor or address
+
+
+def test_dashboard_registers_follows_the_live_feed_and_edits_the_rule(cluster, rcl):
+    from test_dashboard import live_threads, register_in
+
+    from ult.dashboard import Context, Dashboard
+    from ult.scans import scan
+    from ult.settings import load_settings
+
+    dash = Dashboard(Context(load_settings({"REDIS_URL": cluster.url})))
+    dash.store.value, dash.store.loaded = {"uid": "d" * 32}, True
+    try:
+        business = register_in(dash, "Klustret", "Nodgatan 3")
+        run(rcl, scan(business.sid, KEY, at="table-9"))
+        deadline = time.monotonic() + 5
+        while "table-9" not in str(dash.live.feed.rows) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert "table-9" in str(dash.live.feed.rows)
+        dash.rules.inputs["points_needed"].value = 4
+        dash.rules._on_save()
+        assert "Saved" in dash.rules.message.value
+        assert run(rcl, get_rule(business.sid)).points_needed == 4
+    finally:
+        dash.close()
+    deadline = time.monotonic() + 4
+    while live_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not live_threads()
 
 
 @pytest.mark.slow
