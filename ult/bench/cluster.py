@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for setup in SETUPS:
         rows.append(measure(setup, args.clients, args.scans, args.sponsors))
-        print(f"  {setup.label}: done", flush=True)
+        print(f"  {setup.label}: done", file=sys.stderr, flush=True)
     machine = next((row["machine"] for row in rows if row["machine"]), {})
     for row in rows:
         row.pop("machine")
