@@ -1,5 +1,5 @@
 """Load 200,000 stream entries into a DataFrame; print the time and the peak memory next to
-the stated bound (issue 5). The figure is measured, not asserted by a test.
+the stated bound. The figure is measured, not asserted by a test.
 
     .venv/bin/python benchmarks/analytics_memory.py [--entries N] [--url REDIS_URL] [--json]
 

@@ -116,18 +116,8 @@ def rc(redis_url: str) -> Iterator[redis.Redis]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests run last: Playwright's sync API keeps an event loop running in the main
-    thread for the rest of the session, which asyncio tests cannot share. (Inside a browser
-    test, run asyncio code in a worker thread: see ``run_async``.)"""
+    thread for the rest of the session, which asyncio tests cannot share."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
-
-
-def run_async(coro_fn: Callable[[], object], timeout: float = 30) -> object:
-    """Run ``asyncio.run(coro_fn())`` in a worker thread (usable inside browser tests)."""
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: asyncio.run(coro_fn())).result(timeout)
 
 
 @pytest.fixture(scope="session")

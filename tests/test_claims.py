@@ -1,4 +1,4 @@
-"""Claims, staff decisions, voids and rotating counter codes (issue 4), on the embedded server."""
+"""Claims, staff decisions, voids and rotating counter codes, on the embedded server."""
 
 import asyncio
 import time
@@ -177,7 +177,7 @@ def test_velocity_alerts_for_a_hammered_card_and_a_rush(r, make_sponsor):
 
 
 def test_done_when_five_visits_over_five_days_staff_approve_sixth_scan_refused(r, make_sponsor):
-    """Issue 4's scenario: 5 visits → 10% off, staff approval, one visit a day."""
+    """The loyalty card scenario: 5 visits → 10% off, staff approval, one visit a day."""
     s = make_sponsor(
         points_needed=5, reward="10% off", approval="staff", daily_cap=1, cooldown_min=0
     )
@@ -188,7 +188,7 @@ def test_done_when_five_visits_over_five_days_staff_approve_sixth_scan_refused(r
     with pytest.raises(UltError) as e:  # a sixth scan the same day
         run(r, scan(s["sid"], KEY, now_ms=last_day + 3600_000))
     assert e.value.code == "daily_cap"
-    assert e.value.message.startswith("That's all the visits that count today")
+    assert e.value.message.startswith("That's all the visits for today.")
     assert e.value.extra["visits"] == 5
 
     c, _ = run(r, claim(s["sid"], KEY, now_ms=last_day + 7200_000))

@@ -80,6 +80,23 @@ def import_code(page: Page, code: str) -> None:
     page.get_by_role("button", name="Add these cards").click()
 
 
+def test_a_visit_is_one_request(service_url, make_sponsor, r, new_page):
+    """The scan's answer carries the card (balance, rule, claim): the page asks nothing else,
+    on a first visit, on a cooldown refusal, and with a reward ready to claim."""
+    sponsor = make_sponsor(cooldown_min=60, points_needed=1, reward="A free bun")
+    page = new_page()
+    sent = sent_events(page)
+    url = f"{service_url}/s/{sponsor['sid']}"
+    visit(page, url, "Visit 1 recorded")
+    expect(page.get_by_role("button", name="Claim now")).to_be_visible()
+    page.reload()  # within the cooldown: refused, balance and reward still shown
+    expect(page.locator("#headline")).to_have_text("Already counted — thanks!", timeout=5000)
+    expect(page.get_by_role("button", name="Claim now")).to_be_visible()
+    expect(page.locator("#points")).to_have_text("1 point")
+    page.wait_for_timeout(300)  # time for a second request, were one sent
+    assert [name for name, _ in sent] == ["scan", "scan"]
+
+
 def test_scan_counts_a_visit_and_a_reload_another(service_url, make_sponsor, r, new_page):
     sponsor = make_sponsor(cooldown_min=0, points_needed=5, reward="10% off your tab")
     sid = sponsor["sid"]

@@ -1,4 +1,4 @@
-"""Rewards on the customer pages (issue 4) in real Chromium against the real service.
+"""Rewards on the customer pages in real Chromium against the real service.
 
 Earn the reward, claim it, wait for staff, see the live voucher; the wallet shows it without
 counting a visit. Staff decisions are made the way the dashboard makes them: `decide` in the

@@ -20,19 +20,15 @@ from nbclient import NotebookClient
 from voila_support import decode_qr, running_voila, wait_for_client
 
 from ult import run
+from ult.clock import DAY_MS
 from ult.dashboard import Context, Dashboard
+from ult.dashboard.feed import feed_rows
+from ult.dashboard.follower import StreamFollower
 from ult.dashboard.launch import NOTEBOOK, TEMPLATE_ROOT, voila_command
-from ult.dashboard.live import (
-    DAY_MS,
-    DayStats,
-    StreamFollower,
-    day_start_ms,
-    feed_rows,
-    read_day,
-)
 from ult.dashboard.poster import numbered_spots, parse_spots, posters_document
 from ult.dashboard.registration import NOT_VERIFIED
 from ult.dashboard.storage import BrowserStore, Business
+from ult.dashboard.today import DayStats, day_start_ms, read_day
 from ult.errors import UltError
 from ult.keys import sponsor_keys
 from ult.places import OfflineResolver, Place

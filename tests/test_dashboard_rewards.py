@@ -1,4 +1,4 @@
-"""The dashboard's side of issue 4 without a browser: the rule editor's every field, the
+"""The dashboard's rewards side without a browser: the rule editor's every field, the
 claims panel (Approve / Reject / Void, fed live by the reader), voiding a scan from the feed,
 the rotating counter code (clock injected) and velocity alerts.
 
@@ -26,7 +26,7 @@ from ult.claims import Claim, claim, list_claims
 from ult.dashboard import Dashboard
 from ult.dashboard.alerts import alerts_html
 from ult.dashboard.app import CLAIMS_TAB
-from ult.dashboard.live import describe
+from ult.dashboard.feed import describe
 from ult.dashboard.rule_editor import check_number
 from ult.dashboard.storage import Business
 from ult.errors import UltError
@@ -336,7 +336,7 @@ def test_required_counter_code_refuses_a_photo(shop: Shop, r: redis.Redis) -> No
     with pytest.raises(UltError) as refused:
         run(r, scan(shop.sid, KEY_B))  # the poster's URL, or a photo of it at home
     assert refused.value.code == "code_required"
-    assert refused.value.message.startswith("Please scan the code shown at the counter")
+    assert refused.value.message.startswith("Scan the code at the counter.")
 
 
 # --- velocity alerts -----------------------------------------------------------------------------

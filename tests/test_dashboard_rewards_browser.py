@@ -1,4 +1,4 @@
-"""Issue 4 in two browsers: a customer's phone and the sponsor's Voilà dashboard.
+"""Rewards in two browsers: a customer's phone and the sponsor's Voilà dashboard.
 
 One Voilà serves the module (each page takes a preheated kernel, shut down when the page
 closes); the scan service is the session's. Redis is shared: sponsor names and places are
@@ -28,8 +28,9 @@ from test_customer_claims_browser import PHONE, REWARD, confirm, earn, key_of, s
 from test_dashboard_browser import open_dashboard, open_tab, register, unique
 
 from ult import counter_code, run
-from ult.dashboard.live import DAY_MS, day_start_ms
+from ult.clock import DAY_MS
 from ult.dashboard.storage import STORAGE_KEY, Business
+from ult.dashboard.today import day_start_ms
 from ult.errors import UltError
 from ult.rules import Rule, get_rule, set_rule
 from ult.scans import scan
@@ -134,7 +135,7 @@ def test_staff_approve_end_to_end(
 def test_done_when_five_days_staff_approval_and_a_sixth_scan(
     dashboard_url: str, service_url: str, new_page, rc: redis.Redis
 ) -> None:
-    """Issue 4's "done when", as far as a browser can take it: the days are simulated in the
+    """The whole reward story, as far as a browser can take it: the days are simulated in the
     core (scan with now_ms); everything the sponsor and the customer do is in the browsers."""
     dash = new_page(**DESK)
     open_dashboard(dash, dashboard_url)

@@ -12,6 +12,7 @@ from ult import arun, run
 from ult.cards import read_card
 from ult.embedded import free_port
 from ult.errors import UltError
+from ult.identity import card_id
 from ult.ops import AutoPipeline
 from ult.scans import scan
 
@@ -36,6 +37,39 @@ async def test_concurrent_scans_share_pipelines_and_count_exactly(ar, make_spons
     assert sorted(res.visits for res in results) == list(range(1, 101))
     assert pipelines < 10  # started in one tick: a handful of round trips, not 100
     assert (await arun(ar, read_card(s["sid"], KEY))).visits == 100
+
+
+def evalsha_calls(r) -> int:
+    return int(r.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+async def test_the_scans_of_one_tick_are_one_script_call(ar, r, make_sponsor):
+    sponsors = [make_sponsor(f"Cafe {i}", cooldown_min=0) for i in range(3)]
+    rp = AutoPipeline(ar)
+    await rp.run(scan(sponsors[0]["sid"], KEY))  # loads the script
+    before = evalsha_calls(r)
+    keys = [f"{i:02d}" + "k" * 41 for i in range(30)]
+    results = await asyncio.gather(*(rp.run(scan(s["sid"], key)) for s in sponsors for key in keys))
+    assert evalsha_calls(r) - before == 1
+    assert [res.visits for res in results] == [1] * 90
+    assert {res.sid for res in results} == {s["sid"] for s in sponsors}
+
+
+async def test_a_scan_that_fails_in_the_script_fails_alone(ar, r, make_sponsor):
+    """A broken card record makes its own scan fail; the other scans of the call count."""
+    s = make_sponsor(cooldown_min=0)
+    broken = "b" * 43
+    r.hset(f"ult:{{{s['sid']}}}:cards", card_id(broken), "not|a|card")
+    rp = AutoPipeline(ar)
+    results = await asyncio.gather(
+        rp.run(scan(s["sid"], KEY, nonce="a")),
+        rp.run(scan(s["sid"], broken)),
+        rp.run(scan(s["sid"], KEY, nonce="b")),
+        return_exceptions=True,
+    )
+    assert [res.visits for res in (results[0], results[2])] == [1, 2]
+    assert isinstance(results[1], redis.exceptions.ResponseError)
+    assert r.hget(f"ult:{{{s['sid']}}}:cards", card_id(broken)) == "not|a|card"
 
 
 async def test_each_caller_gets_its_own_result_or_error(ar, make_sponsor):

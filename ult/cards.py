@@ -3,19 +3,17 @@ sponsor's ``cards`` hash. Only ``scan.lua`` (and the claim scripts) write record
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ult import ops
 from ult.claims import Claim
+from ult.clock import DAY_MS, or_now
 from ult.errors import UltError
 from ult.identity import card_id, short_cid
 from ult.keys import sponsor_keys
 from ult.rules import Rule
 from ult.validation import check_field
-
-DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -102,16 +100,16 @@ def read_card(sid: str, key: str, now_ms: int | None = None) -> ops.Op[Card]:
     """The card of ``key`` at sponsor ``sid`` (a card never scanned reads as zero)."""
     check_field("sid", sid)
     cid = card_id(check_field("key", key))
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    now_ms = or_now(now_ms)
     k = sponsor_keys(sid)
 
     def parse(reply: list[Any]) -> Card:
         if not reply:
             raise UltError("unknown_sponsor", "This loyalty card's business is not registered.")
         biz, rule_flat, packed, claim_json, *entries = reply
-        rule = Rule.from_hash(ops.pairs(rule_flat))
+        rule = Rule.from_hash(ops.as_dict(rule_flat))
         record = CardRecord.parse(ops.text(packed))
-        history = [event_summary(ops.text(eid), ops.pairs(flat)) for eid, flat in entries]
+        history = [event_summary(ops.text(eid), ops.as_dict(flat)) for eid, flat in entries]
         return Card(
             sid=sid,
             biz=ops.text(biz),
@@ -131,7 +129,7 @@ def loyalists(sid: str, limit: int = 100) -> ops.Op[list[dict[str, Any]]]:
     """The sponsor's most frequent cards: short cid, visits, points, first and last visit."""
 
     def parse(flat: Any) -> list[dict[str, Any]]:
-        h = flat if isinstance(flat, dict) else ops.pairs(flat)
+        h = ops.as_dict(flat)
         rows = []
         for cid, packed in h.items():
             rec = CardRecord.parse(ops.text(packed))

@@ -1,4 +1,4 @@
-"""Rewards claimed at the counter (DESIGN §7).
+"""Rewards claimed at the counter.
 
 A claim deducts the points at once (atomically, in ``claim.lua``); ``instant`` approval
 gives a voucher straight away, ``staff`` approval waits for the dashboard. A voucher is
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from ult import ops
+from ult.clock import or_now
 from ult.errors import UltError
 from ult.identity import card_id, hash_owner_key, short_cid
 from ult.keys import sponsor_keys
@@ -46,7 +46,7 @@ class Claim:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
     def state(self, now_ms: int | None = None) -> str:
-        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now_ms = or_now(now_ms)
         if self.status == "approved" and self.expires_at <= now_ms:
             return "expired"
         return self.status
@@ -76,7 +76,7 @@ def claim(sid: str, key: str, now_ms: int | None = None) -> ops.Op[tuple[Claim, 
     the card already had an open claim, which is returned instead of a new one."""
     check_field("sid", sid)
     cid = card_id(check_field("key", key))
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    now_ms = or_now(now_ms)
     k = sponsor_keys(sid)
     args = [cid, now_ms, secrets.token_urlsafe(9), new_code()]
 
@@ -103,8 +103,9 @@ def decide(
     """Staff ``approve`` or ``reject`` a requested claim, or ``void`` an open one."""
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {DECISIONS}")
+    check_field("sid", sid)
     check_field("claim_id", claim_id)
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    now_ms = or_now(now_ms)
     k = sponsor_keys(sid)
     args = [hash_owner_key(owner_key), claim_id, decision, now_ms]
     messages = {
@@ -127,7 +128,7 @@ def list_claims(sid: str, now_ms: int | None = None) -> ops.Op[list[Claim]]:
     """All claims of a sponsor, newest first."""
 
     def parse(flat: Any) -> list[Claim]:
-        h = flat if isinstance(flat, dict) else ops.pairs(flat)
+        h = ops.as_dict(flat)
         found = [
             Claim.from_json(ops.text(v))
             for f, v in h.items()
@@ -145,7 +146,8 @@ def pending(claims: list[Claim]) -> list[Claim]:
 
 def void_scan(sid: str, owner_key: str, entry_id: str, now_ms: int | None = None) -> ops.Op[None]:
     """Void one counted scan: its visit and points are taken back, once."""
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    check_field("sid", sid)
+    now_ms = or_now(now_ms)
     k = sponsor_keys(sid)
     messages = {
         "unknown_sponsor": f"No business with id '{sid}'.",

@@ -1,4 +1,4 @@
-"""The ``ult`` command (DESIGN §3). Each sub-command is a small function over the core."""
+"""The ``ult`` command. Each sub-command is a small function over the core."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rotating counter codes (DESIGN §8): a QR on a screen at the counter whose token changes
+"""Rotating counter codes: a QR on a screen at the counter whose token changes
 every 30 seconds, so a photo of it taken home earns nothing.
 
 The token is an HMAC of the sponsor id and the 30-second window under the sponsor's secret;

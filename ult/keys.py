@@ -15,6 +15,7 @@ script can touch them atomically and they land on one Redis Cluster slot.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 REGISTRY = "ult:sponsors"
 PLACES = "ult:places"
@@ -29,31 +30,31 @@ class SponsorKeys:
     def _key(self, name: str) -> str:
         return f"ult:{{{self.sid}}}:{name}"
 
-    @property
+    @cached_property
     def events(self) -> str:
         return self._key("events")
 
-    @property
+    @cached_property
     def profile(self) -> str:
         return self._key("profile")
 
-    @property
+    @cached_property
     def rule(self) -> str:
         return self._key("rule")
 
-    @property
+    @cached_property
     def cards(self) -> str:
         return self._key("cards")
 
-    @property
+    @cached_property
     def claims(self) -> str:
         return self._key("claims")
 
-    @property
+    @cached_property
     def voided(self) -> str:
         return self._key("voided")
 
-    @property
+    @cached_property
     def watched(self) -> str:
         return self._key("watched")
 
@@ -70,5 +71,7 @@ class SponsorKeys:
         ]
 
 
+@lru_cache(maxsize=4096)  # bounded: sids come from outside
 def sponsor_keys(sid: str) -> SponsorKeys:
+    """The keys of sponsor ``sid`` (cached: every scan needs them)."""
     return SponsorKeys(sid)

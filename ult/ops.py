@@ -3,7 +3,12 @@
 Core functions build an :class:`Op` — one Redis command or one Lua script call plus the
 function that turns the reply into a result — and never touch a connection. ``run`` executes
 it on a synchronous ``redis.Redis`` (CLI, dashboard, notebooks); ``arun`` on a
-``redis.asyncio.Redis`` (the scan service). So the logic is written once.
+``redis.asyncio.Redis``; :class:`AutoPipeline` sends the ops of one event-loop tick together
+(the scan service). So the logic is written once.
+
+A *batch* script (``scan``) takes any number of calls in one: its KEYS and ARGV are the
+concatenation of each call's own, and it answers one reply per call. One call of it carries
+all the scans of a tick, so the per-command cost of the client is paid once per tick.
 """
 
 from __future__ import annotations
@@ -18,8 +23,11 @@ from typing import Any, Generic, TypeVar
 
 import redis
 import redis.asyncio
+from redis.crc import key_slot
 
 T = TypeVar("T")
+
+BATCH_SCRIPTS = frozenset({"scan"})  # scripts that take several calls at once (see above)
 
 
 @cache
@@ -30,7 +38,7 @@ def script_source(name: str) -> tuple[str, str]:
     return source, hashlib.sha1(source.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Op(Generic[T]):
     """A Redis command (``command``) or a Lua script call (``script``, ``keys``, ``args``)."""
 
@@ -40,6 +48,10 @@ class Op(Generic[T]):
     keys: Sequence[str] = ()
     args: Sequence[Any] = ()
 
+    @property
+    def batch(self) -> bool:
+        return self.script in BATCH_SCRIPTS
+
 
 def command(parse: Callable[[Any], T], *cmd: Any) -> Op[T]:
     return Op(parse=parse, command=cmd)
@@ -47,6 +59,41 @@ def command(parse: Callable[[Any], T], *cmd: Any) -> Op[T]:
 
 def script(name: str, keys: Sequence[str], args: Sequence[Any], parse: Callable[[Any], T]) -> Op[T]:
     return Op(parse=parse, script=name, keys=keys, args=args)
+
+
+def _single(op: Op[Any], reply: Any) -> Any:
+    """The reply of one call: a batch script answers a list of one (or an error in it)."""
+    if not op.batch:
+        return reply
+    if isinstance(reply[0], Exception):
+        raise reply[0]
+    return reply[0]
+
+
+def parse_reply(op: Op[T], reply: Any) -> T:
+    """``op``'s result from its raw reply (e.g. from a pipeline of several ops)."""
+    return op.parse(_single(op, reply))
+
+
+def queue(pipe: Any, op: Op[Any]) -> None:
+    """Add ``op`` to a pipeline, plain or cluster (its scripts loaded beforehand:
+    :func:`load`); read each reply back with :func:`parse_reply`."""
+    _queue(pipe, op, op.keys, op.args)
+
+
+def _queue(pipe: Any, op: Op[Any], keys: Sequence[Any], args: Sequence[Any]) -> None:
+    if op.script:
+        _, sha = script_source(op.script)
+        # not pipe.evalsha(): cluster pipelines refuse it; the raw command routes by its key
+        pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+    else:
+        pipe.execute_command(*op.command)
+
+
+def load(r: redis.Redis, *names: str) -> None:
+    """Load scripts into the server's script cache, so pipelined EVALSHAs find them."""
+    for name in names:
+        r.script_load(script_source(name)[0])
 
 
 def run(r: redis.Redis, op: Op[T]) -> T:
@@ -58,7 +105,7 @@ def run(r: redis.Redis, op: Op[T]) -> T:
         reply = r.evalsha(sha, len(op.keys), *op.keys, *op.args)
     except redis.exceptions.NoScriptError:
         reply = r.eval(source, len(op.keys), *op.keys, *op.args)
-    return op.parse(reply)
+    return parse_reply(op, reply)
 
 
 async def arun(r: redis.asyncio.Redis, op: Op[T]) -> T:
@@ -70,7 +117,7 @@ async def arun(r: redis.asyncio.Redis, op: Op[T]) -> T:
         reply = await r.evalsha(sha, len(op.keys), *op.keys, *op.args)
     except redis.exceptions.NoScriptError:
         reply = await r.eval(source, len(op.keys), *op.keys, *op.args)
-    return op.parse(reply)
+    return parse_reply(op, reply)
 
 
 def text(value: Any) -> str:
@@ -80,32 +127,51 @@ def text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def pairs(flat: Sequence[Any]) -> dict[str, str]:
-    """``[k1, v1, k2, v2]`` → ``{k1: v1, k2: v2}`` as text."""
-    return {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat), 2)}
+def as_dict(reply: Any) -> dict[str, str]:
+    """A hash as text: an ``HGETALL`` reply (a dict from redis-py, or ``[k1, v1, k2, v2]``
+    from a script) → ``{k1: v1, k2: v2}``."""
+    if isinstance(reply, dict):
+        return {text(k): text(v) for k, v in reply.items()}
+    return {text(reply[i]): text(reply[i + 1]) for i in range(0, len(reply), 2)}
 
 
-def queue(pipe: Any, op: Op[Any]) -> None:
-    """Add ``op`` to a (plain or cluster) pipeline."""
-    if op.script:
-        _, sha = script_source(op.script)
-        # not pipe.evalsha(): cluster pipelines refuse it; the raw command routes by key
-        pipe.execute_command("EVALSHA", sha, len(op.keys), *op.keys, *op.args)
-    else:
-        pipe.execute_command(*op.command)
+Pending = tuple[Op[Any], asyncio.Future[Any]]
+
+
+@dataclass
+class Call:
+    """One command of a pipeline and the callers its reply goes to (several for a batch)."""
+
+    op: Op[Any]
+    futures: list[asyncio.Future[Any]]
+    keys: list[Any]
+    args: list[Any]
+
+    @property
+    def first_key(self) -> str | None:
+        """The key the command is routed by on a cluster."""
+        if self.op.script:
+            return self.keys[0] if self.keys else None
+        return str(self.op.command[1]) if len(self.op.command) > 1 else None
+
+    def queue(self, pipe: Any) -> None:
+        """Add the command to ``pipe``."""
+        _queue(pipe, self.op, self.keys, self.args)
 
 
 class AutoPipeline:
     """Runs ops on an asyncio client, sending all ops started in one event-loop tick as one
-    pipeline: one write and one read for many concurrent scans, instead of one each.
+    pipeline — and all calls of a batch script as one call of it: one write and one read for
+    many concurrent scans, instead of one each.
 
     Results and errors reach each caller as if it had run alone (:func:`arun`).
     """
 
     def __init__(self, r: redis.asyncio.Redis) -> None:
         self.r = r
-        self._pending: list[tuple[Op[Any], asyncio.Future[Any]]] = []
+        self._pending: list[Pending] = []
         self._tasks: set[asyncio.Task[None]] = set()  # keeps running batches referenced
+        self.cluster = isinstance(r, redis.asyncio.RedisCluster)
 
     async def run(self, op: Op[T]) -> T:
         """Execute ``op`` in the next batch and parse its reply."""
@@ -118,36 +184,67 @@ class AutoPipeline:
 
     def _flush(self) -> None:
         batch, self._pending = self._pending, []
-        task = asyncio.ensure_future(self._send(batch))
+        task = asyncio.ensure_future(self._send(_calls(batch, self.cluster)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def execute(self, pipe: Any, ops: list[Op[Any]]) -> list[Any]:
-        """Send one batch's pipeline: a reply (or exception) per op. Subclasses add to it
+    async def execute(self, pipe: Any, calls: list[Call]) -> list[Any]:
+        """Send one tick's pipeline: a reply (or exception) per call. Subclasses add to it
         (``ult.replicas`` waits for replicas here)."""
         return await pipe.execute(raise_on_error=False)
 
-    async def _send(self, batch: list[tuple[Op[Any], asyncio.Future[Any]]]) -> None:
+    async def _send(self, calls: list[Call]) -> None:
         pipe = self.r.pipeline(transaction=False)
-        for op, _ in batch:
-            queue(pipe, op)
+        for call in calls:
+            call.queue(pipe)
         try:
-            replies = await self.execute(pipe, [op for op, _ in batch])
+            replies = await self.execute(pipe, calls)
         except Exception as e:  # the connection failed: every caller gets the error
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(e)
+            for call in calls:
+                _answer(call.futures, e)
             return
-        for (op, future), reply in zip(batch, replies, strict=True):
+        for call, reply in zip(calls, replies, strict=True):
             if isinstance(reply, redis.exceptions.NoScriptError):
                 try:  # first use of the script on this server (or after SCRIPT FLUSH)
-                    source, _ = script_source(op.script)
-                    reply = await self.r.eval(source, len(op.keys), *op.keys, *op.args)
+                    source, _ = script_source(call.op.script)
+                    n = len(call.keys)
+                    reply = await self.r.eval(source, n, *call.keys, *call.args)
                 except Exception as e:
                     reply = e
-            if future.done():  # the caller went away
-                continue
-            if isinstance(reply, Exception):
-                future.set_exception(reply)
+            if call.op.batch and not isinstance(reply, Exception):
+                for future, one in zip(call.futures, reply, strict=True):
+                    _answer([future], one)
             else:
-                future.set_result(reply)
+                _answer(call.futures, reply)
+
+
+def _calls(batch: list[Pending], cluster: bool = False) -> list[Call]:
+    """The pipeline's commands: each op alone, except the calls of one batch script, joined
+    (on a cluster, joined per slot: one script may touch one slot only)."""
+    calls: list[Call] = []
+    joined: dict[tuple[str, int], Call] = {}
+    for op, future in batch:
+        if not op.batch:
+            calls.append(Call(op, [future], list(op.keys), list(op.args)))
+            continue
+        group = (op.script, key_slot(str(op.keys[0]).encode()) if cluster and op.keys else 0)
+        if group in joined:
+            call = joined[group]
+            call.futures.append(future)
+            call.keys.extend(op.keys)
+            call.args.extend(op.args)
+        else:
+            call = joined[group] = Call(op, [future], list(op.keys), list(op.args))
+            calls.append(call)
+    return calls
+
+
+def _answer(futures: list[asyncio.Future[Any]], reply: Any) -> None:
+    """Give ``reply`` (a value or an exception) to every caller still waiting."""
+    for future in futures:
+        if future.done():  # the caller went away
+            continue
+        if isinstance(reply, Exception):
+            future.set_exception(reply)
+        else:
+            future.set_result(reply)

@@ -1,6 +1,6 @@
 """QR codes and printable posters for a sponsor's scan URL.
 
-The QR content is fixed (DESIGN §3): ``{ULT_PUBLIC_URL}/s/{sid}``, with ``?at=<tag>`` when the
+The QR content is fixed: ``{ULT_PUBLIC_URL}/s/{sid}``, with ``?at=<tag>`` when the
 code hangs at a particular spot (``table-3``). Codes use error correction level Q (about 25% of
 the code may be damaged) because printed codes in cafés get scratched and stained.
 """

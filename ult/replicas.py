@@ -23,7 +23,7 @@ import redis.exceptions
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.crc import key_slot
 
-from ult.ops import AutoPipeline, Op, queue, script_source
+from ult.ops import AutoPipeline, Call, script_source
 
 # How often a single server is asked how many replicas it has (INFO replication).
 REPLICA_CHECK_S = 5.0
@@ -55,12 +55,6 @@ def parse_acks(value: str | int) -> int | None:
     return acks
 
 
-def _first_key(op: Op[Any]) -> str | None:
-    if op.script:
-        return op.keys[0] if op.keys else None
-    return str(op.command[1]) if len(op.command) > 1 else None
-
-
 class ReplicatedPipeline(AutoPipeline):
     """:class:`AutoPipeline` that waits for replicas before replies go out.
 
@@ -87,26 +81,26 @@ class ReplicatedPipeline(AutoPipeline):
         asked = 1 if self.acks is None else self.acks
         return min(asked, replicas)
 
-    async def execute(self, pipe: Any, ops: list[Op[Any]]) -> list[Any]:
-        replies = await self._execute(pipe, ops)
+    async def execute(self, pipe: Any, calls: list[Call]) -> list[Any]:
+        replies = await self._execute(pipe, calls)
         missing = [i for i, reply in enumerate(replies) if _no_script(reply)]
-        if missing:  # first use on this master: load, then run those ops again, waited for
-            for name in {ops[i].script for i in missing}:
+        if missing:  # first use on this master: load, then run those calls again, waited for
+            for name in {calls[i].op.script for i in missing}:
                 await self.r.script_load(script_source(name)[0])
             again = self.r.pipeline(transaction=False)
             for i in missing:
-                queue(again, ops[i])
-            redone = await self._execute(again, [ops[i] for i in missing])
+                calls[i].queue(again)
+            redone = await self._execute(again, [calls[i] for i in missing])
             for i, reply in zip(missing, redone, strict=True):
                 replies[i] = reply
         return replies
 
-    async def _execute(self, pipe: Any, ops: list[Op[Any]]) -> list[Any]:
+    async def _execute(self, pipe: Any, calls: list[Call]) -> list[Any]:
         if self.cluster:
-            return await self._execute_cluster(pipe, ops)
-        return await self._execute_single(pipe, ops)
+            return await self._execute_cluster(pipe, calls)
+        return await self._execute_single(pipe, calls)
 
-    async def _execute_single(self, pipe: Any, ops: list[Op[Any]]) -> list[Any]:
+    async def _execute_single(self, pipe: Any, calls: list[Call]) -> list[Any]:
         if time.monotonic() - self._checked > REPLICA_CHECK_S:
             info = await self.r.info("replication")
             self._replicas, self._checked = int(info.get("connected_slaves", 0)), time.monotonic()
@@ -121,7 +115,7 @@ class ReplicatedPipeline(AutoPipeline):
             return [_unconfirmed(reply) for reply in replies]
         return replies
 
-    async def _execute_cluster(self, pipe: Any, ops: list[Op[Any]]) -> list[Any]:
+    async def _execute_cluster(self, pipe: Any, calls: list[Call]) -> list[Any]:
         r: AsyncRedisCluster = self.r
         await r.initialize()
         if self._stale:  # a failure last time: reload the layout before this batch
@@ -134,8 +128,8 @@ class ReplicatedPipeline(AutoPipeline):
         slots = r.nodes_manager.slots_cache
         waits: dict[str, tuple[Any, int]] = {}  # node name → (node, confirmations wanted)
         op_node: list[str | None] = []
-        for op in ops:
-            key = _first_key(op)
+        for call in calls:
+            key = call.first_key
             owners = slots.get(key_slot(r.encoder.encode(key))) if key else None
             if not owners:
                 op_node.append(None)
@@ -150,8 +144,8 @@ class ReplicatedPipeline(AutoPipeline):
         except _LAYOUT_ERRORS:
             self._stale = True
             raise
-        confirmed = dict(zip(waits, replies[len(ops) :], strict=True))
-        replies = replies[: len(ops)]
+        confirmed = dict(zip(waits, replies[len(calls) :], strict=True))
+        replies = replies[: len(calls)]
         failed = {
             name
             for name, reply in confirmed.items()

@@ -1,13 +1,15 @@
-"""A sponsor's reward rule (DESIGN §7): how scans turn into points and points into rewards."""
+"""A sponsor's reward rule: how scans turn into points and points into rewards."""
 
 from __future__ import annotations
 
 import json
-import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
+from functools import lru_cache
 from typing import Any
 
 from ult import ops
+from ult.clock import or_now
 from ult.errors import UltError
 from ult.identity import hash_owner_key
 from ult.keys import sponsor_keys
@@ -73,15 +75,28 @@ class Rule:
                 values[f.name] = int(raw)
         return cls(**values)
 
+    @classmethod
+    def from_values(cls, values: Sequence[str]) -> Rule:
+        """A rule from its stored values in the order of :data:`RULE_FIELDS` (script replies)."""
+        return _from_values(tuple(values))
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in RULE_FIELDS}
+
+
+# The order in which the scripts read and reply the rule's fields (``lua/lib.lua``).
+RULE_FIELDS = tuple(f.name for f in fields(Rule))
+
+
+@lru_cache(maxsize=4096)
+def _from_values(values: tuple[str, ...]) -> Rule:
+    # every scan answers its sponsor's rule: parse each distinct rule once
+    return Rule.from_hash(dict(zip(RULE_FIELDS, values, strict=True)))
 
 
 def get_rule(sid: str) -> ops.Op[Rule]:
     """The sponsor's current rule."""
-    return ops.command(
-        lambda flat: Rule.from_hash(_as_dict(flat)), "HGETALL", sponsor_keys(sid).rule
-    )
+    return ops.command(lambda h: Rule.from_hash(ops.as_dict(h)), "HGETALL", sponsor_keys(sid).rule)
 
 
 def set_rule(sid: str, owner_key: str, rule: Rule, now_ms: int | None = None) -> ops.Op[Rule]:
@@ -89,7 +104,7 @@ def set_rule(sid: str, owner_key: str, rule: Rule, now_ms: int | None = None) ->
     rule = rule.validated()
     k = sponsor_keys(sid)
     flat = [x for item in rule.to_hash().items() for x in item]
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    now_ms = or_now(now_ms)
     args = [hash_owner_key(owner_key), now_ms, json.dumps(rule.to_dict()), *flat]
 
     def parse(reply: Any) -> Rule:
@@ -101,9 +116,3 @@ def set_rule(sid: str, owner_key: str, rule: Rule, now_ms: int | None = None) ->
         return rule
 
     return ops.script("set_rule", [k.profile, k.rule, k.events], args, parse)
-
-
-def _as_dict(flat: Any) -> dict[str, str]:
-    if isinstance(flat, dict):
-        return {ops.text(a): ops.text(b) for a, b in flat.items()}
-    return ops.pairs(flat)

@@ -1,15 +1,23 @@
-"""Customer scans: one atomic server-side script per scan (DESIGN §5)."""
+"""Customer scans: one atomic server-side script per scan (``lua/scan.lua``).
+
+The script's reply carries everything the customer's page shows after a scan — the card's
+visits and points, the rule, the card's open claim — so a visit is one request.
+"""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from ult import ops
+from ult.claims import Claim
+from ult.clock import or_now
 from ult.errors import UltError
-from ult.identity import card_id
+from ult.identity import card_id, short_cid
 from ult.keys import sponsor_keys
+from ult.messages import format_message, in_words, plural
+from ult.rules import Rule
+from ult.schema import SCAN_REFUSALS, SCAN_REPLY, reply_dict
 from ult.validation import check_field
 
 CODE_STATES = ("ok", "none", "bad")
@@ -24,60 +32,43 @@ class ScanResult:
     cid: str
     visits: int
     points: int
-    points_needed: int
-    reward: str
+    rule: Rule
     next_scan_in: int
     entry_id: str
     duplicate: bool
+    now_ms: int
+    claim: Claim | None = None
     watched: bool = False  # a sponsor watches the live room (the service emits only then)
 
     @property
     def reward_ready(self) -> bool:
-        return self.points >= self.points_needed > 0
+        return self.points >= self.rule.points_needed > 0
 
     @property
     def message(self) -> str:
-        points = f"{self.points} point{'s' if self.points != 1 else ''}"
-        if self.duplicate:
-            return f"Visit {self.visits} already recorded — {points}"
-        return f"Visit {self.visits} recorded — {points}"
+        visit = "Visit {} already recorded" if self.duplicate else "Visit {} recorded"
+        return f"{visit.format(self.visits)} — {plural(self.points, 'point')}"
 
     def to_ack(self) -> dict[str, Any]:
+        """The scan's acknowledgement: the card as ``card`` answers it (less the history),
+        plus what this scan did."""
         return {
             "ok": True,
             "sid": self.sid,
             "biz": self.biz,
+            "cid": short_cid(self.cid),
             "visits": self.visits,
             "points": self.points,
-            "points_needed": self.points_needed,
-            "reward": self.reward,
+            "points_needed": self.rule.points_needed,
+            "reward": self.rule.reward,
             "reward_ready": self.reward_ready,
+            "rule": self.rule.to_dict(),
+            "claim": self.claim.to_dict(self.now_ms) if self.claim else None,
             "duplicate": self.duplicate,
             "next_scan_in": self.next_scan_in,
+            "now_ms": self.now_ms,
             "message": self.message,
         }
-
-
-def in_words(seconds: int) -> str:
-    """``42 minutes``, ``3 hours``, ``1 day`` — for refusal messages."""
-    if seconds < 90:
-        return f"{max(seconds, 1)} second{'s' if seconds != 1 else ''}"
-    minutes = round(seconds / 60)
-    if minutes < 90:
-        return f"{minutes} minutes"
-    hours = round(seconds / 3600)
-    if hours < 36:
-        return f"{hours} hours"
-    days = round(seconds / 86400)
-    return f"{days} day{'s' if days != 1 else ''}"
-
-
-REFUSALS = {
-    "cooldown": "Already counted — your next visit counts in {wait}.",
-    "daily_cap": "That's all the visits that count today — come back in {wait}.",
-    "code_required": "Please scan the code shown at the counter to earn points here.",
-    "code_invalid": "That counter code has expired — scan the code at the counter again.",
-}
 
 
 def scan(
@@ -102,43 +93,37 @@ def scan(
         check_field("at", at)
     if code_state not in CODE_STATES:
         raise ValueError(f"code_state must be one of {CODE_STATES}")
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    now_ms = or_now(now_ms)
     k = sponsor_keys(sid)
     args = [cid, nonce or "", at or "", now_ms, code_state]
 
-    def parse(reply: list[Any]) -> ScanResult:
-        status = ops.text(reply[0])
+    def parse(raw: list[Any]) -> ScanResult:
+        reply = reply_dict(SCAN_REPLY, raw)
+        status = ops.text(reply["status"])
         if status == "unknown_sponsor":
-            raise UltError(
-                "unknown_sponsor", "This QR code does not belong to a registered business."
-            )
-        visits, points = int(reply[1]), int(reply[2])
-        next_in = -(-int(ops.text(reply[3])) // 1000)
-        biz, needed, reward = ops.text(reply[5]), int(ops.text(reply[6]) or 0), ops.text(reply[7])
-        if status in REFUSALS:
-            raise UltError(
-                status,
-                REFUSALS[status].format(wait=in_words(next_in)),
-                sid=sid,
-                biz=biz,
-                visits=visits,
-                points=points,
-                points_needed=needed,
-                reward=reward,
-                next_scan_in=next_in,
-            )
-        return ScanResult(
+            raise UltError("unknown_sponsor", format_message("unknown_sponsor"))
+        rule = Rule.from_values([ops.text(v) for v in reply["rule"]])
+        next_in = -(-int(ops.text(reply["next_in_ms"])) // 1000)
+        claim = Claim.from_json(ops.text(reply["claim"])) if reply["claim"] else None
+        result = ScanResult(
             sid=sid,
-            biz=biz,
+            biz=ops.text(reply["biz"]),
             cid=cid,
-            visits=visits,
-            points=points,
-            points_needed=needed,
-            reward=reward,
+            visits=int(reply["visits"]),
+            points=int(reply["points"]),
+            rule=rule,
             next_scan_in=next_in,
-            entry_id=ops.text(reply[4]),
+            entry_id=ops.text(reply["entry_id"]),
             duplicate=status == "duplicate",
-            watched=bool(reply[8]),
+            now_ms=now_ms,
+            claim=claim,
+            watched=bool(reply["watched"]),
         )
+        if status in SCAN_REFUSALS:
+            ack = result.to_ack()
+            extra = {k: ack[k] for k in ack if k not in ("ok", "duplicate", "message")}
+            raise UltError(status, format_message(status, wait=in_words(next_in)), **extra)
+        return result
 
-    return ops.script("scan", [k.profile, k.rule, k.cards, k.events, k.watched], args, parse)
+    keys = [k.profile, k.rule, k.cards, k.events, k.watched, k.claims]
+    return ops.script("scan", keys, args, parse)

@@ -1,20 +1,20 @@
-"""Sponsors: registration, profiles and owner-key checks (DESIGN §4, §5)."""
+"""Sponsors: registration, profiles and owner-key checks."""
 
 from __future__ import annotations
 
 import re
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
 from ult import keys, ops
+from ult.clock import or_now
 from ult.errors import UltError
 from ult.identity import hash_owner_key, make_sid, new_secret, owner_key_matches
 from ult.rules import Rule
-from ult.validation import check_text
+from ult.validation import check_field, check_text
 
 MAX_NAME = 80
 MAX_ADDRESS = 200
@@ -106,7 +106,7 @@ def register(
     if not -14 * 60 <= utc_offset_min <= 14 * 60:
         raise UltError("bad_request", "utc_offset_min must be between -840 and 840.")
     rule = (rule or Rule()).validated()
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    now_ms = or_now(now_ms)
 
     sid = _free_sid(r, biz, place_id)
     if not r.hsetnx(keys.PLACES, place_id, sid):
@@ -159,8 +159,7 @@ def _free_sid(r: redis.Redis, biz: str, place_id: str) -> str:
 
 
 def _profile_or_none(flat: Any) -> Profile | None:
-    h = flat if isinstance(flat, dict) else ops.pairs(flat)
-    h = {ops.text(a): ops.text(b) for a, b in h.items()}
+    h = ops.as_dict(flat)
     return Profile.from_hash(h) if h else None
 
 
@@ -169,8 +168,15 @@ def get_profile(sid: str) -> ops.Op[Profile | None]:
     return ops.command(_profile_or_none, "HGETALL", keys.sponsor_keys(sid).profile)
 
 
+def code_secret(sid: str) -> ops.Op[str]:
+    """The secret of the sponsor's rotating counter codes ('' when no such sponsor)."""
+    return ops.command(ops.text, "HGET", keys.sponsor_keys(sid).profile, "code_secret")
+
+
 def check_owner(sid: str, owner_key: str) -> ops.Op[Profile]:
     """The profile when ``owner_key`` is this sponsor's, else UltError."""
+    check_field("sid", sid)
+    check_field("owner_key", owner_key)
 
     def parse(flat: Any) -> Profile:
         profile = _profile_or_none(flat)

@@ -1,4 +1,4 @@
-"""Field formats of DESIGN §3: every value from outside is checked here before use."""
+"""Field formats: every value from outside is checked here before use (docs/protocol.md)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from ult.errors import UltError
 
 MAX_PAYLOAD_BYTES = 8 * 1024
+MAX_FIELD_CHARS = 128  # the longest field format (key)
 
 FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
     "sid": (re.compile(r"[a-z0-9-]{3,64}"), "3–64 characters of a-z, 0-9 and -"),
@@ -34,20 +35,24 @@ def check_field(name: str, value: object) -> str:
 def check_payload(
     payload: object, required: tuple[str, ...], optional: tuple[str, ...] = ()
 ) -> dict[str, str]:
-    """Validate one event payload: a JSON object with exactly the allowed fields.
+    """Check one event payload's shape: a JSON object with exactly the allowed fields, each a
+    string of at most :data:`MAX_FIELD_CHARS`. Returns the fields present.
 
-    Returns the fields present, each checked by :func:`check_field`.
+    Field formats are checked once, by the core function the event calls (:func:`check_field`).
     """
     if not isinstance(payload, Mapping):
         raise UltError("bad_request", "The request must be one JSON object.")
     allowed = set(required) | set(optional)
-    extra = sorted(_printable_name(k) for k in payload if k not in allowed)
-    if extra:
+    if not payload.keys() <= allowed:
+        extra = sorted(_printable_name(k) for k in payload if k not in allowed)
         raise UltError("bad_request", f"Unknown field(s): {', '.join(extra)}.")
-    missing = [k for k in required if k not in payload]
-    if missing:
+    if not payload.keys() >= set(required):
+        missing = [k for k in required if k not in payload]
         raise UltError("bad_request", f"Missing field(s): {', '.join(missing)}.")
-    return {k: check_field(k, payload[k]) for k in (*required, *optional) if k in payload}
+    for name, value in payload.items():
+        if not isinstance(value, str) or len(value) > MAX_FIELD_CHARS:
+            raise UltError("bad_request", f"'{name}' must be {FORMATS[name][1]}.")
+    return dict(payload)
 
 
 def check_text(name: str, value: object, *, max_len: int, required: bool = True) -> str:

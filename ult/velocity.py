@@ -1,4 +1,4 @@
-"""Velocity alerts (DESIGN §8): scan patterns that look abnormal, found without identities.
+"""Velocity alerts: scan patterns that look abnormal, found without identities.
 
 Two signals over the sponsor's recent stream:
 - the whole shop: scans in the last ``window_min`` minutes far above the hour's usual rate;
@@ -7,12 +7,12 @@ Two signals over the sponsor's recent stream:
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from dataclasses import dataclass
 
 import redis
 
+from ult.clock import or_now
 from ult.identity import short_cid
 from ult.keys import sponsor_keys
 
@@ -100,5 +100,5 @@ def velocity_alerts(
     r: redis.Redis, sid: str, now_ms: int | None = None, th: Thresholds = Thresholds()
 ) -> list[Alert]:
     """Alerts for one sponsor now."""
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    now_ms = or_now(now_ms)
     return find_alerts(recent_entries(r, sid, now_ms - 3_600_000), now_ms, th)

@@ -1,4 +1,4 @@
-"""Analytics over the scan streams, for the analyst notebooks (DESIGN §1, §5, §8).
+"""Analytics over the scan streams, for the analyst notebooks.
 
 Typical use::
 

@@ -1,4 +1,4 @@
-"""Memory and time of loading a big stream (issue 5: "loading 200,000 entries stays under a
+"""Memory and time of loading a big stream ("loading 200,000 entries stays under a
 stated memory bound"). Run it with ``python benchmarks/analytics_memory.py``; ``ult bench``
 can call :func:`run`.
 

@@ -1,4 +1,4 @@
-"""Streaming reads of the Redis Streams into pandas DataFrames (DESIGN §5).
+"""Streaming reads of the Redis Streams into pandas DataFrames.
 
 A stream is read with ``XRANGE … COUNT batch`` pages, each page turned at once into a
 compact Arrow table (strings, int32, millisecond timestamps), so the Python objects of only

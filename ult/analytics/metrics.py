@@ -24,7 +24,7 @@ WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 FREQUENCY_BINS = (1, 2, 3, 4, 5, 6, 11, 21)
 GAP_BINS_DAYS = (0, 1, 2, 4, 7, 14, 30, 60, 90)
 VELOCITY_BINS = (1, 2, 3, 4, 6, 10)
-APPROVED = ("approved", "redeemed")
+APPROVED = ("approved",)
 
 
 # ---- selections, periods, groups ------------------------------------------------------------
@@ -463,7 +463,7 @@ def _claim_funnel(events: pd.DataFrame, index: pd.Index) -> pd.DataFrame | None:
 
 
 def claim_status(events: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
-    """Claims per sponsor by their latest status (requested, approved, rejected, redeemed …)."""
+    """Claims per sponsor by their latest status (requested, approved, rejected, void)."""
     claims = _claims(events).sort_values("time", kind="stable")
     latest = claims.drop_duplicates(["sid", "claim_id"], keep="last")
     keys = ["sid", "status"]

@@ -1,4 +1,4 @@
-"""The k-anonymity guard: no displayed table singles out a customer (DESIGN §8).
+"""The k-anonymity guard: no displayed table singles out a customer.
 
 Every table meant for display counts *cards* per group. A group with fewer than ``k`` cards
 (but more than none) is suppressed: a row whose group is too small is dropped, a cell whose

@@ -17,22 +17,27 @@ from typing import Any
 
 import socketio
 
-from ult.bench.scans import Recorder
+from ult.bench.stats import Recorder
+from ult.rules import Rule
+from ult.scans import ScanResult
 from ult.validation import MAX_PAYLOAD_BYTES
 
-ACK = {
-    "ok": True,
-    "sid": "bench-sponsor-0000",
-    "biz": "Bench Sponsor 0",
-    "visits": 1,
-    "points": 1,
-    "points_needed": 10,
-    "reward": "10% off your tab",
-    "reward_ready": False,
-    "duplicate": False,
-    "next_scan_in": 0,
-    "message": "Visit 1 recorded — 1 point",
-}
+
+def sample_ack() -> dict[str, Any]:
+    """What the bare server answers: a real scan ack (same fields and size as ULT's)."""
+    result = ScanResult(
+        sid="bench-sponsor-0000",
+        biz="Bench Sponsor 0",
+        cid="0" * 32,
+        visits=1,
+        points=1,
+        rule=Rule(),
+        next_scan_in=0,
+        entry_id="1764110000000-0",
+        duplicate=False,
+        now_ms=1764110000000,
+    )
+    return result.to_ack()
 
 
 async def _ping_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -52,8 +57,10 @@ def create_bare_app() -> socketio.ASGIApp:
         engineio_logger=False,
     )
 
+    ack = sample_ack()
+
     async def scan(conn: str, *args: Any) -> dict[str, Any]:
-        return ACK
+        return ack
 
     sio.on("scan", scan)
     return socketio.ASGIApp(sio, other_asgi_app=_ping_app)

@@ -28,8 +28,7 @@ def used_memory(r: redis.Redis) -> int:
 
 def record_scans(r: redis.Redis, sids: list[str], scans: int, cards_per_sponsor: int) -> int:
     """Record ``scans`` scans round robin over sponsors and their cards; the errors."""
-    source, sha = ops.script_source("scan")
-    r.script_load(source)
+    ops.load(r, "scan")
     keys = [[secrets.token_urlsafe(32) for _ in range(cards_per_sponsor)] for _ in sids]
     errors = 0
     for start in range(0, scans, BATCH):
@@ -38,11 +37,11 @@ def record_scans(r: redis.Redis, sids: list[str], scans: int, cards_per_sponsor:
         for i in range(start, min(scans, start + BATCH)):
             s, card = i % len(sids), (i // len(sids)) % cards_per_sponsor
             op = scan(sids[s], keys[s][card], nonce=f"m{i:x}")
-            pipe.evalsha(sha, len(op.keys), *op.keys, *op.args)
+            ops.queue(pipe, op)
             batch.append(op)
         for op, reply in zip(batch, pipe.execute(raise_on_error=False), strict=True):
             try:
-                op.parse(reply)
+                ops.parse_reply(op, reply)
             except Exception:  # a refused scan is counted, not raised
                 errors += 1
     return errors

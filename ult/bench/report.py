@@ -8,7 +8,7 @@ from typing import Any
 
 from ult.bench.stats import RunResult, ratio
 
-# The keys other tools read (issue 6). Never rename or remove one.
+# The keys other tools read. Never rename or remove one.
 FIXED_KEYS = (
     "scans_per_s",
     "socketio_baseline_per_s",

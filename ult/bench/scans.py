@@ -26,15 +26,14 @@ import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ult.bench.procs import cpu_seconds, machine_busy_seconds
-from ult.bench.stats import RunResult
+from ult.bench.stats import Recorder, RunResult
 
 CONNECT_TIMEOUT_S = 60.0
 CALL_TIMEOUT_S = 10.0
-MAX_SAMPLES = 5
 TICK_S = 0.002
 
 
@@ -59,27 +58,12 @@ class LoadPlan:
         return self.rate > 0
 
 
-@dataclass
-class Recorder:
-    """What one worker saw: successes with their latency, errors with a few samples."""
-
-    done: int = 0
-    errors: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
-    samples: list[str] = field(default_factory=list)
-
-    def ok(self, started: float) -> None:
-        self.done += 1
-        self.latencies_ms.append((time.perf_counter() - started) * 1000)
-
-    def error(self, what: str) -> None:
-        self.errors += 1
-        if len(self.samples) < MAX_SAMPLES:
-            self.samples.append(what[:200])
-
-
 class ScanClient:
-    """One simulated phone: a Socket.IO connection and one card key per sponsor."""
+    """One simulated phone: a Socket.IO connection and one card key per sponsor.
+
+    Each of its scans is one visit as the scan page makes it: a single ``scan`` event, whose
+    answer carries the card (balance, rule, claim) the page shows.
+    """
 
     def __init__(self, index: int, url: str, sids: tuple[str, ...]) -> None:
         import socketio

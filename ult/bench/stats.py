@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+MAX_ERROR_SAMPLES = 5
 
 
 def percentile(ordered: Sequence[float], q: float) -> float | None:
@@ -19,6 +22,25 @@ def percentile(ordered: Sequence[float], q: float) -> float | None:
 def rounded(value: float | None, digits: int = 2) -> float | None:
     """``value`` rounded for reports (None stays None)."""
     return None if value is None else round(value, digits)
+
+
+@dataclass
+class Recorder:
+    """What one worker saw: successes with their latency, errors with a few samples."""
+
+    done: int = 0
+    errors: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    samples: list[str] = field(default_factory=list)
+
+    def ok(self, started: float) -> None:
+        self.done += 1
+        self.latencies_ms.append((time.perf_counter() - started) * 1000)
+
+    def error(self, what: str) -> None:
+        self.errors += 1
+        if len(self.samples) < MAX_ERROR_SAMPLES:
+            self.samples.append(what[:200])
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The sponsor dashboard (issue 3): a Voilà app made from ``dashboards/sponsor.ipynb``.
+"""The sponsor dashboard: a Voilà app made from ``dashboards/sponsor.ipynb``.
 
 In a notebook::
 

@@ -1,4 +1,4 @@
-"""Velocity alerts on the live tab (DESIGN §8): scans that look abnormal, without identities.
+"""Velocity alerts on the live tab: scans that look abnormal, without identities.
 
 ``ult.velocity`` reads the last hour of the sponsor's stream; the live reader asks this box to
 recompute at most every :data:`ALERTS_EVERY_S` seconds while entries arrive, and every

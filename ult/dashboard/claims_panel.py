@@ -18,6 +18,7 @@ import ipywidgets as W
 
 from ult import run
 from ult.claims import Claim, decide, list_claims, pending
+from ult.clock import now_ms
 from ult.dashboard.context import Context
 from ult.dashboard.storage import Business
 from ult.dashboard.table import Action, ActionTable, Column, Row
@@ -54,11 +55,6 @@ DONE_WORDS = {
     "reject": "Rejected {code}: the points are back on the card.",
     "void": "Voided {code}: the points are back on the card.",
 }
-
-
-def now_ms() -> int:
-    """The current time in epoch milliseconds."""
-    return int(time.time() * 1000)
 
 
 def waited(ms: int) -> str:

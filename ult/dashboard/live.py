@@ -1,336 +1,46 @@
-"""The live tab: today's numbers, velocity alerts, a feed that updates within a second (with a
-Void button per counted visit), the loyal customers.
+"""The live tab: today's numbers (``today``), velocity alerts (``alerts``), a feed that
+updates within a second (``feed``), the loyal customers (``loyalists``).
 
-A :class:`StreamFollower` thread waits on the sponsor's event stream with ``XREAD BLOCK`` (one
-second at a time, so it notices a stop quickly) and hands new entries to the panel, which
-redraws its widgets from that thread. The thread is a daemon and is stopped when the business
-changes, when the panel's widget is closed, and with the kernel when the page closes (Voilà
-shuts the page's kernel down on ``beforeunload``). Other panels (the claims panel) get the
-same entries through :attr:`LivePanel.listeners`: one reader per page.
+One :class:`~ult.dashboard.follower.StreamFollower` thread per page reads the sponsor's stream
+and hands new entries to the panel, which redraws its widgets from that thread. Other panels
+(the claims panel) get the same entries through :attr:`LivePanel.listeners`: one reader per
+page. Voilà shuts the page's kernel, and so the thread, down on ``beforeunload``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import ipywidgets as W
-import redis
-import redis.exceptions
 
 from ult import run
 from ult.cards import loyalists
 from ult.claims import void_scan
+from ult.clock import now_ms
 from ult.dashboard.alerts import AlertsBox
-from ult.dashboard.context import LIVE_BLOCK_MS, Context
+from ult.dashboard.context import Context
+from ult.dashboard.feed import FEED_COLUMNS, feed_rows, voided_among
+from ult.dashboard.follower import StreamFollower, newest
+from ult.dashboard.loyalists import loyalists_html
 from ult.dashboard.storage import Business
-from ult.dashboard.table import Action, ActionTable, Column, Row
-from ult.dashboard.ui import Message, classed, esc, guarded, local_datetime, local_time, table
+from ult.dashboard.table import ActionTable
+from ult.dashboard.today import DayStats, day_start_ms, read_day, stats_html
+from ult.dashboard.ui import Message, classed, esc, guarded
 from ult.errors import UltError
 from ult.identity import short_cid
 from ult.keys import sponsor_keys
+from ult.schema import Entry, entry_ms
 
 log = logging.getLogger("ult.dashboard")
 
-DAY_MS = 86_400_000
 FEED_ROWS = 30
 LOYALIST_ROWS = 25
 LOYALISTS_EVERY_S = 2.0  # redraw the loyalists table at most this often while scans arrive
-
-Entry = tuple[str, dict[str, str]]
-
-FEED_COLUMNS = [
-    Column("time", "Time"),
-    Column("card", "Card", "ult-cid"),
-    Column("what", "What happened"),
-    Column("spot", "Spot"),
-]
-VOID_SCAN = Action("void", "Void", "plain", confirm="Confirm void")
-CLAIM_WORDS = {
-    "requested": "Reward claimed — waiting for staff",
-    "approved": "Reward given",
-    "rejected": "Reward claim rejected",
-}
-
-REFUSAL_WORDS = {
-    "cooldown": "scanned again too soon",
-    "daily_cap": "daily limit reached",
-    "code_required": "counter code missing",
-    "code_invalid": "counter code expired",
-}
-
-
-def now_ms() -> int:
-    """The current time in epoch milliseconds (the unit of stream ids)."""
-    return int(time.time() * 1000)
-
-
-def entry_ms(entry_id: str) -> int:
-    """A stream entry's time (its id's milliseconds)."""
-    return int(entry_id.split("-", 1)[0])
-
-
-def day_start_ms(at_ms: int, utc_offset_min: int) -> int:
-    """Local midnight (at ``utc_offset_min``) of the day containing ``at_ms``, in epoch ms."""
-    offset = utc_offset_min * 60_000
-    return (at_ms + offset) // DAY_MS * DAY_MS - offset
-
-
-@dataclass
-class DayStats:
-    """Scans, refusals and distinct cards of one local day."""
-
-    start_ms: int
-    scans: int = 0
-    refused: int = 0
-    cards: set[str] = field(default_factory=set)
-
-    @property
-    def end_ms(self) -> int:
-        """The first millisecond after this day."""
-        return self.start_ms + DAY_MS
-
-    def add(self, entry: Entry) -> None:
-        """Count one stream entry if it falls on this day."""
-        entry_id, fields = entry
-        if not self.start_ms <= entry_ms(entry_id) < self.end_ms:
-            return
-        kind = fields.get("t")
-        if kind == "scan":
-            self.scans += 1
-            self.cards.add(fields.get("c", ""))
-        elif kind == "refused":
-            self.refused += 1
-
-
-def read_day(r: redis.Redis, key: str, start_ms: int, until_id: str) -> DayStats:
-    """The day's stats from the stream, up to and including ``until_id``."""
-    stats = DayStats(start_ms)
-    low = f"{start_ms}-0"
-    while True:
-        batch = r.xrange(key, low, until_id, count=1000)
-        for entry in batch:
-            stats.add(entry)
-        if len(batch) < 1000:
-            return stats
-        low = "(" + batch[-1][0]
-
-
-def newest(r: redis.Redis, key: str, count: int) -> list[Entry]:
-    """The stream's newest entries, newest first."""
-    return list(r.xrevrange(key, "+", "-", count=count))
-
-
-def _xread_entries(reply: Any) -> list[Entry]:
-    """Entries of one XREAD reply (RESP2 list or RESP3 dict)."""
-    if not reply:
-        return []
-    groups = reply.items() if isinstance(reply, dict) else reply
-    entries: list[Entry] = []
-    for _key, items in groups:
-        entries.extend(items[0] if items and isinstance(items[0], list) else items)
-    return entries
-
-
-class StreamFollower:
-    """Follow one stream from ``last_id`` with XREAD BLOCK in a daemon thread."""
-
-    def __init__(
-        self,
-        connect: Callable[[], redis.Redis],
-        key: str,
-        last_id: str,
-        on_entries: Callable[[list[Entry]], None],
-        on_tick: Callable[[], None] | None = None,
-        on_status: Callable[[str | None], None] | None = None,
-        block_ms: int = LIVE_BLOCK_MS,
-    ) -> None:
-        self.connect = connect
-        self.key = key
-        self.last_id = last_id
-        self.on_entries = on_entries
-        self.on_tick = on_tick or (lambda: None)
-        self.on_status = on_status or (lambda _text: None)
-        self.block_ms = block_ms
-        self._stop = threading.Event()
-        self._client: redis.Redis | None = None
-        self._thread = threading.Thread(target=self._run, name=f"ult-live {key}", daemon=True)
-
-    def start(self) -> StreamFollower:
-        """Start following; returns self."""
-        self._thread.start()
-        return self
-
-    @property
-    def running(self) -> bool:
-        """Whether the thread is still alive."""
-        return self._thread.is_alive()
-
-    def stop(self, wait: bool = False) -> None:
-        """Stop following; ``wait`` joins the thread.
-
-        Closing the connection wakes a waiting XREAD at once (otherwise the thread ends
-        within one BLOCK period); while joining, it is closed again in case the thread was
-        just reconnecting.
-        """
-        self._stop.set()
-        self._wake()
-        if not wait or self._thread is threading.current_thread():
-            return
-        deadline = time.monotonic() + self.block_ms / 1000 + 3
-        while self._thread.is_alive() and time.monotonic() < deadline:
-            self._thread.join(0.05)
-            self._wake()
-
-    def _wake(self) -> None:
-        client = self._client
-        if client is not None:
-            with contextlib.suppress(Exception):  # the reader sees a closed connection
-                client.connection_pool.disconnect()
-
-    def _run(self) -> None:
-        failing = False
-        while not self._stop.is_set():
-            try:
-                if self._client is None:
-                    self._client = self.connect()
-                reply = self._client.xread({self.key: self.last_id}, count=500, block=self.block_ms)
-                if failing:
-                    failing = False
-                    self.on_status(None)
-                entries = _xread_entries(reply)
-                if entries and not self._stop.is_set():
-                    self.last_id = entries[-1][0]
-                    self.on_entries(entries)
-                if not self._stop.is_set():
-                    self.on_tick()
-            except Exception as exc:
-                if self._stop.is_set():
-                    break
-                self._client = _close(self._client)
-                if isinstance(exc, redis.exceptions.RedisError):
-                    log.warning("live reader for %s: %s", self.key, exc)
-                    failing = True
-                    self.on_status("Live updates paused: the database is not reachable. Retrying…")
-                else:
-                    log.exception("live reader for %s failed", self.key)
-                self._stop.wait(2)
-        self._client = _close(self._client)
-
-
-def _close(client: redis.Redis | None) -> None:
-    if client is not None:
-        with contextlib.suppress(Exception):  # closing a broken connection must not raise
-            client.close()
-    return None
-
-
-# --- rendering ---------------------------------------------------------------------------------
-
-
-def stats_html(stats: DayStats) -> str:
-    """The three numbers at the top of the live tab."""
-
-    def stat(css: str, value: int, label: str) -> str:
-        return (
-            f'<div class="ult-stat {css}"><span class="ult-stat-value">{value}</span>'
-            f'<span class="ult-stat-label">{label}</span></div>'
-        )
-
-    return (
-        '<div class="ult-stats">'
-        + stat("ult-stat-scans", stats.scans, "scans today")
-        + stat("ult-stat-cards", len(stats.cards), "different cards today")
-        + stat("ult-stat-refused", stats.refused, "not counted today")
-        + "</div>"
-    )
-
-
-def describe(fields: dict[str, str]) -> tuple[str, str]:
-    """(css class, plain-text description) of one event."""
-    kind = fields.get("t", "")
-    if kind == "scan":
-        points = fields.get("p", "0")
-        unit = "point" if points == "1" else "points"
-        return "ult-ev-scan", f"Visit {fields.get('v', '?')} · +{points} {unit}"
-    if kind == "refused":
-        reason = fields.get("r", "")
-        return "ult-ev-refused", f"Not counted: {REFUSAL_WORDS.get(reason, reason)}"
-    if kind == "registered":
-        return "ult-ev-info", "Business registered"
-    if kind == "rule":
-        return "ult-ev-info", "Reward rule changed"
-    if kind == "expired":
-        return "ult-ev-info", "Points expired after a long absence"
-    if kind == "claim":
-        return "ult-ev-claim", CLAIM_WORDS.get(fields.get("s", ""), "Reward claim")
-    if kind == "void":
-        if fields.get("ref"):
-            return "ult-ev-refused", "Visit voided by you · points taken back"
-        return "ult-ev-refused", "Reward voided by you · points given back"
-    return "ult-ev-info", kind.replace("_", " ").capitalize() or "Event"
-
-
-def feed_row(entry: Entry, offset_min: int, voided: set[str]) -> Row:
-    """One feed row as plain text (table.js inserts it with ``textContent``)."""
-    entry_id, fields = entry
-    css, text = describe(fields)
-    is_scan = fields.get("t") == "scan"
-    was_voided = is_scan and entry_id in voided
-    if was_voided:
-        text, css = f"{text} · voided", "ult-ev-voided"
-    return Row(
-        id=entry_id,
-        cells={
-            "time": local_time(entry_ms(entry_id), offset_min),
-            "card": short_cid(fields.get("c", "")),
-            "what": text,
-            "spot": fields.get("a", ""),
-        },
-        css="ult-row-voided" if was_voided else "",
-        cell_css={"what": css},
-        actions=(VOID_SCAN,) if is_scan and not was_voided else (),
-    )
-
-
-def feed_rows(entries: list[Entry], offset_min: int, voided: set[str]) -> list[Row]:
-    """The live feed, newest first; counted visits not yet voided get a Void button."""
-    return [feed_row(entry, offset_min, voided) for entry in entries]
-
-
-def voided_among(r: redis.Redis, sid: str, entries: list[Entry]) -> set[str]:
-    """Which of these scans the sponsor has voided."""
-    ids = [entry_id for entry_id, fields in entries if fields.get("t") == "scan"]
-    if not ids:
-        return set()
-    flags = r.smismember(sponsor_keys(sid).voided, ids)
-    return {entry_id for entry_id, flag in zip(ids, flags, strict=True) if flag}
-
-
-def loyalists_html(rows: list[dict[str, Any]], offset_min: int) -> str:
-    """The loyal customers table: anonymous short card ids only."""
-    cells = [
-        [
-            f'<code class="ult-cid">{esc(row["cid"])}</code>',
-            esc(row["visits"]),
-            esc(row["points"]),
-            esc(local_datetime(row["first_ms"], offset_min)),
-            esc(local_datetime(row["last_ms"], offset_min)),
-        ]
-        for row in rows
-    ]
-    return table(
-        ["Card", "Visits", "Points", "First visit", "Last visit"],
-        cells,
-        "ult-loyalists-table",
-        "No cards yet.",
-    )
 
 
 class StreamListener(Protocol):

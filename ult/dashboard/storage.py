@@ -1,4 +1,4 @@
-"""The sponsor's profile in the browser's ``localStorage`` (DESIGN §4), bridged by anywidget.
+"""The sponsor's profile in the browser's ``localStorage``, bridged by anywidget.
 
 The profile is one JSON entry::
 
@@ -15,7 +15,6 @@ one). Everything read from the browser is checked here before the kernel uses it
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import anywidget
 import traitlets as t
 
+from ult.clock import now_ms
 from ult.errors import UltError
 from ult.validation import check_field, check_text
 
@@ -116,7 +116,7 @@ class BrowserStore(anywidget.AnyWidget):
         """Keep ``business`` (replacing one with the same sid) and make it current."""
         self._require_loaded()
         if not business.added_ms:
-            business = Business(**{**business.to_json(), "added_ms": int(time.time() * 1000)})
+            business = Business(**{**business.to_json(), "added_ms": now_ms()})
         others = [b.to_json() for b in self.businesses() if b.sid != business.sid]
         self._update(businesses=[*others, business.to_json()], current=business.sid)
 

@@ -40,15 +40,22 @@ local function entry_id(events, now)
   return fmt(ms) .. '-*'
 end
 
--- The rule's numbers (missing fields: defaults of ult.rules.Rule).
+-- The rule's fields in the order of ult.rules.RULE_FIELDS, and the defaults of ult.rules.Rule
+-- for a field not stored (tests/test_rules.py checks both against Rule).
+local RULE_FIELDS = {'points_per_scan', 'points_needed', 'reward', 'approval', 'cooldown_min',
+  'daily_cap', 'expiry_days', 'require_code', 'voucher_min'}
+local RULE_DEFAULTS = {'1', '10', '10% off your tab', 'instant', '60', '0', '0', '0', '15'}
+
+-- The rule: its numbers for the scripts, and `values` (strings, defaults filled in) for replies.
 local function read_rule(rule)
-  local r = redis.call('HMGET', rule, 'points_per_scan', 'cooldown_min', 'daily_cap', 'expiry_days',
-    'require_code', 'points_needed', 'reward', 'approval', 'voucher_min')
+  local r = redis.call('HMGET', rule, unpack(RULE_FIELDS))
+  for i = 1, #RULE_FIELDS do
+    if not r[i] then r[i] = RULE_DEFAULTS[i] end
+  end
   return {
-    pps = tonumber(r[1] or '1'), cooldown = tonumber(r[2] or '0') * 60000,
-    cap = tonumber(r[3] or '0'), expiry = tonumber(r[4] or '0') * 86400000,
-    require_code = r[5] == '1', needed = tonumber(r[6] or '10'), reward = r[7] or '',
-    approval = r[8] or 'instant', voucher = tonumber(r[9] or '15') * 60000,
+    pps = tonumber(r[1]), needed = tonumber(r[2]), reward = r[3], approval = r[4],
+    cooldown = tonumber(r[5]) * 60000, cap = tonumber(r[6]), expiry = tonumber(r[7]) * 86400000,
+    require_code = r[8] == '1', voucher = tonumber(r[9]) * 60000, values = r,
   }
 end
 

@@ -1,56 +1,78 @@
--- One customer scan, atomically (DESIGN §5).
--- KEYS: profile, rule, cards, events, watched
--- ARGV: cid, nonce ('' for none), tag ('' for none), now_ms, code_state ('ok' | 'none' | 'bad')
--- Reply: {status, visits, points, next_in_ms, entry_id, biz, points_needed, reward, watched}
--- (watched: 1 when a sponsor dashboard watches the live room, so the service emits to it)
+-- Customer scans, each atomically: the checks, the XADD and the card record in one step.
+-- The script takes any number of scans at once (the service sends the scans of one event-loop
+-- tick as one call): KEYS and ARGV are the concatenation of each scan's own.
+-- KEYS (per scan): profile, rule, cards, events, watched, claims
+-- ARGV (per scan): cid, nonce ('' for none), tag ('' for none), now_ms, code_state
+--   ('ok' | 'none' | 'bad')
+-- Reply: one list per scan (ult.schema.SCAN_REPLY): {status, visits, points, next_in_ms,
+--   entry_id, biz, watched, claim json or '', rule values}, everything the customer's page shows
+--   after a scan; or an error reply for a scan that failed (the others still count).
 -- status: ok | duplicate | unknown_sponsor | cooldown | daily_cap | code_required | code_invalid
-local profile, rule, cards, events, watched = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local cid, nonce, tag, now, code_state = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local DAY, MAX_NONCES, MAX_RECENT = 86400000, 4, 10
+local N_KEYS, N_ARGS = 6, 5
 
-local p = redis.call('HMGET', profile, 'biz', 'utc_offset_min')
-if not p[1] then return {'unknown_sponsor'} end
-local biz, offset = p[1], tonumber(p[2] or '0') * 60000
-local rl = read_rule(rule)
-local c = read_card(cards, cid)
+local function scan(profile, rule, cards, events, watched, claims, cid, nonce, tag, now, code_state)
+  local p = redis.call('HMGET', profile, 'biz', 'utc_offset_min')
+  if not p[1] then return {'unknown_sponsor'} end
+  local biz, offset = p[1], tonumber(p[2] or '0') * 60000
+  local rl = read_rule(rule)
+  local c = read_card(cards, cid)
 
-local function reply(status, next_in, id)
-  return {status, c.visits, c.points, fmt(math.max(next_in or 0, 0)), id or '', biz, rl.needed,
-    rl.reward, redis.call('EXISTS', watched)}
+  local function reply(status, next_in, id)
+    local claim_id = redis.call('HGET', claims, 'card:' .. cid)
+    local claim = claim_id and redis.call('HGET', claims, claim_id) or ''
+    return {status, c.visits, c.points, fmt(math.max(next_in or 0, 0)), id or '', biz,
+      redis.call('EXISTS', watched), claim, rl.values}
+  end
+  local function cooldown_left()
+    if rl.cooldown > 0 and c.last > 0 then return c.last + rl.cooldown - now end
+    return 0
+  end
+
+  -- A retried scan (same nonce) is answered again, never counted twice.
+  if nonce ~= '' then
+    for n in string.gmatch(c.nonces, '[^,]+') do
+      if n == nonce then return reply('duplicate', cooldown_left()) end
+    end
+  end
+
+  local function refuse(reason, next_in)
+    local id = redis.call('XADD', events, entry_id(events, now), 't', 'refused', 'c', cid, 'r', reason)
+    return reply(reason, next_in, id)
+  end
+
+  if rl.require_code and code_state ~= 'ok' then
+    if code_state == 'bad' then return refuse('code_invalid', 0) end
+    return refuse('code_required', 0)
+  end
+  if apply_expiry(events, cid, c, rl, now) then write_card(cards, cid, c) end
+  if cooldown_left() > 0 then return refuse('cooldown', cooldown_left()) end
+  local today = math.floor((now + offset) / DAY)
+  if today ~= c.day then c.dayn = 0 end
+  if rl.cap > 0 and c.dayn >= rl.cap then return refuse('daily_cap', (today + 1) * DAY - offset - now) end
+
+  c.visits, c.points, c.dayn, c.day, c.last = c.visits + 1, c.points + rl.pps, c.dayn + 1, today, now
+  if c.first == 0 then c.first = now end
+  local fields = {'t', 'scan', 'c', cid, 'v', c.visits, 'p', rl.pps}
+  if tag ~= '' then fields[#fields + 1] = 'a'; fields[#fields + 1] = tag end
+  local id = redis.call('XADD', events, entry_id(events, now), unpack(fields))
+  if nonce ~= '' then c.nonces = push(c.nonces, nonce, MAX_NONCES) end
+  c.recent = push(c.recent, id, MAX_RECENT)
+  write_card(cards, cid, c)
+  return reply('ok', cooldown_left(), id)
 end
-local function cooldown_left()
-  if rl.cooldown > 0 and c.last > 0 then return c.last + rl.cooldown - now end
-  return 0
-end
 
--- A retried scan (same nonce) is answered again, never counted twice.
-if nonce ~= '' then
-  for n in string.gmatch(c.nonces, '[^,]+') do
-    if n == nonce then return reply('duplicate', cooldown_left()) end
+local out = {}
+for i = 0, #KEYS / N_KEYS - 1 do
+  local k, a = i * N_KEYS, i * N_ARGS
+  local ok, res = pcall(scan, KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5],
+    KEYS[k + 6], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4]), ARGV[a + 5])
+  if ok then
+    out[#out + 1] = res
+  elseif type(res) == 'table' then  -- an error of a Redis command (e.g. OOM): that scan's answer
+    out[#out + 1] = res
+  else
+    out[#out + 1] = redis.error_reply(tostring(res))
   end
 end
-
-local function refuse(reason, next_in)
-  local id = redis.call('XADD', events, entry_id(events, now), 't', 'refused', 'c', cid, 'r', reason)
-  return reply(reason, next_in, id)
-end
-
-if rl.require_code and code_state ~= 'ok' then
-  if code_state == 'bad' then return refuse('code_invalid', 0) end
-  return refuse('code_required', 0)
-end
-if apply_expiry(events, cid, c, rl, now) then write_card(cards, cid, c) end
-if cooldown_left() > 0 then return refuse('cooldown', cooldown_left()) end
-local today = math.floor((now + offset) / DAY)
-if today ~= c.day then c.dayn = 0 end
-if rl.cap > 0 and c.dayn >= rl.cap then return refuse('daily_cap', (today + 1) * DAY - offset - now) end
-
-c.visits, c.points, c.dayn, c.day, c.last = c.visits + 1, c.points + rl.pps, c.dayn + 1, today, now
-if c.first == 0 then c.first = now end
-local fields = {'t', 'scan', 'c', cid, 'v', c.visits, 'p', rl.pps}
-if tag ~= '' then fields[#fields + 1] = 'a'; fields[#fields + 1] = tag end
-local id = redis.call('XADD', events, entry_id(events, now), unpack(fields))
-if nonce ~= '' then c.nonces = push(c.nonces, nonce, MAX_NONCES) end
-c.recent = push(c.recent, id, MAX_RECENT)
-write_card(cards, cid, c)
-return reply('ok', cooldown_left(), id)
+return out

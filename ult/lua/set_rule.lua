@@ -1,4 +1,4 @@
--- Replace a sponsor's rule after checking the owner key, and log it (DESIGN §7).
+-- Replace a sponsor's rule after checking the owner key, and log it.
 -- KEYS: profile, rule, events
 -- ARGV: owner_hash, now_ms, rule_json, field1, value1, field2, value2, ...
 -- Reply: 'ok' | 'unknown_sponsor' | 'unauthorized'

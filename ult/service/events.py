@@ -1,9 +1,8 @@
-"""Socket.IO events of DESIGN §3. Every handler answers with an ack dict, never raises."""
+"""The Socket.IO events (docs/protocol.md). Every handler answers with an ack dict, never raises."""
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,25 +13,22 @@ import socketio
 from ult import counter_code
 from ult.cards import read_card
 from ult.claims import claim
+from ult.clock import now_ms
 from ult.errors import UltError
-from ult.identity import short_cid
+from ult.identity import card_id, short_cid
 from ult.ops import AutoPipeline
 from ult.scans import scan
+from ult.schema import SCAN_REFUSALS
 from ult.service import metrics
 from ult.service.notify import card_room, sponsor_room
 from ult.service.ratelimit import ConnectionLimits
 from ult.service.watch import WatchFlags
-from ult.sponsors import check_owner, get_profile
-from ult.validation import check_payload
+from ult.sponsors import check_owner, code_secret
+from ult.validation import FORMATS, check_field, check_payload
 
 log = logging.getLogger("ult.service")
 
 Handler = Callable[[str, dict[str, str]], Awaitable[dict[str, Any]]]
-
-
-def now_ms() -> int:
-    """The server's clock, sent with claims so vouchers count down in server time."""
-    return int(time.time() * 1000)
 
 
 def register_events(
@@ -47,6 +43,8 @@ def register_events(
     in_flight = 0
 
     def event(name: str, required: tuple[str, ...], optional: tuple[str, ...] = ()):
+        assert set(required + optional) <= FORMATS.keys(), f"{name}: a field without a format"
+
         def wrap(fn: Handler) -> Handler:
             async def handler(conn: str, *args: Any) -> dict[str, Any]:
                 with metrics.timed(name) as done:
@@ -89,12 +87,17 @@ def register_events(
     async def on_scan(conn: str, f: dict[str, str]) -> dict[str, Any]:
         code_state = "none"
         if "code" in f:
-            profile = await rp.run(get_profile(f["sid"]))
-            secret = profile.code_secret if profile else ""
+            check_field("code", f["code"])
+            secret = await rp.run(code_secret(check_field("sid", f["sid"])))
             code_state = counter_code.check(secret, f["sid"], f["code"])
-        result = await rp.run(
-            scan(f["sid"], f["key"], f.get("nonce"), f.get("at"), code_state=code_state)
-        )
+        try:
+            result = await rp.run(
+                scan(f["sid"], f["key"], f.get("nonce"), f.get("at"), code_state=code_state)
+            )
+        except UltError as e:
+            if e.code in SCAN_REFUSALS:  # the page shows the card: keep it live there too
+                await sio.enter_room(conn, card_room(f["sid"], card_id(f["key"])))
+            raise
         if not result.duplicate and result.watched:
             at_ms = int(result.entry_id.split("-")[0])
             live = {

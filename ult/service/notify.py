@@ -1,15 +1,14 @@
 """Emitting to Socket.IO rooms from outside the service (the dashboard kernel).
 
 A write-only client manager publishes through Redis; every service process delivers the
-message to its own members of the room (FIELD-NOTES: such an emitter cannot receive acks).
+message to its own members of the room (such an emitter cannot receive acks).
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from ult.identity import card_id
+from ult.clock import now_ms
 
 SOCKETIO_CHANNEL = "ult-socketio"
 
@@ -24,10 +23,6 @@ def card_room(sid: str, cid: str) -> str:
     return f"card:{sid}:{cid}"
 
 
-def card_room_for_key(sid: str, key: str) -> str:
-    return card_room(sid, card_id(key))
-
-
 class Notifier:
     """Emit ``claim_update`` to a card and events to a sponsor room, via Redis."""
 
@@ -38,11 +33,8 @@ class Notifier:
 
     def claim_update(self, sid: str, cid: str, claim: dict[str, Any]) -> None:
         """Tell the card's open pages that its claim changed (``cid``: the full card id)."""
-        data = claim | {"now_ms": int(time.time() * 1000)}
+        data = claim | {"now_ms": now_ms()}
         self._manager.emit("claim_update", data, room=card_room(sid, cid))
-
-    def to_sponsor(self, sid: str, event: str, data: dict[str, Any]) -> None:
-        self._manager.emit(event, data, room=sponsor_room(sid))
 
     def close(self) -> None:
         """Release the Redis connection (the manager connects lazily, on the first emit)."""

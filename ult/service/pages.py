@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+from functools import cache
 from importlib import resources
 from string import Template
 
@@ -14,6 +15,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ult import arun
+from ult.messages import page_catalog
 from ult.sponsors import get_profile
 from ult.validation import FORMATS
 
@@ -40,6 +42,18 @@ def script_json(data: dict) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def page_config(**values: object) -> str:
+    """The JSON config of a customer page: ``values``, plus the wording of every answer and
+    the field formats (declared once, on the server)."""
+    return script_json({**values, **_shared_config()})
+
+
+@cache
+def _shared_config() -> dict:
+    formats = {name: pattern.pattern for name, (pattern, _) in FORMATS.items()}
+    return {"messages": page_catalog(), "formats": formats}
+
+
 def routes(r: redis.asyncio.Redis) -> list:
     """The HTTP routes, reading sponsors through ``r``."""
 
@@ -61,13 +75,13 @@ def routes(r: redis.asyncio.Redis) -> list:
         page = _template("scan.html").safe_substitute(
             title=html.escape(f"{profile.biz} — loyalty card"),
             biz=html.escape(profile.biz),
-            config=script_json({"sid": profile.sid, "biz": profile.biz}),
+            config=page_config(sid=profile.sid, biz=profile.biz),
         )
         return HTMLResponse(page, headers=PAGE_HEADERS)
 
     async def wallet(request: Request) -> Response:
         page = _template("wallet.html").safe_substitute(
-            title="My loyalty cards", config=script_json({})
+            title="My loyalty cards", config=page_config()
         )
         return HTMLResponse(page, headers=PAGE_HEADERS)
 

@@ -1,15 +1,17 @@
 // This phone's loyalty cards: one secret key per sponsor, kept only in localStorage
-// (DESIGN §4). The server sees sha256(key), never the key, so the key *is* the card.
+// (docs/architecture.md, "Identity"). The server sees sha256(key), never the key, so the key *is* the card.
 //
 // localStorage["ult.cards"] = {
 //   "<sid>": {key, biz, added_at, visits?, points?, seen_at?}   // visits/points: last known
 // }
 // Recovery code: "ULT1." + base64url(UTF-8 JSON {v: 1, cards: {"<sid>": {key, biz}}})
 
+import { format } from "./common.js";
+
 const STORE = "ult.cards";
 const CODE_PREFIX = "ULT1.";
-export const SID_RE = /^[a-z0-9-]{3,64}$/;
-export const KEY_RE = /^[A-Za-z0-9_-]{32,128}$/;
+const SID_RE = format("sid");
+const KEY_RE = format("key");
 const MAX_BIZ = 200;
 
 export class StorageError extends Error {}

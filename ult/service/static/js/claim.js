@@ -1,4 +1,4 @@
-// Rewards on the customer pages (DESIGN §7): the Claim button, a claim's states, and the
+// Rewards on the customer pages: the Claim button, a claim's states, and the
 // live voucher — full screen, with the current time ticking and a moving background, so that
 // staff can tell it from a screenshot at a glance.
 import { el, friendlyError, noteServerTime, plural, request, serverNow } from "./common.js";

@@ -93,97 +93,47 @@ export function progress({ points, points_needed: needed, reward }) {
   points = Number(points) || 0;
   if (needed <= 0 || !reward) return null;
   const ready = points >= needed;
-  const text = ready
-    ? `${points} of ${needed} points — enough for ${reward}!`
-    : `${points} of ${needed} points — ${needed - points} more for ${reward}`;
+  const text = say(ready ? "progress_ready" : "progress", {
+    points, needed, more: needed - points, reward,
+  });
   return { text, fraction: Math.min(1, points / needed), ready };
 }
 
-/** A headline and a line of advice for every error code of docs/protocol.md. */
+// The wording of every answer and the field formats, sent by the server in the page's config
+// (ult/messages.py, ult/validation.py): declared once, on the server.
+const CONFIG = pageConfig();
+const CATALOG = CONFIG.messages || { errors: {}, retryable: [], texts: {} };
+
+/** A text of the catalog with its {placeholders} filled in. */
+export function say(id, values = {}) {
+  return fill(CATALOG.texts[id] || id, values);
+}
+
+function fill(template, values) {
+  return template.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
+}
+
+/** A field format of docs/protocol.md as an anchored RegExp (never matches if unknown). */
+export function format(name) {
+  const source = CONFIG.formats?.[name];
+  return source ? new RegExp(`^(?:${source})$`) : /(?!)/;
+}
+
+/** A headline, a line of advice and whether a retry may help, for an error answer. */
 export function friendlyError(ack) {
-  const code = ack?.error?.code || "server_error";
-  const wait = Number(ack?.next_scan_in) > 0 ? humanDuration(ack.next_scan_in) : null;
-  switch (code) {
-    case "cooldown":
-      return {
-        code,
-        title: "Already counted — thanks!",
-        detail: wait ? `Your next visit counts in ${wait}.` : "Your next visit counts a little later.",
-      };
-    case "daily_cap":
-      return {
-        code,
-        title: "That's all the visits for today",
-        detail: wait ? `Your next visit counts in ${wait}.` : "Come back tomorrow — it will count then.",
-      };
-    case "unknown_sponsor":
-      return {
-        code,
-        title: "We don't know this business",
-        detail: "This QR code isn't (or is no longer) part of ULT. Ask the staff about it.",
-      };
-    case "code_required":
-      return {
-        code,
-        title: "Scan the code at the counter",
-        detail: "This place counts visits with the QR code shown on the screen at the counter.",
-      };
-    case "code_invalid":
-      return {
-        code,
-        title: "That code has changed",
-        detail: "The counter code changes every few minutes. Scan the one on the screen again.",
-      };
-    case "rate_limited":
-      return {
-        code,
-        title: "One moment…",
-        detail: "Too many tries at once. Wait a few seconds and try again.",
-        retry: true,
-      };
-    case "bad_request":
-      return {
-        code,
-        title: "This link looks damaged",
-        detail: "Scan the QR code again. If it keeps happening, ask the staff.",
-      };
-    case "not_enough_points": {
-      const missing = Number(ack.points_needed) - Number(ack.points);
-      const detail = missing > 0
-        ? `${plural(missing, "more point")} for ${ack.reward || "your reward"}.`
-        : "Keep visiting — your reward is on its way.";
-      return { code, title: "Not enough points yet", detail };
-    }
-    case "offline":
-      return {
-        code,
-        title: "Can't reach ULT",
-        detail: navigator.onLine === false
-          ? "This phone is offline. Your visit will count when you try again with a connection."
-          : "The server isn't answering. Your visit hasn't counted yet — try again.",
-        retry: true,
-      };
-    case "unavailable":
-      return {
-        code,
-        title: "ULT is having a moment",
-        detail: "Your visit hasn't counted yet. Please try again in a minute.",
-        retry: true,
-      };
-    case "storage":
-      return {
-        code,
-        title: "This browser won't keep your card",
-        detail:
-          "Your card lives on this phone, but storage is blocked (private mode?). " +
-          "Open the page in a normal tab.",
-      };
-    default:
-      return {
-        code,
-        title: "Something went wrong",
-        detail: "That's on us, not you. Please try again.",
-        retry: true,
-      };
-  }
+  let code = ack?.error?.code || "server_error";
+  if (code === "offline" && navigator.onLine !== false) code = "no_answer";
+  const words = CATALOG.errors[code] || CATALOG.errors.server_error || { title: code, detail: "" };
+  const missing = Number(ack?.points_needed) - Number(ack?.points);
+  const values = {
+    wait: humanDuration(ack?.next_scan_in),
+    missing: plural(Math.max(missing, 0), "more point"),
+    reward: ack?.reward || "your reward",
+  };
+  return {
+    code,
+    title: fill(words.title, values),
+    detail: fill(words.detail, values),
+    retry: CATALOG.retryable.includes(code),
+  };
 }

@@ -2,11 +2,12 @@
 import { getOrCreateCard, randomToken, rememberBalance, StorageError } from "./cards.js";
 import { ClaimBox } from "./claim.js";
 import {
-  connect, friendlyError, humanDuration, pageConfig, plural, progress, registerServiceWorker, request,
+  connect, format, friendlyError, humanDuration, pageConfig, plural, progress, registerServiceWorker,
+  request, say,
 } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
-const TAG_RE = /^[A-Za-z0-9_-]{1,32}$/;
+const TAG_RE = format("at");
 const OFFLINE_AFTER_MS = 5000;
 
 /**
@@ -65,7 +66,7 @@ function showBalance(balance) {
 }
 
 function showPending() {
-  show({ tone: "pending", icon: "pending", title: "Counting your visit…" });
+  show({ tone: "pending", icon: "pending", title: say("counting") });
   $("result").setAttribute("aria-busy", "true");
 }
 
@@ -76,8 +77,8 @@ function showVisit(ack, retried) {
   show({
     tone: "ok",
     icon: "ok",
-    title: again ? `Visit ${ack.visits} already recorded` : `Visit ${ack.visits} recorded`,
-    detail: next > 0 ? `Thanks! Your next visit counts in ${humanDuration(next)}.` : "Thanks for coming by!",
+    title: say(again ? "visit_again" : "visit_recorded", { visits: ack.visits }),
+    detail: next > 0 ? say("next_visit", { wait: humanDuration(next) }) : say("thanks"),
     balance: ack,
   });
 }
@@ -111,7 +112,9 @@ function main() {
 
   const payload = { sid, key: card.key, nonce: visitNonce(sid), ...tagsFromUrl() };
   const socket = connect();
-  // The reward: Claim button, claim states, voucher. Fed by `card` answers after the scan.
+  // The reward: Claim button, claim states, voucher. Fed by the scan's answer, which carries
+  // the card (balance, rule, open claim): a visit is one request. `card` only after a reconnect
+  // or a claim.
   const claims = new ClaimBox($("claim"), {
     socket,
     sid,
@@ -130,7 +133,10 @@ function main() {
     state = "sending";
     attempts += 1;
     const ack = await request(socket, "scan", payload);
-    if (Number.isFinite(ack.visits)) rememberBalance(sid, ack);
+    if (Number.isFinite(ack.visits)) {
+      rememberBalance(sid, ack);
+      claims.update(ack); // the answer carries rule and claim: no second request
+    }
     if (ack.ok) {
       state = "done";
       showVisit(ack, attempts > 1);
@@ -138,7 +144,6 @@ function main() {
       state = friendlyError(ack).retry ? "waiting" : "done";
       showRefusal(ack);
     }
-    if (Number.isFinite(ack.visits)) claims.refresh(); // the card ack carries rule and claim
   }
 
   function connected() {

@@ -10,17 +10,10 @@ const live = new Map(); // sid → latest `card` answer in this page load
 const claims = new Map(); // sid → ClaimBox (kept across renders: it holds the claim's state)
 let socket = null;
 
-const EVENT_WORDS = {
-  scan: "Visit",
-  claim: "Reward claimed",
-  expired: "Points expired",
-  void: "Reward cancelled",
-};
-
 function historyItem(entry) {
   const li = el("li");
   const when = Number.isFinite(entry.at_ms) ? new Date(entry.at_ms) : null;
-  const what = EVENT_WORDS[entry.type] || entry.type || "Activity";
+  const what = "Visit"; // a card's history lists its recent visits
   const pts = Number(entry.points) || 0;
   li.append(el("span", "history-what", what + (entry.tag ? ` · ${entry.tag}` : "")));
   if (pts) li.append(el("span", "history-points", `${pts > 0 ? "+" : ""}${plural(pts, "point")}`));

@@ -1,0 +1,75 @@
+"""Today's numbers on the live tab: scans, distinct cards and refusals of the sponsor's local
+day, counted from the stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import redis
+
+from ult.clock import DAY_MS
+from ult.schema import Entry, entry_ms
+
+
+def day_start_ms(at_ms: int, utc_offset_min: int) -> int:
+    """Local midnight (at ``utc_offset_min``) of the day containing ``at_ms``, in epoch ms."""
+    offset = utc_offset_min * 60_000
+    return (at_ms + offset) // DAY_MS * DAY_MS - offset
+
+
+@dataclass
+class DayStats:
+    """Scans, refusals and distinct cards of one local day."""
+
+    start_ms: int
+    scans: int = 0
+    refused: int = 0
+    cards: set[str] = field(default_factory=set)
+
+    @property
+    def end_ms(self) -> int:
+        """The first millisecond after this day."""
+        return self.start_ms + DAY_MS
+
+    def add(self, entry: Entry) -> None:
+        """Count one stream entry if it falls on this day."""
+        entry_id, fields = entry
+        if not self.start_ms <= entry_ms(entry_id) < self.end_ms:
+            return
+        kind = fields.get("t")
+        if kind == "scan":
+            self.scans += 1
+            self.cards.add(fields.get("c", ""))
+        elif kind == "refused":
+            self.refused += 1
+
+
+def read_day(r: redis.Redis, key: str, start_ms: int, until_id: str) -> DayStats:
+    """The day's stats from the stream, up to and including ``until_id``."""
+    stats = DayStats(start_ms)
+    low = f"{start_ms}-0"
+    while True:
+        batch = r.xrange(key, low, until_id, count=1000)
+        for entry in batch:
+            stats.add(entry)
+        if len(batch) < 1000:
+            return stats
+        low = "(" + batch[-1][0]
+
+
+def stats_html(stats: DayStats) -> str:
+    """The three numbers at the top of the live tab."""
+
+    def stat(css: str, value: int, label: str) -> str:
+        return (
+            f'<div class="ult-stat {css}"><span class="ult-stat-value">{value}</span>'
+            f'<span class="ult-stat-label">{label}</span></div>'
+        )
+
+    return (
+        '<div class="ult-stats">'
+        + stat("ult-stat-scans", stats.scans, "scans today")
+        + stat("ult-stat-cards", len(stats.cards), "different cards today")
+        + stat("ult-stat-refused", stats.refused, "not counted today")
+        + "</div>"
+    )

@@ -1,0 +1,101 @@
+"""Every sentence a customer reads, declared once, by message id.
+
+The service answers errors with a code and a message made from these texts; the customer
+pages get the same catalog in their config (:func:`page_catalog`) and show texts by code, so
+the page and the server never word one thing twice. Placeholders are ``{name}``: the server
+fills them with :func:`format_message`, the page with the same names (``common.js``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# code → (headline, advice), for every error code a customer page can meet
+ERRORS: dict[str, tuple[str, str]] = {
+    "cooldown": ("Already counted — thanks!", "Your next visit counts in {wait}."),
+    "daily_cap": ("That's all the visits for today", "Your next visit counts in {wait}."),
+    "unknown_sponsor": (
+        "We don't know this business",
+        "This QR code isn't (or is no longer) part of ULT. Ask the staff about it.",
+    ),
+    "code_required": (
+        "Scan the code at the counter",
+        "This place counts visits with the QR code shown on the screen at the counter.",
+    ),
+    "code_invalid": (
+        "That code has changed",
+        "The counter code changes every few minutes. Scan the one on the screen again.",
+    ),
+    "rate_limited": ("One moment…", "Too many tries at once. Wait a few seconds and try again."),
+    "bad_request": (
+        "This link looks damaged",
+        "Scan the QR code again. If it keeps happening, ask the staff.",
+    ),
+    "not_enough_points": ("Not enough points yet", "{missing} for {reward}."),
+    "offline": (
+        "Can't reach ULT",
+        "This phone is offline. Your visit will count when you try again with a connection.",
+    ),
+    "no_answer": (
+        "Can't reach ULT",
+        "The server isn't answering. Your visit hasn't counted yet — try again.",
+    ),
+    "unavailable": (
+        "ULT is having a moment",
+        "Your visit hasn't counted yet. Please try again in a minute.",
+    ),
+    "storage": (
+        "This browser won't keep your card",
+        "Your card lives on this phone, but storage is blocked (private mode?). "
+        "Open the page in a normal tab.",
+    ),
+    "server_error": ("Something went wrong", "That's on us, not you. Please try again."),
+}
+
+# Codes after which trying the same request again may succeed (the page offers "Try again").
+RETRYABLE = ("rate_limited", "offline", "no_answer", "unavailable", "server_error")
+
+# Other sentences of the scan page, by id.
+TEXTS: dict[str, str] = {
+    "counting": "Counting your visit…",
+    "visit_recorded": "Visit {visits} recorded",
+    "visit_again": "Visit {visits} already recorded",
+    "next_visit": "Thanks! Your next visit counts in {wait}.",
+    "thanks": "Thanks for coming by!",
+    "progress": "{points} of {needed} points — {more} more for {reward}",
+    "progress_ready": "{points} of {needed} points — enough for {reward}!",
+}
+
+
+def plural(n: int, word: str) -> str:
+    """``1 point``, ``2 points``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def in_words(seconds: int) -> str:
+    """``42 minutes``, ``3 hours``, ``1 day`` — a wait, as the page words it too."""
+    if seconds < 45:
+        return "a few seconds"
+    minutes = -(-seconds // 60)
+    if minutes < 60:
+        return plural(minutes, "minute")
+    hours, rest = divmod(minutes, 60)
+    if hours >= 24:
+        return plural(round(hours / 24), "day")
+    return f"{plural(hours, 'hour')} {plural(rest, 'minute')}" if rest else plural(hours, "hour")
+
+
+def format_message(code: str, **values: Any) -> str:
+    """The one-line message of error ``code`` (headline and advice) with ``values`` filled in."""
+    title, detail = ERRORS[code]
+    stop = "" if title.endswith((".", "!", "?", "…")) else "."
+    return f"{title}{stop} {detail.format(**values)}"
+
+
+def page_catalog() -> dict[str, Any]:
+    """What the customer pages need to word every answer: errors, retryable codes, texts."""
+    return {
+        "errors": {code: {"title": t, "detail": d} for code, (t, d) in ERRORS.items()},
+        "retryable": list(RETRYABLE),
+        "texts": TEXTS,
+    }
