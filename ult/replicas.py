@@ -68,9 +68,10 @@ class ReplicatedPipeline(AutoPipeline):
         r: redis.asyncio.Redis | AsyncRedisCluster,
         acks: int | None = None,
         timeout_ms: int = 1000,
+        check_every_s: float = REPLICA_CHECK_S,
     ) -> None:
         super().__init__(r)
-        self.acks, self.timeout_ms = acks, timeout_ms
+        self.acks, self.timeout_ms, self.check_every_s = acks, timeout_ms, check_every_s
         self.cluster = isinstance(r, AsyncRedisCluster)
         self._replicas = 0  # single server: replicas seen at the last check
         self._checked = float("-inf")
@@ -101,7 +102,7 @@ class ReplicatedPipeline(AutoPipeline):
         return await self._execute_single(pipe, calls)
 
     async def _execute_single(self, pipe: Any, calls: list[Call]) -> list[Any]:
-        if time.monotonic() - self._checked > REPLICA_CHECK_S:
+        if time.monotonic() - self._checked >= self.check_every_s:
             info = await self.r.info("replication")
             self._replicas, self._checked = int(info.get("connected_slaves", 0)), time.monotonic()
         wanted = self.wanted(self._replicas)
