@@ -142,6 +142,7 @@ def test_metrics_add_up_over_worker_processes(cluster, rcl, tmp_path):
 def test_dashboard_registers_follows_the_live_feed_and_edits_the_rule(cluster, rcl):
     from test_dashboard import live_threads, register_in
 
+    from ult.claims import claim
     from ult.dashboard import Context, Dashboard
     from ult.scans import scan
     from ult.settings import load_settings
@@ -155,10 +156,19 @@ def test_dashboard_registers_follows_the_live_feed_and_edits_the_rule(cluster, r
         while "table-9" not in str(dash.live.feed.rows) and time.monotonic() < deadline:
             time.sleep(0.02)
         assert "table-9" in str(dash.live.feed.rows)
-        dash.rules.inputs["points_needed"].value = 4
+        dash.rules.inputs["points_needed"].value = 2
+        dash.rules.inputs["cooldown_min"].value = 0
+        dash.rules.approval.value = "staff"
         dash.rules._on_save()
         assert "Saved" in dash.rules.message.value
-        assert run(rcl, get_rule(business.sid)).points_needed == 4
+        assert run(rcl, get_rule(business.sid)).points_needed == 2
+        run(rcl, scan(business.sid, KEY))
+        made, _ = run(rcl, claim(business.sid, KEY))
+        deadline = time.monotonic() + 5
+        while dash.claims.pending.row_ids != [made.id] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert dash.claims.pending.act("approve", made.id)  # the real notifier, on the cluster
+        assert f"Approved {made.code}" in dash.claims.message.value
     finally:
         dash.close()
     deadline = time.monotonic() + 4
