@@ -231,6 +231,8 @@ async def test_failover_loses_no_acknowledged_scan(cluster, cluster_services, rc
     finally:
         fresh.close()
     assert acked - in_stream == set(), f"{len(acked - in_stream)} acknowledged scans lost"
+    assert json.loads(get(f"{one}/healthz"))["status"] == "ok"  # healthy again, by itself
+    assert json.loads(get(f"{two}/healthz"))["status"] == "ok"
     print(
         f"failover: {len(acked)} acked scans, all in the stream; {waits} WAITs for {before} "
         f"scans before the kill; {len(codes)} unavailable; "
