@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, redis_url: str | None = None) -
 
     async def shutdown() -> None:
         await r.aclose()
+        metrics.process_exited()
 
     return socketio.ASGIApp(sio, other_asgi_app=web, on_shutdown=shutdown)
 
