@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast test-browser lint format bench demo chromium clean
+.PHONY: run test test-fast test-browser lint format bench demo chromium nginx wheel-smoke dist clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,13 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null; \
 	  else echo "chromium is missing: sudo apt-get install chromium (browser tests will be skipped)"; fi; }
 
-test: $(STAMP) chromium
+# Debian nginx for the reverse-proxy test (apt as root when it is missing).
+nginx:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq nginx) >/dev/null; \
+	  else echo "nginx is missing: sudo apt-get install nginx (the nginx test will be skipped)"; fi; }
+
+test: $(STAMP) chromium nginx
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)
@@ -30,8 +36,16 @@ test-fast: $(STAMP)
 test-browser: $(STAMP) chromium
 	$(PY) -m pytest -q -m browser
 
+# The built wheel in a fresh venv, `ult up` from an empty directory (about 1–2 minutes).
+wheel-smoke: $(STAMP)
+	$(PY) .ci/wheel-smoke $(PY)
+
+# sdist and wheel into dist/
+dist: $(STAMP)
+	$(PY) -m build --outdir dist .
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check . .ci/wheel-smoke && $(VENV)/bin/ruff format --check . .ci/wheel-smoke
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
@@ -43,4 +57,4 @@ demo: $(STAMP)
 	$(VENV)/bin/ult demo
 
 clean:
-	rm -rf $(VENV) var build *.egg-info
+	rm -rf $(VENV) var build dist *.egg-info

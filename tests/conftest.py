@@ -62,10 +62,21 @@ def service_env(redis_url: str, var_dir: Path, **extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def service_url(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `ult serve` subprocess on a free port."""
+    """A real `ult serve` subprocess on a free port.
+
+    Every test client comes from 127.0.0.1, so the per-address limits are off here;
+    tests/test_hostile.py runs its own service with them on.
+    """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = service_env(redis_url, tmp_path_factory.mktemp("var"), ULT_PUBLIC_URL=base)
+    env = service_env(
+        redis_url,
+        tmp_path_factory.mktemp("var"),
+        ULT_PUBLIC_URL=base,
+        ULT_NEW_CARDS_PER_MINUTE="0",
+        ULT_CONNECTIONS_PER_ADDRESS="0",
+        ULT_KEY_GUESSES_PER_MINUTE="0",
+    )
     proc = subprocess.Popen([sys.executable, "-m", "ult", "serve", "--port", str(port)], env=env)
     try:
         assert wait_http(f"{base}/healthz", timeout=30, proc=proc), "scan service did not start"

@@ -13,12 +13,13 @@ import pytest
 import redis
 
 import ult.analytics as ua
-from ult import keys, run
+from ult import demo, keys, run
 from ult.analytics import privacy
 from ult.rules import Rule, set_rule
 from ult.scans import scan
 from ult.sponsors import register
 
+END_MS = 1_790_000_000_000  # a fixed "now" for the demo data
 MONDAY = pd.Timestamp("2024-01-01 10:00", tz="UTC")  # a Monday
 DAY = pd.Timedelta(days=1)
 SID = "cafe-test-0001"
@@ -291,6 +292,26 @@ def test_reward_funnel_from_claims(r: redis.Redis) -> None:
     assert ua.reward_funnel(df, points_needed=2, k=1).loc[SID, "earned"] == 2
     hidden = ua.reward_funnel(df, k=2).loc[SID]  # 3 cards; 1 earned, 1 claimed: masked
     assert hidden["cards"] == 3 and pd.isna(hidden["earned"]) and pd.isna(hidden["claims"])
+
+
+def test_a_voided_reward_claimed_again_counts_once(r: redis.Redis) -> None:
+    """Approved, voided (points back), claimed and approved again: one reward given."""
+    rewards_stream(r)
+    later = MONDAY + 3 * DAY
+    add(r, later + pd.Timedelta(hours=3), t="void", c=card(1), id="c1", s="void", p=3)
+    add(r, later + pd.Timedelta(hours=4), t="claim", c=card(1), id="c2", s="approved", p=-3)
+    funnel = ua.reward_funnel(load(r), k=1).loc[SID]
+    assert funnel[["rewards_earned", "claims", "approved_claims", "given_claims"]].tolist() == [
+        1, 2, 2, 1,
+    ]  # fmt: skip
+    assert funnel["redemption_rate"] == pytest.approx(1.0)
+
+
+def test_redemption_rate_is_a_share_on_demo_data(r: redis.Redis) -> None:
+    demo.load(r, demo.DemoConfig(sponsors=5, days=60, seed=3, end_ms=END_MS), progress=False)
+    rates = ua.reward_funnel(ua.load_events(r, progress=False), k=1)["redemption_rate"]
+    assert rates.notna().any()
+    assert ((rates.dropna() >= 0) & (rates.dropna() <= 1)).all()
 
 
 def test_funnel_without_claims_and_voided_scans(r: redis.Redis) -> None:

@@ -1,6 +1,7 @@
 """The `ult` command as a user types it, against the embedded server."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -86,6 +87,36 @@ def test_register_qr_and_rule(redis_url, r, tmp_path):
     assert run(r, read_card(sid, key)).points == 4
 
 
+def test_qr_codes_follow_the_port_served_unless_a_public_url_is_set(
+    make_sponsor, redis_url, tmp_path
+):
+    sid = make_sponsor()["sid"]
+    port = free_port()
+    env = service_env(redis_url, tmp_path, ULT_PORT=str(port))
+    png = tmp_path / "code.png"
+    printed = json.loads(ult(env, "qr", sid, "-o", str(png)).stdout)["url"]
+    (decoded,) = zxingcpp.read_barcodes(Image.open(png))
+    assert decoded.text == printed == f"http://127.0.0.1:{port}/s/{sid}"
+
+    env.update(ULT_HOST="0.0.0.0")  # bound to every address: the code still has to work here
+    assert json.loads(ult(env, "qr", sid, "-o", str(png)).stdout)["url"].startswith(
+        f"http://127.0.0.1:{port}/"
+    )
+    env.update(ULT_PUBLIC_URL="https://loyal.example")  # an explicit value wins
+    assert json.loads(ult(env, "qr", sid, "-o", str(png)).stdout)["url"] == (
+        f"https://loyal.example/s/{sid}"
+    )
+
+
+def test_version():
+    from importlib.metadata import version
+
+    import ult as package
+
+    out = ult(dict(os.environ), "--version").stdout
+    assert out == f"ult {package.__version__}\n" and package.__version__ == version("ult")
+
+
 def test_unreachable_redis_is_a_clear_message(tmp_path):
     env = service_env(f"redis://127.0.0.1:{free_port()}/0", tmp_path)
     proc = ult(env, "register", "--name", "X", "--address", "Y", "--country", "SE", check=False)
@@ -94,9 +125,14 @@ def test_unreachable_redis_is_a_clear_message(tmp_path):
 
 @pytest.mark.slow
 def test_up_starts_everything_prints_the_urls_and_stops_cleanly(tmp_path):
-    """What `make run` does: embedded Valkey, scan service and dashboard; Ctrl-C stops all."""
-    env = service_env("", tmp_path / "var")
-    env.pop("REDIS_URL")
+    """What `make run` does: embedded Valkey, scan service and dashboard; Ctrl-C stops all.
+
+    Run as a user of the installed package would, from an empty directory with no ULT_VAR_DIR
+    and no ULT_PUBLIC_URL: data goes to ./var there, QR codes follow the port really served.
+    """
+    env = service_env("", tmp_path / "unused")
+    for name in ("REDIS_URL", "ULT_VAR_DIR"):
+        env.pop(name)
     redis_port, port, dash_port = free_port(), free_port(), free_port()
     env.update(
         ULT_REDIS_PORT=str(redis_port), ULT_PORT=str(port), ULT_DASHBOARD_PORT=str(dash_port)
@@ -104,6 +140,7 @@ def test_up_starts_everything_prints_the_urls_and_stops_cleanly(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "ult", "up"],
         env=env,
+        cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -116,7 +153,9 @@ def test_up_starts_everything_prints_the_urls_and_stops_cleanly(tmp_path):
             if "Ctrl-C" in line:
                 break
         text = "".join(lines)
+        assert lines[0] == f"Data in {tmp_path / 'var'}\n"
         assert f"redis://127.0.0.1:{redis_port}/0" in text
+        assert f"QR codes point at        http://127.0.0.1:{port}/s/<sid>" in text
         assert f"Scan service             http://127.0.0.1:{port}" in text
         assert text.count(f"http://127.0.0.1:{dash_port}") == 1  # printed once, when ready
         assert "ult demo" in text  # the empty-server hint
@@ -137,3 +176,20 @@ def test_up_starts_everything_prints_the_urls_and_stops_cleanly(tmp_path):
     for url in (f"http://127.0.0.1:{port}/healthz", f"http://127.0.0.1:{dash_port}/"):
         with pytest.raises(OSError):
             urllib.request.urlopen(url, timeout=2)
+
+
+def test_key_options_take_values_that_start_with_a_dash(redis_url, r, tmp_path, make_sponsor):
+    """Keys are base64url: about one in 64 starts with '-', and argparse took it for an option."""
+    from ult.identity import hash_owner_key, new_secret
+    from ult.keys import sponsor_keys
+
+    s = make_sponsor()
+    key = next(k for k in iter(new_secret, None) if k.startswith("-"))
+    r.hset(sponsor_keys(s["sid"]).profile, "owner_hash", hash_owner_key(key))
+    env = service_env(redis_url, tmp_path)
+    out = ult(env, "rule", s["sid"], "--owner-key", key, "--points-needed", "7")
+    assert json.loads(out.stdout)["points_needed"] == 7
+    out = ult(env, "rule", s["sid"], f"--owner-key={key}", "--reward", "A bun")
+    assert json.loads(out.stdout)["reward"] == "A bun"
+    wrong = ult(env, "rule", s["sid"], "--owner-key", "-" + key[1:][::-1], check=False)
+    assert wrong.returncode == 2 and "owner key" in wrong.stderr

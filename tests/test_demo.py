@@ -6,13 +6,17 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import pandas as pd
 import pytest
 import redis
 
-from ult import demo, keys
+from ult import demo, keys, run
+from ult.analytics.loading import load_sponsors
 from ult.cards import CardRecord
 from ult.cli import main
 from ult.errors import UltError
+from ult.scans import scan
+from ult.sponsors import register
 
 END_MS = 1_790_000_000_000  # a fixed "now", so a seed gives the same history
 SMALL = demo.DemoConfig(sponsors=3, days=21, seed=7, end_ms=END_MS)
@@ -106,14 +110,25 @@ def test_without_claims(r: redis.Redis) -> None:
     assert "claim" not in report.actions
 
 
-def test_refuses_to_load_a_seed_twice_or_before_the_registry(r: redis.Redis) -> None:
+def test_refuses_to_load_a_seed_twice(r: redis.Redis) -> None:
     demo.load(r, demo.DemoConfig(sponsors=1, days=7, seed=1, end_ms=END_MS), progress=False)
     with pytest.raises(UltError) as exists:
         demo.load(r, demo.DemoConfig(sponsors=1, days=7, seed=1, end_ms=END_MS), progress=False)
     assert exists.value.code == "demo_exists"
-    with pytest.raises(UltError) as overlap:
-        demo.load(r, demo.DemoConfig(sponsors=1, days=30, seed=2, end_ms=END_MS), progress=False)
-    assert overlap.value.code == "demo_overlap"
+
+
+def test_demo_after_a_real_registration_leaves_it_untouched(r: redis.Redis) -> None:
+    """The README's order: `ult register`, then `ult demo`, whose history starts earlier."""
+    real = register(r, "Fika Sisters", "Storgatan 1", "SE", "place-real")
+    run(r, scan(real.sid, "k" * 43))
+    before = {k: r.dump(k) for k in sorted(r.scan_iter(f"ult:{{{real.sid}}}:*"))}
+    report = demo.load(r, demo.DemoConfig(sponsors=2, days=30, seed=9), progress=False)
+    after = {k: r.dump(k) for k in sorted(r.scan_iter(f"ult:{{{real.sid}}}:*"))}
+    assert after == before
+    sponsors = load_sponsors(r).set_index("sid")
+    assert list(sponsors.index[-2:]) == [s["sid"] for s in report.sponsors]
+    first_demo = sponsors.loc[report.sponsors[0]["sid"], "registered"]
+    assert first_demo < sponsors.loc[real.sid, "registered"] - pd.Timedelta(days=29)
 
 
 def test_cli(r: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys) -> None:

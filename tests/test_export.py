@@ -10,7 +10,8 @@ import pytest
 import redis
 
 import ult.analytics as ua
-from ult import demo, export, keys, run
+from ult import demo, keys, run
+from ult.analytics import export
 from ult.claims import claim
 from ult.cli import main
 from ult.rules import Rule, set_rule

@@ -31,11 +31,24 @@ def child_env() -> dict[str, str]:
 @contextmanager
 def running_voila(redis_url: str, var_dir: Path, public_url: str) -> Iterator[VoilaLaunch]:
     """A real Voilà (launched exactly as `ult dashboard` does) on a free port; every process
-    it started (kernels included) is gone afterwards."""
+    it started (kernels included) is gone afterwards.
+
+    The page caps are off: these tests open many pages from 127.0.0.1 and close them with
+    their browser context, which (unlike closing a tab) leaves each kernel for the timeout.
+    tests/test_dashboard_limits.py tests the caps."""
+    no_caps = {"ULT_DASHBOARD_KERNELS_PER_ADDRESS": "0", "ULT_DASHBOARD_KERNELS": "0"}
+    with voila_process(redis_url, var_dir, public_url, **no_caps) as (launch, _proc):
+        yield launch
+
+
+@contextmanager
+def voila_process(
+    redis_url: str, var_dir: Path, public_url: str, **extra: str
+) -> Iterator[tuple[VoilaLaunch, subprocess.Popen]]:
+    """:func:`running_voila` with more settings (environment names) and the Voilà process."""
     port = free_port()
-    settings = load_settings(
-        {"REDIS_URL": redis_url, "ULT_VAR_DIR": str(var_dir), "ULT_PUBLIC_URL": public_url}
-    )
+    env = {"REDIS_URL": redis_url, "ULT_VAR_DIR": str(var_dir), "ULT_PUBLIC_URL": public_url}
+    settings = load_settings({**env, **extra})
     launch = voila_command(settings, port=port, base_env=child_env())
     launch.prepare()
     log_path = var_dir / "voila.log"
@@ -51,7 +64,7 @@ def running_voila(redis_url: str, var_dir: Path, public_url: str) -> Iterator[Vo
     try:
         ready = wait_http(launch.ready_url, timeout=60, proc=proc)
         assert ready, f"Voilà did not start:\n{log_path.read_text()[-3000:]}"
-        yield launch
+        yield launch, proc
     finally:
         for child in psutil.Process(proc.pid).children(recursive=True):
             children[child.pid] = child

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import redis
 
-from ult import run
+from ult import __version__, run
 from ult.connection import connect
 from ult.errors import UltError
 from ult.settings import describe, load_settings
@@ -110,7 +110,7 @@ def _yes_no(value: str) -> bool:
 
 # Commands that live in their own module, which adds them with ``configure(subparsers)``.
 # They are imported only when asked for (or for --help), so `ult serve` never loads them.
-MODULE_COMMANDS = {"demo": "ult.demo", "export": "ult.export", "bench": "ult.bench"}
+MODULE_COMMANDS = {"demo": "ult.demo", "export": "ult.analytics.export", "bench": "ult.bench"}
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -120,6 +120,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("up", help="start Redis (embedded), the scan service and the dashboard")
@@ -165,13 +166,32 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     first = argv[0] if argv else "--help"
     for name, module in MODULE_COMMANDS.items():
-        if first == name or first.startswith("-"):
+        if first == name or first in ("-h", "--help"):
             importlib.import_module(module).configure(sub)
     return parser
 
 
+def join_key_values(argv: list[str]) -> list[str]:
+    """``--owner-key -eZ3…`` → ``--owner-key=-eZ3…`` for every option named ``--…key``.
+
+    Keys are base64url, so about one in 64 starts with ``-``, which argparse would take for
+    an option and answer "expected one argument".
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--") and arg.endswith("-key") and "=" not in arg and i + 1 < len(argv):
+            out.append(f"{arg}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(arg)
+            i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = join_key_values(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
     try:
         return args.func(args) or 0

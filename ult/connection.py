@@ -4,6 +4,10 @@
 the server (``INFO cluster``) and the clients built here are redis-py's cluster clients
 when it is one. Every key of a sponsor carries its ``{sid}`` hash tag, so each script and
 command of the core touches one slot and runs the same on both (see docs/scaling.md).
+
+Every client retries a failed command on a fresh connection with an exponential backoff:
+after Redis restarts (or a cluster fails over), the pool's old connections are dead, and a
+retry on a new one succeeds instead of reporting an outage.
 """
 
 from __future__ import annotations
@@ -13,22 +17,36 @@ from typing import Any
 
 import redis
 import redis.asyncio
+import redis.asyncio.retry
+import redis.retry
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
 
 from ult.settings import Settings, load_settings
 
-# A failover takes a few seconds: retry long enough to ride out a dropped connection, not
-# so long that a customer's phone waits in silence (the page retries `unavailable` itself).
-RETRIES = 3
-BACKOFF = (0.05, 0.5)  # base and cap of the exponential backoff, seconds
+RETRIES = 5  # waits 0.1 + 0.2 + 0.4 + 0.8 + 1 s: rides out a restart, not a long outage
+RETRY_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def _backoff() -> ExponentialBackoff:
+    return ExponentialBackoff(cap=1.0, base=0.05)
+
+
+def retry() -> redis.retry.Retry:
+    """The retry policy of synchronous clients."""
+    return redis.retry.Retry(_backoff(), RETRIES, supported_errors=RETRY_ERRORS)
+
+
+def aretry() -> redis.asyncio.retry.Retry:
+    """The retry policy of asyncio clients and pools (pass as ``retry=``)."""
+    return redis.asyncio.retry.Retry(_backoff(), RETRIES, supported_errors=RETRY_ERRORS)
 
 
 @cache
 def is_cluster(url: str) -> bool:
     """Whether the server at ``url`` runs in cluster mode (asked once per URL)."""
-    with redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5) as r:
+    with redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5, retry=retry()) as r:
         return bool(int(r.info("cluster").get("cluster_enabled", 0)))
 
 
@@ -47,7 +65,7 @@ def connect(
 ) -> redis.Redis | RedisCluster:
     """A synchronous client with decoded responses (a cluster client on a cluster)."""
     url = _url(settings, url)
-    options = {"decode_responses": True, **options}
+    options = {"decode_responses": True, "retry": retry(), **options}
     if is_cluster(url):
         return RedisCluster.from_url(url, **_cluster_options(options))
     return redis.Redis.from_url(url, **options)
@@ -58,11 +76,7 @@ def aconnect(
 ) -> redis.asyncio.Redis | AsyncRedisCluster:
     """An asyncio client with decoded responses (a cluster client on a cluster)."""
     url = _url(settings, url)
-    options = {"decode_responses": True, **options}
+    options = {"decode_responses": True, "retry": aretry(), **options}
     if is_cluster(url):
-        from redis.asyncio.retry import Retry
-
-        backoff = ExponentialWithJitterBackoff(base=BACKOFF[0], cap=BACKOFF[1])
-        options.setdefault("retry", Retry(backoff, RETRIES))
         return AsyncRedisCluster.from_url(url, **_cluster_options(options))
     return redis.asyncio.Redis.from_url(url, **options)

@@ -9,7 +9,6 @@ import sys
 import time
 import urllib.request
 from contextlib import ExitStack
-from pathlib import Path
 
 from ult.connection import connect, is_cluster
 from ult.embedded import EmbeddedServer
@@ -59,10 +58,12 @@ def up(settings: Settings, with_dashboard: bool = True) -> int:
 
 
 def _run_all(settings: Settings, with_dashboard: bool) -> int:
-    env = dict(os.environ)
+    # The children get the resolved values, so they agree with what is printed here.
+    env = dict(os.environ, ULT_VAR_DIR=settings.var_dir, ULT_PUBLIC_URL=settings.public_url)
+    print(f"Data in {settings.var_path}")
     with ExitStack() as stack:
         if settings.redis_url is None:
-            data = Path(settings.var_dir) / "redis"
+            data = settings.var_path / "redis"
             server = EmbeddedServer(data, port=settings.redis_port).start()
             stack.callback(server.stop)
             env["REDIS_URL"] = server.url

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ult.errors import UltError
+
 # code → (headline, advice), for every error code a customer page can meet
 ERRORS: dict[str, tuple[str, str]] = {
     "cooldown": ("Already counted — thanks!", "Your next visit counts in {wait}."),
@@ -44,6 +46,14 @@ ERRORS: dict[str, tuple[str, str]] = {
         "ULT is having a moment",
         "Your visit hasn't counted yet. Please try again in a minute.",
     ),
+    "storage_full": (
+        "We can't save visits right now",
+        "Your visit hasn't counted yet. Please try again later.",
+    ),
+    "too_many_new_cards": (
+        "Lots of new cards from here",
+        "Many new cards were just started on this network. Try again in a minute.",
+    ),
     "storage": (
         "This browser won't keep your card",
         "Your card lives on this phone, but storage is blocked (private mode?). "
@@ -53,7 +63,15 @@ ERRORS: dict[str, tuple[str, str]] = {
 }
 
 # Codes after which trying the same request again may succeed (the page offers "Try again").
-RETRYABLE = ("rate_limited", "offline", "no_answer", "unavailable", "server_error")
+RETRYABLE = (
+    "rate_limited",
+    "offline",
+    "no_answer",
+    "unavailable",
+    "storage_full",
+    "too_many_new_cards",
+    "server_error",
+)
 
 # Other sentences of the scan page, by id.
 TEXTS: dict[str, str] = {
@@ -90,6 +108,11 @@ def format_message(code: str, **values: Any) -> str:
     title, detail = ERRORS[code]
     stop = "" if title.endswith((".", "!", "?", "…")) else "."
     return f"{title}{stop} {detail.format(**values)}"
+
+
+def customer_error(code: str, **values: Any) -> UltError:
+    """The error ``code`` with its catalog message (``values`` fill its placeholders)."""
+    return UltError(code, format_message(code, **values))
 
 
 def page_catalog() -> dict[str, Any]:

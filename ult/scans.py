@@ -39,6 +39,7 @@ class ScanResult:
     now_ms: int
     claim: Claim | None = None
     watched: bool = False  # a sponsor watches the live room (the service emits only then)
+    created: bool = False  # this scan started the card (charged to the client's new-card budget)
 
     @property
     def reward_ready(self) -> bool:
@@ -78,12 +79,14 @@ def scan(
     at: str | None = None,
     code_state: str = "none",
     now_ms: int | None = None,
+    new_card_allowed: bool = True,
 ) -> ops.Op[ScanResult]:
     """Record one scan of ``key``'s card at ``sid``.
 
     ``code_state`` says whether a rotating counter code came with the scan and was valid
     (the service checks the HMAC before calling this). Refusals raise UltError with the
-    card's balance in ``extra``.
+    card's balance in ``extra``. ``new_card_allowed`` False: a key without a card yet is
+    refused (``too_many_new_cards``) and nothing is written; returning cards scan as usual.
     """
     check_field("sid", sid)
     cid = card_id(check_field("key", key))
@@ -95,13 +98,13 @@ def scan(
         raise ValueError(f"code_state must be one of {CODE_STATES}")
     now_ms = or_now(now_ms)
     k = sponsor_keys(sid)
-    args = [cid, nonce or "", at or "", now_ms, code_state]
+    args = [cid, nonce or "", at or "", now_ms, code_state, 1 if new_card_allowed else 0]
 
     def parse(raw: list[Any]) -> ScanResult:
         reply = reply_dict(SCAN_REPLY, raw)
         status = ops.text(reply["status"])
-        if status == "unknown_sponsor":
-            raise UltError("unknown_sponsor", format_message("unknown_sponsor"))
+        if status in ("unknown_sponsor", "too_many_new_cards"):
+            raise UltError(status, format_message(status))
         rule = Rule.from_values([ops.text(v) for v in reply["rule"]])
         next_in = -(-int(ops.text(reply["next_in_ms"])) // 1000)
         claim = Claim.from_json(ops.text(reply["claim"])) if reply["claim"] else None
@@ -118,6 +121,7 @@ def scan(
             now_ms=now_ms,
             claim=claim,
             watched=bool(reply["watched"]),
+            created=bool(reply["created"]) and status == "ok",
         )
         if status in SCAN_REFUSALS:
             ack = result.to_ack()

@@ -59,7 +59,7 @@ CLAIM_STATUSES = ("requested", "approved", "rejected", "void")
 
 # Reply shapes of the scripts that answer with a list: field names in reply order.
 SCAN_REPLY = (
-    "status",  # ok | duplicate | unknown_sponsor | one of SCAN_REFUSALS
+    "status",  # ok | duplicate | unknown_sponsor | too_many_new_cards | one of SCAN_REFUSALS
     "visits",
     "points",
     "next_in_ms",
@@ -68,6 +68,7 @@ SCAN_REPLY = (
     "watched",  # 1 when a sponsor watches the live room (the service emits only then)
     "claim",  # the card's last claim, JSON, or ''
     "rule",  # the rule's values in the order of ult.rules.RULE_FIELDS
+    "created",  # 1 when this scan started the card (the service's new-card budget)
 )
 CLAIM_REPLY = ("status", "claim", "points", "points_needed")
 DECIDE_REPLY = ("status", "claim")

@@ -1,7 +1,11 @@
 """Settings, declared once: each has its environment variable, default and help text.
 
-Values come from the environment; a ``.env`` file in the working directory is read first
-(it never overrides a variable that is already set).
+Values come from the environment; a ``.env`` file in the working directory (or the nearest
+parent that has one) is read first; it never overrides a variable that is already set.
+
+Nothing here points into the installed package: data lives under ``ULT_VAR_DIR``, by default
+``./var`` of the directory a command runs in, and the default ``ULT_PUBLIC_URL`` is the address
+the scan service really listens on.
 """
 
 from __future__ import annotations
@@ -10,9 +14,10 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from dotenv import load_dotenv
+from dotenv import find_dotenv, load_dotenv
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from ult.errors import UltError
+
 EMBEDDED_REDIS_PORT = 6399  # the embedded server of `ult up`
 
 
@@ -28,12 +33,13 @@ class Settings:
         "REDIS_URL",
         None,
         "Redis >= 7 or Valkey to use. Unset: `ult up` starts the embedded Valkey server "
-        "on 127.0.0.1:ULT_REDIS_PORT with its data under var/redis.",
+        "on 127.0.0.1:ULT_REDIS_PORT with its data under ULT_VAR_DIR/redis.",
     )
     public_url: str = _setting(
         "ULT_PUBLIC_URL",
-        "http://127.0.0.1:8000",
-        "Origin printed into QR codes: what a customer's phone can reach.",
+        None,
+        "Origin printed into QR codes: what a customer's phone can reach. "
+        "Unset: http://ULT_HOST:ULT_PORT (127.0.0.1 when ULT_HOST is a wildcard).",
     )
     google_maps_api_key: str | None = _setting(
         "GOOGLE_MAPS_API_KEY",
@@ -47,12 +53,70 @@ class Settings:
     dashboard_port: int = _setting("ULT_DASHBOARD_PORT", 8866, "Port of the Voilà dashboard.")
     host: str = _setting("ULT_HOST", "127.0.0.1", "Address the service and dashboard bind to.")
     var_dir: str = _setting(
-        "ULT_VAR_DIR", str(PROJECT_ROOT / "var"), "Where data, logs and Jupyter state live."
+        "ULT_VAR_DIR",
+        "var",
+        "Where data, logs and Jupyter state live; a relative path is taken from the "
+        "working directory.",
     )
     event_rate: int = _setting(
         "ULT_EVENT_RATE",
         20,
         "Socket.IO events per second one connection may send (bursts of twice that); 0: no limit.",
+    )
+    new_cards_per_minute: int = _setting(
+        "ULT_NEW_CARDS_PER_MINUTE",
+        30,
+        "New cards one client address may create per minute (bursts of as many); returning "
+        "cards are never limited by it. 30 covers a queue of first-time customers sharing "
+        "a café's Wi-Fi; 0: no limit.",
+    )
+    connections_per_address: int = _setting(
+        "ULT_CONNECTIONS_PER_ADDRESS",
+        256,
+        "Open connections (websockets and HTTP requests, sent or half-sent) one client "
+        "address may hold. A phone holds one or two; 256 leaves room for a busy café behind "
+        "one Wi-Fi address; 0: no limit.",
+    )
+    max_connections: int = _setting(
+        "ULT_MAX_CONNECTIONS",
+        4096,
+        "Open connections one service process holds in all (kept below the process's "
+        "file-handle limit, `ulimit -n`); 0: only that limit.",
+    )
+    header_timeout_s: int = _setting(
+        "ULT_HEADER_TIMEOUT",
+        10,
+        "Seconds a client has to send a request's headers before the connection is closed "
+        "(slow or half-sent requests); 0: no deadline.",
+    )
+    dashboard_kernels: int = _setting(
+        "ULT_DASHBOARD_KERNELS",
+        12,
+        "Dashboard pages (one Python kernel of ~75 MB each) open at once in all; 0: no limit.",
+    )
+    dashboard_kernels_per_address: int = _setting(
+        "ULT_DASHBOARD_KERNELS_PER_ADDRESS",
+        3,
+        "Dashboard pages one client address (an IPv6 /64) may hold open at once; 0: no limit.",
+    )
+    dashboard_kernel_timeout: int = _setting(
+        "ULT_DASHBOARD_KERNEL_TIMEOUT",
+        60,
+        "Seconds a dashboard kernel lives without its page connected (never opened, or "
+        "closed) before it is shut down; 0: never.",
+    )
+    trusted_proxies: str = _setting(
+        "ULT_TRUSTED_PROXIES",
+        "",
+        "Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is "
+        "believed (e.g. 127.0.0.1 for nginx on the same host). Empty: the peer address is "
+        "the client's, forwarded headers are ignored.",
+    )
+    key_guesses_per_minute: int = _setting(
+        "ULT_KEY_GUESSES_PER_MINUTE",
+        6,
+        "Wrong owner or staff keys one client address (and one business, from addresses that "
+        "already failed) may try per minute, in bursts of twice that; 0: no limit.",
     )
     k_anonymity: int = _setting(
         "ULT_K_ANONYMITY",
@@ -76,6 +140,13 @@ class Settings:
         "How long a batch of scans waits for its replicas before answering `unavailable`.",
     )
 
+    def __post_init__(self) -> None:
+        # Resolved once, here: children (the service, Voilà kernels running in another
+        # directory) get absolute values and agree with the process that started them.
+        object.__setattr__(self, "var_dir", os.path.abspath(self.var_dir))
+        if not self.public_url:
+            object.__setattr__(self, "public_url", served_url(self.host, self.port))
+
     @property
     def effective_redis_url(self) -> str:
         """The Redis URL to connect to: REDIS_URL, or the embedded server's."""
@@ -83,21 +154,40 @@ class Settings:
 
     @property
     def var_path(self) -> Path:
+        """``ULT_VAR_DIR`` as an absolute path."""
         return Path(self.var_dir)
+
+
+_WILDCARD_HOSTS = {"", "0.0.0.0", "::", "[::]"}
+
+
+def served_url(host: str, port: int) -> str:
+    """The origin of a server on ``host:port``; a wildcard host is reached on 127.0.0.1."""
+    host = "127.0.0.1" if host in _WILDCARD_HOSTS else host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal
+    return f"http://{host}:{port}"
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Read settings from ``env`` (default: ``.env`` then ``os.environ``)."""
     if env is None:
-        load_dotenv(override=False)
+        load_dotenv(find_dotenv(usecwd=True), override=False)
         env = dict(os.environ)
     values: dict[str, object] = {}
     for f in fields(Settings):
         raw = env.get(f.metadata["env"])
         if raw is None or raw == "":
             continue
-        values[f.name] = int(raw) if f.type == "int" else raw
+        values[f.name] = _int(f.metadata["env"], raw) if f.type == "int" else raw
     return Settings(**values)
+
+
+def _int(env: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise UltError("bad_setting", f"{env} must be a whole number, not {raw[:40]!r}.") from None
 
 
 def describe() -> list[tuple[str, object, str]]:

@@ -138,14 +138,10 @@ def register(
     if reply == "exists":  # a race on the same sid: give the place back
         r.hdel(keys.PLACES, place_id)
         raise UltError("already_registered", f"The business id '{sid}' is taken; try again.")
-    # registry ids are registration times, never going back (a backdated demo, clock skew)
-    top = r.xrevrange(keys.REGISTRY, count=1)
-    ms = max(now_ms, int(top[0][0].split("-")[0])) if top else now_ms
-    r.xadd(
-        keys.REGISTRY,
-        {"sid": sid, "biz": biz, "country": profile["country"], "place_id": place_id},
-        id=f"{ms}-*",
-    )
+    # the registration time is a field: a backdated registration (the demo's history) is
+    # still appended after every sponsor already listed
+    entry = {"sid": sid, "biz": biz, "country": profile["country"], "place_id": place_id}
+    r.xadd(keys.REGISTRY, entry | {"registered_ms": str(now_ms)})
     return Registration(sid, owner_key, biz, place_id, formatted, verified)
 
 
@@ -187,6 +183,21 @@ def check_owner(sid: str, owner_key: str) -> ops.Op[Profile]:
         return profile
 
     return ops.command(parse, "HGETALL", keys.sponsor_keys(sid).profile)
+
+
+KEY_FAILURES = "key_failures"  # profile field: wrong owner/staff keys sent for this business
+
+
+def count_key_failure(sid: str) -> ops.Op[int]:
+    """Count one wrong key for ``sid`` (only called for a sponsor that exists)."""
+    return ops.command(int, "HINCRBY", keys.sponsor_keys(sid).profile, KEY_FAILURES, 1)
+
+
+def key_failures(sid: str) -> ops.Op[int]:
+    """How many wrong owner or staff keys were sent for ``sid`` so far (for its owner)."""
+    return ops.command(
+        lambda v: int(ops.text(v) or 0), "HGET", keys.sponsor_keys(sid).profile, KEY_FAILURES
+    )
 
 
 def list_sponsors(r: redis.Redis) -> list[dict[str, str]]:

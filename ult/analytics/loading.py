@@ -25,6 +25,7 @@ from ult import keys
 from ult.connection import connect as _connect
 from ult.identity import short_cid
 from ult.rules import Rule
+from ult.schema import entry_ms
 
 BATCH = 10_000
 
@@ -247,7 +248,7 @@ def load_sponsors(r: redis.Redis) -> pd.DataFrame:
     from ult.analytics.privacy import mark_public
 
     rows = [
-        {"registered": int(eid.split("-")[0]), **f}
+        {"registered": int(f.pop("registered_ms", None) or entry_ms(eid)), **f}
         for page in iter_entries(r, keys.REGISTRY)
         for eid, f in page
     ]

@@ -416,9 +416,14 @@ def reward_funnel(
 
     ``earn_rate`` = cards whose balance reached ``points_needed`` / cards with a scan;
     ``rewards_earned`` = whole rewards' worth of points earned (a loyal card earns several);
-    ``redemption_rate`` = approved claims / rewards earned. Claims are counted per claim id
-    and status reached (``approved_claims``, ``rejected_claims``, ``void_claims`` …); the
-    claim columns are left out when the streams hold no ``claim`` events.
+    ``redemption_rate`` = rewards given / rewards earned, where a reward is *given* when its
+    claim's last status is approved (``given_claims``). A voided or rejected claim gives its
+    points back and they may be claimed again, so counting every approval would count those
+    points twice. A card cannot spend more than it earned, so the rate is within [0, 1] while
+    ``points_needed`` stays the same; after a rule change it is capped at 1.
+    Claims are counted per claim id and status reached (``approved_claims``,
+    ``rejected_claims``, ``void_claims`` …) and ``given_claims``; the claim columns are left
+    out when the streams hold no ``claim`` events.
     """
     visits = visits_per_card(events)
     table = pd.DataFrame({"cards": visits.groupby(level="sid", observed=True).size()})
@@ -435,10 +440,10 @@ def reward_funnel(
             if col == "claims" or col.endswith("_claims"):
                 stage = "claim" if col == "claims" else col.removesuffix("_claims")
                 derived[col] = [f"{stage}_cards"]
-        approved = table.get("approved_claims", pd.Series(0, index=table.index))
         ok = table["rewards_earned"] > 0
-        table["redemption_rate"] = (approved / table["rewards_earned"]).where(ok)
-        derived["redemption_rate"] = ["earned", "approved_cards"]
+        given = table["given_claims"] / table["rewards_earned"].where(ok)
+        table["redemption_rate"] = given.clip(upper=1.0)
+        derived["redemption_rate"] = ["earned", "given_cards"]
     card_cols = [c for c in table.columns if c.endswith("_cards")]
     out = suppress(table, "cards", ["earned", *card_cols], k=k, derived=derived)
     return out.drop(columns=card_cols)
@@ -454,12 +459,20 @@ def _claim_funnel(events: pd.DataFrame, index: pd.Index) -> pd.DataFrame | None:
     for name in sorted(set(status.dropna()) - {"requested"}):
         stages[name] = claims[(status == name).to_numpy(dtype=bool)]
     stages.setdefault("approved", claims.iloc[:0])
+    stages["given"] = _given(claims)
     cols = {}
     for name, rows in stages.items():
         g = rows.groupby("sid", observed=True)
         cols["claims" if name == "claim" else f"{name}_claims"] = g["claim_id"].nunique()
         cols[f"{name}_cards"] = g["cid"].nunique()
     return pd.DataFrame(cols).reindex(index).fillna(0).astype("int64")
+
+
+def _given(claims: pd.DataFrame) -> pd.DataFrame:
+    """The last event of each claim whose last status is approved (a reward given)."""
+    ordered = claims.sort_values("time", kind="stable")
+    last = ordered.drop_duplicates(["sid", "claim_id"], keep="last")
+    return last[(last["status"].astype("str") == "approved").to_numpy(dtype=bool)]
 
 
 def claim_status(events: pd.DataFrame, k: int | None = None) -> pd.DataFrame:

@@ -67,7 +67,8 @@ def time_dashboard(redis_url: str, var_dir: Path, log_dir: Path, runs: int = 5) 
     """Start Voilà, time ``runs`` page loads, stop it. Median and every run, in seconds."""
     from playwright.sync_api import sync_playwright
 
-    env = child_env(redis_url, var_dir)
+    # fresh contexts closed without `beforeunload` leave their kernels for the timeout
+    env = child_env(redis_url, var_dir, ULT_DASHBOARD_KERNELS_PER_ADDRESS="0")
     started = time.perf_counter()
     child = start_child(
         "dashboard", ["ult", "dashboard"], env, log_dir, "/voila/static/voila.js", timeout=120

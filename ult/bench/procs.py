@@ -101,9 +101,16 @@ def start_service(redis_url: str, var_dir: Path, log_dir: Path) -> Child:
     """The ULT scan service, ``ult serve``, with the per-connection rate limit off.
 
     ``ULT_EVENT_RATE=0``: a benchmark client sends hundreds of events a second on one
-    connection, where a phone sends a few (the default limit is 20 per second).
+    connection, where a phone sends a few (the default limit is 20 per second). All its
+    clients share one address and start thousands of cards: the per-address limits are off.
     """
-    env = child_env(redis_url, var_dir, ULT_EVENT_RATE="0")
+    env = child_env(
+        redis_url,
+        var_dir,
+        ULT_EVENT_RATE="0",
+        ULT_NEW_CARDS_PER_MINUTE="0",
+        ULT_CONNECTIONS_PER_ADDRESS="0",
+    )
     return start_child("service", ["ult", "serve"], env, log_dir, "/healthz", timeout=30)
 
 

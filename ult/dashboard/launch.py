@@ -1,4 +1,8 @@
-"""Running the dashboard: Voilà serving ``dashboards/sponsor.ipynb``.
+"""Running the dashboard: Voilà serving the notebook shipped in this package.
+
+``ult/dashboard/sponsor.ipynb`` is package data (found with ``importlib.resources``), so an
+installed wheel serves it from any directory; ``dashboards/sponsor.ipynb`` at the top of the
+repository is a symlink to it — the one file users open in Jupyter.
 
 :func:`voila_command` is the single description of how Voilà is started — `ult dashboard`,
 `ult up`, the tests and the benchmark all use it:
@@ -8,8 +12,11 @@
   ULT's own template directory.
 - The ``ult`` template is the lab template without CDN stylesheets: the page renders offline.
 - A preheated kernel has already run the notebook when a sponsor opens the page.
-- Kernels of closed pages are shut down by Voilà on ``beforeunload``; a kernel left without
-  a page (a crashed browser) is culled after an hour.
+- Voilà runs as :mod:`ult.dashboard.voila_app`: pages (one kernel each) are capped per client
+  address and in all (``ULT_DASHBOARD_KERNELS_PER_ADDRESS``, ``ULT_DASHBOARD_KERNELS``).
+- Kernels of closed pages are shut down by Voilà on ``beforeunload``; a kernel whose page never
+  connected or went away is shut down ``ULT_DASHBOARD_KERNEL_TIMEOUT`` seconds later, checked
+  every quarter of that (:class:`ult.dashboard.kernels.PageKernelManager`).
 """
 
 from __future__ import annotations
@@ -17,16 +24,19 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, fields
+from importlib import resources
 from pathlib import Path
 
-from ult.settings import PROJECT_ROOT, Settings
+from ult.addresses import TrustedProxies
+from ult.errors import UltError
+from ult.settings import Settings
 
-NOTEBOOK = PROJECT_ROOT / "dashboards" / "sponsor.ipynb"
+NOTEBOOK = Path(str(resources.files("ult.dashboard").joinpath("sponsor.ipynb")))
 TEMPLATE_ROOT = Path(__file__).resolve().with_name("jupyter")
 TEMPLATE = "ult"
 EXTENSION_DENYLIST = ["@jupyter-notebook/lab-extension"]
 POOL_SIZE = 1
-CULL_IDLE_S = 3600
+KERNEL_MANAGER = "ult.dashboard.kernels.PageKernelManager"
 _JUPYTER_DIRS = {
     "JUPYTER_CONFIG_DIR": "config",
     "JUPYTER_DATA_DIR": "data",
@@ -88,6 +98,23 @@ def jupyter_env(jupyter_dir: Path, inherited_path: str = "") -> dict[str, str]:
     return env
 
 
+def kernel_limits(settings: Settings) -> list[str]:
+    """Voilà options for the page caps and the culling of kernels without a page."""
+    try:
+        TrustedProxies(settings.trusted_proxies)
+    except ValueError as e:
+        raise UltError("bad_setting", f"ULT_TRUSTED_PROXIES: {e}.") from None
+    timeout = settings.dashboard_kernel_timeout
+    return [
+        f"--VoilaConfiguration.multi_kernel_manager_class={KERNEL_MANAGER}",
+        f"--PageKernelManager.pages_per_address={settings.dashboard_kernels_per_address}",
+        f"--PageKernelManager.max_pages={settings.dashboard_kernels}",
+        f"--PageKernelManager.trusted_proxies={settings.trusted_proxies}",
+        f"--MappingKernelManager.cull_idle_timeout={timeout}",
+        f"--MappingKernelManager.cull_interval={max(1, timeout // 4)}",
+    ]
+
+
 def voila_command(
     settings: Settings,
     port: int | None = None,
@@ -108,7 +135,7 @@ def voila_command(
     argv = [
         sys.executable,
         "-m",
-        "voila",
+        "ult.dashboard.voila_app",
         str(notebook),
         "--no-browser",
         f"--port={port}",
@@ -123,8 +150,7 @@ def voila_command(
         "--preheat_kernel=True",
         f"--pool_size={pool_size}",
         *(f"--VoilaConfiguration.extension_denylist={name}" for name in EXTENSION_DENYLIST),
-        f"--MappingKernelManager.cull_idle_timeout={CULL_IDLE_S}",
-        "--MappingKernelManager.cull_interval=300",
+        *kernel_limits(settings),
     ]
     return VoilaLaunch(argv, env, f"http://{settings.host}:{port}", jupyter_dir)
 

@@ -3,26 +3,31 @@
 -- tick as one call): KEYS and ARGV are the concatenation of each scan's own.
 -- KEYS (per scan): profile, rule, cards, events, watched, claims
 -- ARGV (per scan): cid, nonce ('' for none), tag ('' for none), now_ms, code_state
---   ('ok' | 'none' | 'bad')
+--   ('ok' | 'none' | 'bad'), new_ok ('0': refuse to start a card this scan would create,
+--   writing nothing)
 -- Reply: one list per scan (ult.schema.SCAN_REPLY): {status, visits, points, next_in_ms,
---   entry_id, biz, watched, claim json or '', rule values}, everything the customer's page shows
---   after a scan; or an error reply for a scan that failed (the others still count).
+--   entry_id, biz, watched, claim json or '', rule values, created}, everything the customer's
+--   page shows after a scan (created: 1 when this scan started the card); or an error reply for a
+--   scan that failed (the others still count).
 -- status: ok | duplicate | unknown_sponsor | cooldown | daily_cap | code_required | code_invalid
+--   | too_many_new_cards
 local DAY, MAX_NONCES, MAX_RECENT = 86400000, 4, 10
-local N_KEYS, N_ARGS = 6, 5
+local N_KEYS, N_ARGS = 6, 6
 
-local function scan(profile, rule, cards, events, watched, claims, cid, nonce, tag, now, code_state)
+local function scan(profile, rule, cards, events, watched, claims, cid, nonce, tag, now, code_state,
+    new_ok)
   local p = redis.call('HMGET', profile, 'biz', 'utc_offset_min')
   if not p[1] then return {'unknown_sponsor'} end
   local biz, offset = p[1], tonumber(p[2] or '0') * 60000
   local rl = read_rule(rule)
-  local c = read_card(cards, cid)
+  local c, known = read_card(cards, cid)
+  if not known and new_ok == '0' then return {'too_many_new_cards'} end
 
   local function reply(status, next_in, id)
     local claim_id = redis.call('HGET', claims, 'card:' .. cid)
     local claim = claim_id and redis.call('HGET', claims, claim_id) or ''
     return {status, c.visits, c.points, fmt(math.max(next_in or 0, 0)), id or '', biz,
-      redis.call('EXISTS', watched), claim, rl.values}
+      redis.call('EXISTS', watched), claim, rl.values, known and 0 or 1}
   end
   local function cooldown_left()
     if rl.cooldown > 0 and c.last > 0 then return c.last + rl.cooldown - now end
@@ -66,7 +71,8 @@ local out = {}
 for i = 0, #KEYS / N_KEYS - 1 do
   local k, a = i * N_KEYS, i * N_ARGS
   local ok, res = pcall(scan, KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5],
-    KEYS[k + 6], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4]), ARGV[a + 5])
+    KEYS[k + 6], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4]), ARGV[a + 5],
+    ARGV[a + 6])
   if ok then
     out[#out + 1] = res
   elseif type(res) == 'table' then  -- an error of a Redis command (e.g. OOM): that scan's answer

@@ -11,14 +11,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ult.connection import aconnect, is_cluster
+from ult.connection import aconnect, aretry, is_cluster
 from ult.replicas import ReplicatedPipeline, parse_acks
 from ult.service import metrics
 from ult.service.cluster_manager import client_manager
 from ult.service.events import register_events
+from ult.service.guards import Guards
 from ult.service.notify import SOCKETIO_CHANNEL
 from ult.service.pages import routes
-from ult.service.ratelimit import ConnectionLimits
+from ult.service.strict import StrictServer
 from ult.settings import Settings, load_settings
 from ult.validation import MAX_PAYLOAD_BYTES
 
@@ -33,7 +34,7 @@ class BoundedRedisManager(socketio.AsyncRedisManager):
     def _redis_connect(self) -> None:
         super()._redis_connect()
         pool = redis.asyncio.BlockingConnectionPool.from_url(
-            self.redis_url, max_connections=PUBLISH_CONNECTIONS, timeout=5
+            self.redis_url, max_connections=PUBLISH_CONNECTIONS, timeout=5, retry=aretry()
         )
         self.redis = redis.asyncio.Redis.from_pool(pool)
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
@@ -50,21 +51,28 @@ def create_app(settings: Settings | None = None, redis_url: str | None = None) -
     else:
         # A blocking pool: under a burst, scans queue for a connection instead of failing.
         pool = redis.asyncio.BlockingConnectionPool.from_url(
-            url, max_connections=REDIS_CONNECTIONS, timeout=5, decode_responses=True
+            url,
+            max_connections=REDIS_CONNECTIONS,
+            timeout=5,
+            decode_responses=True,
+            retry=aretry(),
         )
         r = redis.asyncio.Redis.from_pool(pool)
     manager = client_manager(url, SOCKETIO_CHANNEL, BoundedRedisManager)
-    sio = socketio.AsyncServer(
+    sio = StrictServer(
         async_mode="asgi",
         client_manager=manager,
         max_http_buffer_size=MAX_PAYLOAD_BYTES,
         logger=False,
         engineio_logger=False,
     )
+    guards = Guards.from_settings(settings)
     acks = parse_acks(settings.replica_acks)
-    pipeline = ReplicatedPipeline(r, acks, settings.replica_timeout_ms) if acks != 0 else None
-    register_events(sio, r, ConnectionLimits(settings.event_rate), pipeline)
-    web = Starlette(routes=[*routes(r), Route("/metrics", metrics_page)])
+    pipeline = None  # one server without replica acks: the plain pipeline
+    if acks != 0 or is_cluster(url):  # on a cluster it also reloads the layout after failures
+        pipeline = ReplicatedPipeline(r, acks, settings.replica_timeout_ms)
+    register_events(sio, r, guards, pipeline)
+    web = Starlette(routes=[*routes(r, guards.health), Route("/metrics", metrics_page)])
 
     async def shutdown() -> None:
         await r.aclose()

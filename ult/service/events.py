@@ -16,14 +16,18 @@ from ult.claims import claim
 from ult.clock import now_ms
 from ult.errors import UltError
 from ult.identity import card_id, short_cid
+from ult.messages import customer_error
 from ult.ops import AutoPipeline
 from ult.scans import scan
 from ult.schema import SCAN_REFUSALS
 from ult.service import metrics
+from ult.service.addresses import scope_client
+from ult.service.guards import Guards
+from ult.service.health import STORAGE_FULL, UNREACHABLE, storage_fault
 from ult.service.notify import card_room, sponsor_room
-from ult.service.ratelimit import ConnectionLimits
+from ult.service.strict import StrictServer
 from ult.service.watch import WatchFlags
-from ult.sponsors import check_owner, code_secret
+from ult.sponsors import check_owner, code_secret, count_key_failure
 from ult.validation import FORMATS, check_field, check_payload
 
 log = logging.getLogger("ult.service")
@@ -32,15 +36,17 @@ Handler = Callable[[str, dict[str, str]], Awaitable[dict[str, Any]]]
 
 
 def register_events(
-    sio: socketio.AsyncServer,
+    sio: StrictServer,
     r: redis.asyncio.Redis,
-    limits: ConnectionLimits,
+    guards: Guards,
     rp: AutoPipeline | None = None,
 ) -> None:
     """Attach the event handlers to ``sio``; they use ``r`` for every read and write
     (``rp``: the pipeline, e.g. one that waits for replicas)."""
     rp = rp or AutoPipeline(r)  # concurrent scans share round trips to Redis
     in_flight = 0
+    limits = guards.events
+    address: dict[str, str] = {}  # connection → client address key (memory only)
 
     def event(name: str, required: tuple[str, ...], optional: tuple[str, ...] = ()):
         assert set(required + optional) <= FORMATS.keys(), f"{name}: a field without a format"
@@ -54,12 +60,14 @@ def register_events(
                 nonlocal in_flight
                 try:
                     if not limits.allow(conn):
-                        raise UltError("rate_limited", "Too many requests — wait a moment.")
+                        if limits.strike(conn):  # keeps flooding: stop spending CPU on it
+                            await sio.drop(conn, "event flood")
+                        raise customer_error("rate_limited")
                     if len(args) != 1:
                         raise UltError("bad_request", "The request must be one JSON object.")
                     fields = check_payload(args[0], required, optional)
                     if in_flight >= MAX_IN_FLIGHT:  # overloaded: say so now, not after a wait
-                        raise UltError("unavailable", "The loyalty service is busy — try again.")
+                        raise customer_error("unavailable")
                     in_flight += 1
                     metrics.IN_FLIGHT.inc()
                     try:
@@ -72,11 +80,19 @@ def register_events(
                 except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
                     log.warning("%s: storage unavailable", name)
                     metrics.REDIS_ERRORS.inc()
-                    err = UltError("unavailable", "The loyalty service is busy — try again.")
-                    return err.to_ack()
+                    return UNREACHABLE.to_ack()
+                except redis.exceptions.ResponseError as e:
+                    reason = storage_fault(e)
+                    if reason is None:
+                        log.exception("%s failed", name)
+                        return customer_error("server_error").to_ack()
+                    guards.health.fault(reason)
+                    log.warning("%s: %s", name, reason)
+                    metrics.REDIS_ERRORS.inc()
+                    return STORAGE_FULL.to_ack()
                 except Exception:
                     log.exception("%s failed", name)
-                    return UltError("server_error", "Something went wrong on our side.").to_ack()
+                    return customer_error("server_error").to_ack()
 
             sio.on(name, handler)
             return handler
@@ -90,14 +106,31 @@ def register_events(
             check_field("code", f["code"])
             secret = await rp.run(code_secret(check_field("sid", f["sid"])))
             code_state = counter_code.check(secret, f["sid"], f["code"])
+        # a token of the address's new-card budget, given back unless a new card was started
+        client = address.get(conn, "")
+        new_ok = guards.new_cards.take(client)
         try:
             result = await rp.run(
-                scan(f["sid"], f["key"], f.get("nonce"), f.get("at"), code_state=code_state)
+                scan(
+                    f["sid"],
+                    f["key"],
+                    f.get("nonce"),
+                    f.get("at"),
+                    code_state,
+                    new_card_allowed=new_ok,
+                )
             )
-        except UltError as e:
-            if e.code in SCAN_REFUSALS:  # the page shows the card: keep it live there too
+        except Exception as e:
+            # a new card's refusal (code required) still wrote an event: keep it charged
+            refused = isinstance(e, UltError) and e.code in SCAN_REFUSALS
+            if new_ok and not (refused and not e.extra["visits"]):
+                guards.new_cards.refund(client)
+            if refused:  # the page shows the card: keep it live there too
                 await sio.enter_room(conn, card_room(f["sid"], card_id(f["key"])))
             raise
+        if new_ok and not result.created:
+            guards.new_cards.refund(client)
+        guards.health.clear()  # a write went through: storage is fine again
         if not result.duplicate and result.watched:
             at_ms = int(result.entry_id.split("-")[0])
             live = {
@@ -133,19 +166,36 @@ def register_events(
 
     @event("watch", ("sid", "owner_key"))
     async def on_watch(conn: str, f: dict[str, str]) -> dict[str, Any]:
-        profile = await rp.run(check_owner(f["sid"], f["owner_key"]))
+        client = address.get(conn, "")
+        guards.keys.check(client, f["sid"])
+        try:
+            profile = await rp.run(check_owner(f["sid"], f["owner_key"]))
+        except UltError as e:
+            if e.code == "unauthorized":
+                guards.keys.failure(client, f["sid"])
+                await rp.run(count_key_failure(f["sid"]))
+            raise
         await sio.enter_room(conn, sponsor_room(profile.sid))
         await watchers.mark(profile.sid)
         return {"ok": True, "sid": profile.sid, "biz": profile.biz}
 
     @sio.event
-    async def connect(conn: str, *args: Any) -> None:
+    async def connect(conn: str, environ: dict, auth: Any = None) -> None:
+        client = scope_client(environ, guards.trusted)
+        if not guards.connections.acquire(client):
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": "too_many_connections", "message": TOO_MANY_CONNECTIONS}
+            )
+        address[conn] = client
         metrics.CONNECTIONS.inc()
 
     @sio.event
     async def disconnect(conn: str, *args: Any) -> None:
         limits.forget(conn)
-        metrics.CONNECTIONS.dec()
+        client = address.pop(conn, None)
+        if client is not None:
+            guards.connections.release(client)
+            metrics.CONNECTIONS.dec()
 
     watchers = WatchFlags(sio, r)
 
@@ -153,3 +203,4 @@ def register_events(
 # Requests of one process waiting for Redis at once; past this the service answers
 # `unavailable` at once instead of letting every request wait out the pool timeout.
 MAX_IN_FLIGHT = 1024
+TOO_MANY_CONNECTIONS = "Too many connections from this network — close some tabs and try again."

@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 
 from ult import arun
 from ult.messages import page_catalog
+from ult.service.health import StorageHealth
 from ult.sponsors import get_profile
 from ult.validation import FORMATS
 
@@ -54,14 +55,18 @@ def _shared_config() -> dict:
     return {"messages": page_catalog(), "formats": formats}
 
 
-def routes(r: redis.asyncio.Redis) -> list:
+def routes(r: redis.asyncio.Redis, health: StorageHealth | None = None) -> list:
     """The HTTP routes, reading sponsors through ``r``."""
+    health = health or StorageHealth()
 
     async def healthz(request: Request) -> Response:
         try:
-            await r.ping()
+            problem = await health.problem(r)
         except Exception:  # any failure to reach Redis means "not healthy"
             return JSONResponse({"status": "unavailable", "redis": "down"}, status_code=503)
+        if problem:  # Redis answers but refuses writes: scans fail with storage_full
+            body = {"status": "degraded", "redis": "refuses writes", "reason": problem}
+            return JSONResponse(body, status_code=503, headers=NO_STORE)
         return JSONResponse({"status": "ok", "redis": "ok"}, headers=NO_STORE)
 
     async def scan_page(request: Request) -> Response:

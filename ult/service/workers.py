@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 from ult.settings import Settings, load_settings
 from ult.validation import MAX_PAYLOAD_BYTES
@@ -34,7 +35,11 @@ def prepare_metrics_dir(settings: Settings, port: int) -> Path:
 def serve(
     settings: Settings | None = None, port: int | None = None, redis_url: str | None = None
 ) -> None:
-    """Run the service under uvicorn until interrupted. No access log: it would keep IPs."""
+    """Run the service under uvicorn until interrupted. No access log: it would keep IPs.
+
+    Connections pass the gate (caps, header deadline) of the worker that accepts them; the
+    caps and per-address limits are per process, so N workers allow N times as much.
+    """
     import uvicorn
 
     settings = settings or load_settings()
@@ -52,4 +57,17 @@ def serve(
         access_log=False,
         log_level="warning",
         ws_max_size=MAX_PAYLOAD_BYTES * 2,
+        # the gate (caps, header deadline), built in each worker from the settings
+        http="ult.service.workers:GatedHTTPProtocol",
+        # forwarded headers are read by the service itself, from trusted proxies only
+        proxy_headers=False,
     )
+
+
+def __getattr__(name: str) -> Any:
+    # uvicorn imports the protocol class by name in every worker process
+    if name == "GatedHTTPProtocol":
+        from ult.service.gate import ConnectionGate
+
+        return ConnectionGate.from_settings(load_settings()).protocol()
+    raise AttributeError(name)

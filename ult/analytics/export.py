@@ -20,6 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ult.analytics.loading import (
+    CATEGORY_COLUMNS,
+    INT_COLUMNS,
+    SPONSOR_DTYPES,
+    load_sponsors,
+    load_stream,
+    sorted_categories,
+    sponsor_ids,
+)
+
 if TYPE_CHECKING:
     import pandas as pd
     import redis
@@ -53,7 +63,6 @@ def write_frame(df: pd.DataFrame, path: str | Path) -> Exported:
 
 def export_stream(r: redis.Redis, sid: str, path: str | Path, progress: bool = False) -> Exported:
     """One sponsor's stream to ``path`` (``.csv`` or ``.parquet``)."""
-    from ult.analytics.loading import load_stream
 
     return write_frame(load_stream(r, sid, progress=progress), path)
 
@@ -68,7 +77,6 @@ def export(
     """The registry and the streams of ``sids`` (default: every sponsor) into ``out_dir``."""
     from tqdm.auto import tqdm
 
-    from ult.analytics.loading import load_sponsors, load_stream, sponsor_ids
     from ult.errors import UltError
 
     formats = _check_formats(formats)
@@ -100,8 +108,6 @@ def read_export(path: str | Path) -> pd.DataFrame:
     (events) or :func:`ult.analytics.load_sponsors` (the registry)."""
     import pandas as pd
 
-    from ult.analytics.loading import sorted_categories
-
     path = Path(path)
     if path.suffix == ".parquet":
         df = pd.read_parquet(path, engine="pyarrow")
@@ -116,8 +122,6 @@ def read_export(path: str | Path) -> pd.DataFrame:
 def _event_dtypes(df: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
-    from ult.analytics.loading import CATEGORY_COLUMNS, INT_COLUMNS
-
     df["time"] = pd.to_datetime(df["time"], utc=True, format="ISO8601").astype(
         "datetime64[ms, UTC]"
     )
@@ -131,8 +135,6 @@ def _event_dtypes(df: pd.DataFrame) -> pd.DataFrame:
 
 def _sponsor_dtypes(df: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
-
-    from ult.analytics.loading import SPONSOR_DTYPES
 
     df["registered"] = pd.to_datetime(df["registered"], utc=True, format="ISO8601")
     for col in ("verified", "require_code"):

@@ -1,0 +1,138 @@
+"""Bounded dashboard kernels: every page of the dashboard holds a Python kernel (~75 MB).
+
+- :class:`PageLedger` counts the pages (kernels) each client address holds and all
+  addresses together, and refuses a new page beyond either cap. In memory only.
+- :class:`PageKernelManager` is Jupyter's kernel manager with that ledger and a culling
+  rule of its own: a kernel is shut down once no page has been connected to it for
+  ``cull_idle_timeout`` seconds, counted from when it was handed to a page or from when its
+  last page disconnected. Whether the kernel is busy does not matter (a live dashboard keeps
+  its kernel busy with nobody watching), and a preheated kernel's wait in the pool does not
+  count (it would otherwise be culled while its page is still loading).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from enum import Enum
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from traitlets import Integer, Unicode
+
+from ult.addresses import TrustedProxies
+
+
+class Refusal(Enum):
+    """Why a new dashboard page was refused (the HTTP status to answer with)."""
+
+    ADDRESS = 429  # this address holds its share of pages
+    FULL = 503  # all pages are taken
+
+
+class PageLedger:
+    """Pages (kernels) per client key and in all; a cap of 0 means no limit."""
+
+    def __init__(self, per_address: int, total: int) -> None:
+        self.per_address = per_address
+        self.total = total
+        self._counts: Counter[str] = Counter()  # reserved or bound pages per key
+        self._owners: dict[str, str] = {}  # kernel id -> key
+
+    @property
+    def pages(self) -> int:
+        return sum(self._counts.values())
+
+    @property
+    def addresses(self) -> int:
+        """How many client keys hold pages (a key is dropped with its last page)."""
+        return len(self._counts)
+
+    def admit(self, key: str) -> Refusal | None:
+        """Reserve a page for ``key``, or say why not. Pair with :meth:`bind` or :meth:`cancel`."""
+        if self.per_address and self._counts[key] >= self.per_address:
+            return Refusal.ADDRESS
+        if self.total and self.pages >= self.total:
+            return Refusal.FULL
+        self._counts[key] += 1
+        return None
+
+    def bind(self, key: str, kernel_id: str) -> None:
+        """The page reserved for ``key`` got ``kernel_id``: the reservation ends with it."""
+        self._owners[kernel_id] = key
+
+    def cancel(self, key: str) -> None:
+        """A reservation that got no kernel (the request failed) is given back."""
+        self._decrement(key)
+
+    def forget(self, kernel_id: str) -> None:
+        """``kernel_id`` is gone: its page no longer counts."""
+        key = self._owners.pop(kernel_id, None)
+        if key is not None:
+            self._decrement(key)
+
+    def kernel_ids(self) -> list[str]:
+        return list(self._owners)
+
+    def _decrement(self, key: str) -> None:
+        self._counts[key] -= 1
+        if self._counts[key] <= 0:
+            del self._counts[key]  # no trace of an address once its pages are gone
+
+
+class PageKernelManager(AsyncMappingKernelManager):
+    """Jupyter's kernel manager with per-address page caps and the no-page culling rule."""
+
+    pages_per_address = Integer(3, config=True, help="Pages one client address may hold.")
+    max_pages = Integer(12, config=True, help="Pages held by all addresses together.")
+    trusted_proxies = Unicode(
+        "", config=True, help="Reverse proxies whose X-Forwarded-For is believed."
+    )
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.ledger = PageLedger(self.pages_per_address, self.max_pages)
+        self.proxies = TrustedProxies(self.trusted_proxies)
+        self._pageless_since: dict[str, float] = {}
+
+    def handed_to_page(self, key: str, kernel_id: str) -> None:
+        """``kernel_id`` now serves a page for ``key``; its page has the timeout to connect."""
+        self.ledger.bind(key, kernel_id)
+        self._pageless_since[kernel_id] = time.monotonic()
+
+    @property
+    def retry_after_s(self) -> int:
+        """Seconds after which a page that went away has surely been let go."""
+        if self.cull_idle_timeout <= 0:
+            return 60  # no culling: only closing tabs frees pages
+        return self.cull_idle_timeout + 2 * self.cull_interval
+
+    async def shutdown_kernel(self, kernel_id: str, *args, **kwargs) -> None:
+        try:
+            await ensure_async(super().shutdown_kernel(kernel_id, *args, **kwargs))
+        finally:
+            self._forget(kernel_id)
+
+    async def cull_kernels(self) -> None:
+        await super().cull_kernels()
+        for kernel_id in set(self.ledger.kernel_ids()) | set(self._pageless_since):
+            if kernel_id not in self:  # died on its own, or removed another way
+                self._forget(kernel_id)
+
+    async def cull_kernel_if_idle(self, kernel_id: str) -> None:
+        kernel = self._kernels[kernel_id]
+        if getattr(kernel, "execution_state", None) == "dead":
+            await ensure_async(super().cull_kernel_if_idle(kernel_id))
+            return
+        if self._kernel_connections.get(kernel_id, 0) > 0:
+            self._pageless_since.pop(kernel_id, None)
+            return
+        now = time.monotonic()
+        since = self._pageless_since.setdefault(kernel_id, now)
+        if now - since > self.cull_idle_timeout:
+            self.log.info("Shutting down a dashboard kernel without a page for %d s", now - since)
+            await ensure_async(self.shutdown_kernel(kernel_id))
+
+    def _forget(self, kernel_id: str) -> None:
+        self.ledger.forget(kernel_id)
+        self._pageless_since.pop(kernel_id, None)
