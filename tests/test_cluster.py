@@ -15,7 +15,8 @@ import pytest
 import socketio
 
 from ult import analytics as ua
-from ult import demo, export, keys, run
+from ult import demo, keys, run
+from ult.analytics import export
 from ult.cli import main
 from ult.connection import connect
 from ult.identity import card_id

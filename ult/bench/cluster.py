@@ -51,7 +51,14 @@ SETUPS = (
 
 
 def _services(stack: ExitStack, url: str, setup: Setup, tmp: Path) -> list[Child]:
-    env = child_env(url, tmp, ULT_EVENT_RATE="0", ULT_REPLICA_ACKS=str(setup.replica_acks))
+    env = child_env(
+        url,
+        tmp,
+        ULT_EVENT_RATE="0",  # as `ult bench`: one address, many cards, fast clients
+        ULT_NEW_CARDS_PER_MINUTE="0",
+        ULT_CONNECTIONS_PER_ADDRESS="0",
+        ULT_REPLICA_ACKS=str(setup.replica_acks),
+    )
     children = []
     for i in range(setup.processes):
         child = start_child(f"service{i + 1}", ["ult", "serve"], env, tmp, "/healthz", timeout=30)
