@@ -14,14 +14,15 @@ import redis
 from nbclient import NotebookClient
 
 from ult import demo
+from ult.analytics import lake
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("0*.ipynb"))
-NAMES = ["01-explore-streams", "02-retention-cohorts", "03-rewards-and-fraud"]
+NAMES = ["01-explore-streams", "02-retention-cohorts", "03-rewards-and-fraud", "04-lake-duckdb"]
 FULL_CID = re.compile(r"\b[0-9a-f]{32}\b")
 END_MS = 1_790_000_000_000
 
 
-def test_the_three_notebooks_exist() -> None:
+def test_the_notebooks_exist() -> None:
     assert [p.stem for p in NOTEBOOKS] == NAMES
 
 
@@ -58,9 +59,13 @@ def jupyter_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str)
 
 
 @pytest.fixture
-def demo_data(r: redis.Redis) -> demo.DemoReport:
+def demo_data(r: redis.Redis, tmp_path: Path) -> demo.DemoReport:
+    """Demo history, archived to the lake of the kernel's ULT_VAR_DIR and trimmed to two
+    weeks: the notebooks read lake + Redis as one."""
     config = demo.DemoConfig(sponsors=5, days=42, seed=3, end_ms=END_MS)
-    return demo.load(r, config, progress=False)
+    report = demo.load(r, config, progress=False)
+    assert lake.archive(r, tmp_path / "lake", trim_days=14, now_ms=END_MS).trimmed > 0
+    return report
 
 
 @pytest.mark.slow

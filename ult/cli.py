@@ -110,7 +110,12 @@ def _yes_no(value: str) -> bool:
 
 # Commands that live in their own module, which adds them with ``configure(subparsers)``.
 # They are imported only when asked for (or for --help), so `ult serve` never loads them.
-MODULE_COMMANDS = {"demo": "ult.demo", "export": "ult.analytics.export", "bench": "ult.bench"}
+MODULE_COMMANDS = {
+    "demo": "ult.demo",
+    "export": "ult.analytics.export",
+    "bench": "ult.bench",
+    "archive": "ult.analytics.lake",
+}
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:

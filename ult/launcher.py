@@ -6,13 +6,19 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from contextlib import ExitStack
+
+import redis
 
 from ult.connection import connect, is_cluster
 from ult.embedded import EmbeddedServer
 from ult.settings import Settings
+
+SECONDS_PER_MINUTE = 60  # the archive schedule's unit (tests shorten it)
 
 
 def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> bool:
@@ -88,12 +94,50 @@ def _run_all(settings: Settings, with_dashboard: bool) -> int:
                 print("The dashboard did not start; see the messages above.", file=sys.stderr)
                 return 1
             print(f"Sponsor dashboard        {dash}")
-        _hint_if_empty(env.get("REDIS_URL", settings.effective_redis_url))
+        url = env.get("REDIS_URL", settings.effective_redis_url)
+        if settings.archive_every_minutes > 0:
+            stack.callback(start_archiver(settings, url))
+        _hint_if_empty(url)
         print("Press Ctrl-C to stop.", flush=True)
         while service.poll() is None:
             time.sleep(0.5)
         print("The scan service stopped.", file=sys.stderr)
         return 1
+
+
+def start_archiver(settings: Settings, url: str) -> Callable[[], None]:
+    """Run `ult archive` (with ULT_TRIM_DAYS) every ULT_ARCHIVE_EVERY_MINUTES in a daemon
+    thread; call the returned function to stop it (it waits for a run under way to end,
+    up to a minute). A failed run is reported and retried later."""
+    from ult.analytics.lake import NICE, archive
+    from ult.errors import UltError
+
+    stop = threading.Event()
+    every = settings.archive_every_minutes * SECONDS_PER_MINUTE
+    trim_days = settings.trim_days if settings.trim_days > 0 else None
+    minutes, lake = settings.archive_every_minutes, settings.lake_path
+    print(f"Archive to the lake      every {minutes} min, into {lake}")
+
+    def loop() -> None:
+        # this thread only (Linux): the scan service and Redis come first for the CPU
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
+        while not stop.wait(every):
+            r = connect(url=url)
+            try:
+                print(archive(r, settings.lake_path, trim_days=trim_days).summary(), flush=True)
+            except (UltError, OSError, redis.RedisError) as e:
+                print(f"ult archive: {getattr(e, 'message', e)}", file=sys.stderr, flush=True)
+            finally:
+                r.close()
+
+    thread = threading.Thread(target=loop, name="ult-archive", daemon=True)
+    thread.start()
+
+    def stop_archiver() -> None:
+        stop.set()
+        thread.join(60)
+
+    return stop_archiver
 
 
 def _hint_if_empty(url: str) -> None:

@@ -118,6 +118,21 @@ class Settings:
         "Wrong owner or staff keys one client address (and one business, from addresses that "
         "already failed) may try per minute, in bursts of twice that; 0: no limit.",
     )
+    lake_dir: str | None = _setting(
+        "ULT_LAKE_DIR",
+        None,
+        "The Parquet lake `ult archive` appends the streams to. Unset: lake/ in ULT_VAR_DIR.",
+    )
+    archive_every_minutes: int = _setting(
+        "ULT_ARCHIVE_EVERY_MINUTES",
+        0,
+        "`ult up` runs `ult archive` every N minutes (0: never; archive by hand or cron).",
+    )
+    trim_days: int = _setting(
+        "ULT_TRIM_DAYS",
+        0,
+        "The scheduled archive then trims archived entries older than N days (0: no trim).",
+    )
     k_anonymity: int = _setting(
         "ULT_K_ANONYMITY",
         5,
@@ -156,6 +171,11 @@ class Settings:
     def var_path(self) -> Path:
         """``ULT_VAR_DIR`` as an absolute path."""
         return Path(self.var_dir)
+
+    @property
+    def lake_path(self) -> Path:
+        """The Parquet lake: ULT_LAKE_DIR, else lake/ in the var directory."""
+        return Path(self.lake_dir) if self.lake_dir else self.var_path / "lake"
 
 
 _WILDCARD_HOSTS = {"", "0.0.0.0", "::", "[::]"}

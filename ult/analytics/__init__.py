@@ -9,6 +9,10 @@ Typical use::
     events = ua.load_events(r)             # every sponsor's stream as one DataFrame
     ua.show(ua.cohort_retention(events))   # a table that passed the k-anonymity guard
     ua.plots.cohorts(ua.cohort_retention(events))
+    con = ua.duckdb(r)                     # SQL over the Parquet lake + the Redis tail
+
+Loaders read the history archived by ``ult archive`` from the Parquet lake and the rest from
+Redis, as one table (:mod:`.loading`); :mod:`.duck` runs SQL over the lake with DuckDB.
 
 Loading (:mod:`.loading`), metrics (:mod:`.metrics`), the k-anonymity guard
 (:mod:`.privacy`) and figures (:mod:`.plots`) live in their own modules; the common names
@@ -17,14 +21,19 @@ are re-exported here.
 
 from typing import Any
 
+from ult.analytics.duck import (
+    cohort_counts_sql,
+    cohort_retention_sql,
+    duckdb,
+    lake_summary,
+    peak_memory_mb,
+)
 from ult.analytics.loading import (
     connect,
-    iter_entries,
     iter_frames,
     load_events,
     load_sponsors,
     load_stream,
-    sponsor_ids,
 )
 from ult.analytics.metrics import (
     attempts_per_window,
@@ -35,6 +44,7 @@ from ult.analytics.metrics import (
     event_counts,
     gap_distribution,
     gap_summary,
+    guard_cohorts,
     hour_weekday,
     overview,
     points_needed_by_sid,
@@ -62,6 +72,7 @@ from ult.analytics.privacy import (
     show,
     suppress,
 )
+from ult.analytics.streams import iter_entries, sponsor_ids
 
 
 def __getattr__(name: str) -> Any:
@@ -80,21 +91,27 @@ __all__ = [
     "check",
     "claim_status",
     "cohort_counts",
+    "cohort_counts_sql",
     "cohort_retention",
+    "cohort_retention_sql",
     "connect",
     "default_k",
+    "duckdb",
     "earned_cards",
     "event_counts",
     "gap_distribution",
     "gap_summary",
+    "guard_cohorts",
     "hour_weekday",
     "is_guarded",
     "iter_entries",
     "iter_frames",
+    "lake_summary",
     "load_events",
     "load_sponsors",
     "load_stream",
     "overview",
+    "peak_memory_mb",
     "plots",
     "points_needed_by_sid",
     "refusals",

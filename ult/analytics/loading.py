@@ -1,18 +1,19 @@
 """Streaming reads of the Redis Streams into pandas DataFrames.
 
-A stream is read with ``XRANGE … COUNT batch`` pages, each page turned at once into a
-compact Arrow table (strings, int32, millisecond timestamps), so the Python objects of only
-one page are alive at a time; the pages are joined and converted to pandas at the end.
+Streams are read in pages (:mod:`ult.analytics.streams`), joined as Arrow and converted to
+pandas at the end. The loader is generic over event types: every field of every entry becomes
+a column (absent fields are missing), so new event types (``claim``, ``void`` …) simply
+appear.
 
-The loader is generic over event types: every field of every entry becomes a column (absent
-fields are missing), so new event types (``claim``, ``void`` …) simply appear. Stream field
-names are given readable column names (:data:`COLUMNS`); card ids are cut to the short cid
-(:func:`ult.identity.short_cid`) as they are read, so a DataFrame never holds a full cid.
+History archived by ``ult archive`` is read from the Parquet lake (:mod:`ult.analytics.lake`) and only
+the entries after each sponsor's last archived one from Redis, so a loader gives the same
+table before and after Redis is trimmed (``lake=False``: Redis only).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -22,25 +23,19 @@ import redis
 from tqdm.auto import tqdm
 
 from ult import keys
+from ult.analytics.lake import parts, read_sponsor, tail_start
+from ult.analytics.streams import (
+    BATCH,
+    INT_COLUMNS,
+    _text,
+    entries_to_arrow,
+    iter_entries,
+    sponsor_ids,
+)
 from ult.connection import connect as _connect
-from ult.identity import short_cid
 from ult.rules import Rule
 from ult.schema import entry_ms
 
-BATCH = 10_000
-
-# stream field → column name; other fields keep their own name
-COLUMNS = {
-    "t": "type",
-    "c": "cid",
-    "v": "visit",
-    "p": "points",
-    "a": "tag",
-    "r": "reason",
-    "s": "status",
-    "id": "claim_id",
-}
-INT_COLUMNS = ("visit", "points")
 CATEGORY_COLUMNS = ("sid", "type", "tag", "reason", "status", "country")
 FIRST_COLUMNS = ("time", "entry_id", "sid", "type", "cid", "visit", "points", "tag", "reason")
 FIRST_COLUMNS += ("status", "claim_id")
@@ -67,50 +62,13 @@ SPONSOR_DTYPES = {
 }
 
 Entry = tuple[str, dict[str, str]]
+Lake = str | Path | bool  # True: the configured lake (ULT_LAKE_DIR); False: Redis only
 
 
 def connect(url: str | None = None) -> redis.Redis:
     """A client for notebooks: ``url``, else ``REDIS_URL``, else the embedded server of
     ``make run`` (``ult.settings.load_settings().effective_redis_url``)."""
     return _connect(url=url)
-
-
-def iter_entries(
-    r: redis.Redis, key: str, batch: int = BATCH, start: str = "-", end: str = "+"
-) -> Iterator[list[Entry]]:
-    """Pages of at most ``batch`` entries of stream ``key``, oldest first."""
-    lower = start
-    while True:
-        page = r.xrange(key, min=lower, max=end, count=batch)
-        if not page:
-            return
-        yield [(_text(eid), _fields(f)) for eid, f in page]
-        if len(page) < batch:
-            return
-        lower = "(" + _text(page[-1][0])
-
-
-def entries_to_arrow(entries: Sequence[Entry], sid: str | None = None) -> pa.Table:
-    """One page of entries as an Arrow table with the loader's columns and types."""
-    ids = [eid for eid, _ in entries]
-    ms = pa.array([int(eid.split("-", 1)[0]) for eid in ids], type=pa.int64())
-    columns: dict[str, pa.Array] = {
-        "time": ms.cast(pa.timestamp("ms", tz="UTC")),
-        "entry_id": pa.array(ids, type=pa.string()),
-    }
-    if sid is not None:
-        columns["sid"] = pa.array([sid] * len(ids), type=pa.string())
-    names: dict[str, None] = {}
-    for _, f in entries:
-        names.update(dict.fromkeys(f))
-    for field in names:
-        col = COLUMNS.get(field, field)
-        values = [f.get(field) for _, f in entries]
-        if col == "cid":
-            values = [None if v is None else short_cid(v) for v in values]
-        arr = pa.array(values, type=pa.string())
-        columns[col] = pc.cast(arr, pa.int32()) if col in INT_COLUMNS else arr
-    return pa.table(columns)
 
 
 def to_frame(table: pa.Table) -> pd.DataFrame:
@@ -126,7 +84,8 @@ def to_frame(table: pa.Table) -> pd.DataFrame:
             i = table.column_names.index(col)
             table = table.set_column(i, col, pc.dictionary_encode(table.column(i)))
     first = [c for c in FIRST_COLUMNS if c in table.column_names]
-    table = table.select(first + [c for c in table.column_names if c not in first])
+    # the other columns by name, so the order does not depend on where the pages came from
+    table = table.select(first + sorted(c for c in table.column_names if c not in first))
     df = table.to_pandas(
         types_mapper={pa.int32(): pd.Int32Dtype()}.get, self_destruct=True, split_blocks=True
     )
@@ -156,10 +115,34 @@ def empty_events() -> pd.DataFrame:
     return to_frame(table)
 
 
+def lake_path(lake: Lake = True) -> Path | None:
+    """The lake directory to read (None: none, or it does not exist yet)."""
+    if lake is False:
+        return None
+    if lake is True:
+        from ult.settings import load_settings
+
+        lake = load_settings().lake_path
+    path = Path(lake)
+    return path if path.is_dir() else None
+
+
 def _read_arrow(
-    r: redis.Redis, sid: str, batch: int, bar: tqdm | None, start: str, end: str
+    r: redis.Redis,
+    sid: str,
+    batch: int,
+    bar: tqdm | None,
+    start: str,
+    end: str,
+    lake: Path | None = None,
 ) -> list[pa.Table]:
     tables = []
+    if lake is not None:
+        for table in read_sponsor(lake, sid, start, end):
+            tables.append(table)
+            if bar is not None:
+                bar.update(len(table))
+        start = tail_start(lake, sid, start)
     for page in iter_entries(r, keys.sponsor_keys(sid).events, batch, start, end):
         tables.append(entries_to_arrow(page, sid))
         if bar is not None:
@@ -174,15 +157,20 @@ def load_arrow(
     progress: bool = True,
     start: str = "-",
     end: str = "+",
+    lake: Lake = True,
 ) -> pa.Table | None:
-    """The events of ``sids`` as one Arrow table (None when there are none)."""
+    """The events of ``sids`` as one Arrow table (None when there are none): the lake's, then
+    the Redis tail's."""
     sids = list(sids)
+    lake_dir = lake_path(lake)
     bar = None
     if progress:
         total = sum(_pipeline(r, [("XLEN", keys.sponsor_keys(s).events) for s in sids]))
+        if lake_dir is not None:  # an upper bound: Redis may still hold archived entries
+            total += sum(p.rows for s in sids for p in parts(lake_dir, s))
         bar = tqdm(total=total, desc="Loading events", unit=" entries", leave=False)
     try:
-        tables = [t for sid in sids for t in _read_arrow(r, sid, batch, bar, start, end)]
+        tables = [t for sid in sids for t in _read_arrow(r, sid, batch, bar, start, end, lake_dir)]
     finally:
         if bar is not None:
             bar.close()
@@ -196,14 +184,16 @@ def load_stream(
     progress: bool = True,
     start: str = "-",
     end: str = "+",
+    lake: Lake = True,
 ) -> pd.DataFrame:
     """One sponsor's event stream as a DataFrame, one row per entry, oldest first.
 
     Columns: ``time`` (UTC, from the entry id), ``entry_id``, ``sid``, ``type``, ``cid``
-    (short), ``visit``, ``points``, ``tag``, ``reason``, then any other field of any entry.
-    ``start``/``end`` are entry ids (or ms timestamps) bounding the read.
+    (short), ``visit``, ``points``, ``tag``, ``reason``, then any other field of any entry
+    (by name). ``start``/``end`` are entry ids (or ms timestamps) bounding the read. Archived
+    history comes from ``lake`` (default: ULT_LAKE_DIR), the rest from Redis.
     """
-    return load_events(r, [sid], batch=batch, progress=progress, start=start, end=end)
+    return load_events(r, [sid], batch=batch, progress=progress, start=start, end=end, lake=lake)
 
 
 def load_events(
@@ -213,29 +203,34 @@ def load_events(
     progress: bool = True,
     start: str = "-",
     end: str = "+",
+    lake: Lake = True,
 ) -> pd.DataFrame:
-    """The event streams of ``sids`` (default: every sponsor in the registry), one frame."""
+    """The event streams of ``sids`` (default: every sponsor in the registry), one frame:
+    archived history from ``lake`` (default: ULT_LAKE_DIR), the rest from Redis."""
     if sids is None:
         sids = sponsor_ids(r)
-    table = load_arrow(r, sids, batch=batch, progress=progress, start=start, end=end)
+    table = load_arrow(r, sids, batch=batch, progress=progress, start=start, end=end, lake=lake)
     return empty_events() if table is None else to_frame(table)
 
 
 def iter_frames(
-    r: redis.Redis, sid: str, batch: int = BATCH, start: str = "-", end: str = "+"
+    r: redis.Redis,
+    sid: str,
+    batch: int = BATCH,
+    start: str = "-",
+    end: str = "+",
+    lake: Lake = True,
 ) -> Iterator[pd.DataFrame]:
-    """One sponsor's stream as DataFrames of at most ``batch`` rows, for streaming aggregates
-    over streams too big to hold (dtypes and categories may differ between pages)."""
+    """One sponsor's stream as DataFrames of at most ``batch`` rows (one per archived day
+    from the lake, then pages of the Redis tail), for streaming aggregates over streams too
+    big to hold (dtypes and categories may differ between pages)."""
+    lake_dir = lake_path(lake)
+    if lake_dir is not None:
+        for table in read_sponsor(lake_dir, sid, start, end):
+            yield to_frame(table)
+        start = tail_start(lake_dir, sid, start)
     for page in iter_entries(r, keys.sponsor_keys(sid).events, batch, start, end):
         yield to_frame(entries_to_arrow(page, sid))
-
-
-def sponsor_ids(r: redis.Redis) -> list[str]:
-    """The sids of the registry stream, in registration order (each once)."""
-    seen: dict[str, None] = {}
-    for page in iter_entries(r, keys.REGISTRY):
-        seen.update((f["sid"], None) for _, f in page if "sid" in f)
-    return list(seen)
 
 
 def load_sponsors(r: redis.Redis) -> pd.DataFrame:
@@ -277,13 +272,3 @@ def _pipeline(r: redis.Redis, commands: Sequence[Sequence[Any]]) -> list[Any]:
     for cmd in commands:
         pipe.execute_command(*cmd)
     return pipe.execute() if commands else []
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _fields(f: dict[Any, Any]) -> dict[str, str]:
-    if f and isinstance(next(iter(f)), bytes):
-        return {_text(a): _text(b) for a, b in f.items()}
-    return f

@@ -296,8 +296,13 @@ def cohort_retention(
     dropped and cells of fewer than k active cards masked. ``counts=True`` gives the guarded
     card counts instead of shares.
     """
+    return guard_cohorts(cohort_counts(events, freq), k, counts)
+
+
+def guard_cohorts(active: pd.DataFrame, k: int | None = None, counts: bool = False) -> pd.DataFrame:
+    """The guarded retention matrix of :func:`cohort_retention` from a matrix of active cards
+    like :func:`cohort_counts` (computed in pandas or, over the lake, in DuckDB)."""
     k = resolve_k(k)
-    active = cohort_counts(events, freq)
     if active.empty:
         return suppress(pd.DataFrame({"cards": pd.Series(dtype="int64")}), "cards", k=k)
     size = active[0].astype("int64")
