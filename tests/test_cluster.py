@@ -16,7 +16,7 @@ import socketio
 
 from ult import analytics as ua
 from ult import demo, keys, run
-from ult.analytics import export
+from ult.analytics import export, lake
 from ult.cli import main
 from ult.connection import connect
 from ult.identity import card_id
@@ -103,11 +103,17 @@ def test_demo_analytics_and_export_read_every_master(rcl, tmp_path: Path):
     report = demo.load(rcl, config, progress=False)
     masters = {cluster_slot_owner(rcl, keys.sponsor_keys(s["sid"]).events) for s in report.sponsors}
     assert len(masters) >= 2  # the sponsors really are spread over the cluster
-    events = ua.load_events(rcl, progress=False)
+    events = ua.load_events(rcl, progress=False, lake=False)
     assert len(events) == report.entries
     assert sorted(ua.load_sponsors(rcl)["sid"]) == sorted(s["sid"] for s in report.sponsors)
-    written = export.export(rcl, tmp_path, progress=False)
+    written = export.export(rcl, tmp_path / "export", progress=False)
     assert sum(w.rows for w in written if w.path.name.startswith("events-")) // 2 == report.entries
+    # the lake: archive every master's streams, trim the old part, and read both back as one
+    end = config.end_ms
+    done = lake.archive(rcl, tmp_path / "lake", trim_days=5, now_ms=end)
+    assert done.entries == report.entries and done.trimmed > 0
+    back = ua.load_events(rcl, progress=False, lake=tmp_path / "lake")
+    assert len(back) == report.entries
 
 
 def cluster_slot_owner(r, key: str) -> str:
