@@ -9,7 +9,7 @@ master per batch, in the same round trip, never one per scan.
 On a cluster the batch is not retried or redirected behind our back (a redirected write
 would go out on a connection the ``WAIT`` does not cover): a failed node, a moved slot or a
 missing confirmation fails that batch's requests as :class:`Unconfirmed` — an
-``unavailable`` ack that the page retries with the same nonce, so nothing counts twice —
+``unavailable`` ack; the page's retry carries the visit's nonce, so nothing counts twice —
 and the next batch first reloads the cluster's layout. See docs/scaling.md.
 """
 
