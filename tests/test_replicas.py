@@ -22,7 +22,9 @@ from ult.sponsors import register
 
 @pytest.fixture
 def primary_and_replica(tmp_path) -> Iterator[tuple[EmbeddedServer, EmbeddedServer]]:
-    with EmbeddedServer(tmp_path / "primary") as primary:
+    # no 5-s wait before the first full sync of the replica
+    primary_args = ["--repl-diskless-sync-delay", "0"]
+    with EmbeddedServer(tmp_path / "primary", extra_args=primary_args) as primary:
         replica = EmbeddedServer(
             tmp_path / "replica",
             extra_args=["--replicaof", "127.0.0.1", str(primary.port)],
