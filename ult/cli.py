@@ -27,7 +27,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ult.service.app import serve
+    from ult.service.workers import serve  # sets up metrics before the app is imported
 
     serve(load_settings(), port=args.port)
     return 0

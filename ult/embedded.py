@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -24,9 +25,12 @@ def free_port() -> int:
 class EmbeddedServer:
     """A ``valkey-server`` child process on 127.0.0.1 with its data in ``data_dir``."""
 
-    def __init__(self, data_dir: str | Path, port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: str | Path, port: int | None = None, extra_args: Sequence[str] = ()
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
+        self.extra_args = list(extra_args)  # e.g. the cluster options of ``ult.cluster``
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -45,6 +49,7 @@ class EmbeddedServer:
             "--appendfsync", "always",
             "--dir", str(self.data_dir),
             "--logfile", "server.log",
+            *self.extra_args,
         ]  # fmt: skip
         self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)

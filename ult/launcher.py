@@ -14,7 +14,7 @@ from contextlib import ExitStack
 
 import redis
 
-from ult.connection import connect
+from ult.connection import connect, is_cluster
 from ult.embedded import EmbeddedServer
 from ult.settings import Settings
 
@@ -75,14 +75,16 @@ def _run_all(settings: Settings, with_dashboard: bool) -> int:
             env["REDIS_URL"] = server.url
             print(f"Redis (embedded Valkey)  {server.url}  data in {data}")
         else:
-            print(f"Redis                    {settings.redis_url}")
+            kind = "Redis Cluster" if is_cluster(settings.redis_url) else "Redis"
+            print(f"{kind:<25}{settings.redis_url}")
         service = _child(["serve"], env)
         stack.callback(stop_process, service)
         base = f"http://{settings.host}:{settings.port}"
         if not wait_http(f"{base}/healthz", proc=service):
             print("The scan service did not start; see the messages above.", file=sys.stderr)
             return 1
-        print(f"Scan service             {base}   (customer pages: {base}/wallet)")
+        workers = f", {settings.workers} processes" if settings.workers > 1 else ""
+        print(f"Scan service             {base}   (customer pages: {base}/wallet{workers})")
         print(f"QR codes point at        {settings.public_url}/s/<sid>")
         if with_dashboard:
             dashboard = _child(["dashboard", "--quiet"], env)

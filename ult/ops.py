@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 
 import redis
 import redis.asyncio
+from redis.crc import key_slot
 
 T = TypeVar("T")
 
@@ -74,12 +75,17 @@ def parse_reply(op: Op[T], reply: Any) -> T:
     return op.parse(_single(op, reply))
 
 
-def queue(pipe: redis.client.Pipeline, op: Op[Any]) -> None:
-    """Add ``op`` to a synchronous pipeline (its scripts loaded beforehand: :func:`load`);
-    read each reply back with :func:`parse_reply`."""
+def queue(pipe: Any, op: Op[Any]) -> None:
+    """Add ``op`` to a pipeline, plain or cluster (its scripts loaded beforehand:
+    :func:`load`); read each reply back with :func:`parse_reply`."""
+    _queue(pipe, op, op.keys, op.args)
+
+
+def _queue(pipe: Any, op: Op[Any], keys: Sequence[Any], args: Sequence[Any]) -> None:
     if op.script:
         _, sha = script_source(op.script)
-        pipe.evalsha(sha, len(op.keys), *op.keys, *op.args)
+        # not pipe.evalsha(): cluster pipelines refuse it; the raw command routes by its key
+        pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
     else:
         pipe.execute_command(*op.command)
 
@@ -133,13 +139,24 @@ Pending = tuple[Op[Any], asyncio.Future[Any]]
 
 
 @dataclass
-class _Call:
+class Call:
     """One command of a pipeline and the callers its reply goes to (several for a batch)."""
 
     op: Op[Any]
     futures: list[asyncio.Future[Any]]
     keys: list[Any]
     args: list[Any]
+
+    @property
+    def first_key(self) -> str | None:
+        """The key the command is routed by on a cluster."""
+        if self.op.script:
+            return self.keys[0] if self.keys else None
+        return str(self.op.command[1]) if len(self.op.command) > 1 else None
+
+    def queue(self, pipe: Any) -> None:
+        """Add the command to ``pipe``."""
+        _queue(pipe, self.op, self.keys, self.args)
 
 
 class AutoPipeline:
@@ -154,6 +171,7 @@ class AutoPipeline:
         self.r = r
         self._pending: list[Pending] = []
         self._tasks: set[asyncio.Task[None]] = set()  # keeps running batches referenced
+        self.cluster = isinstance(r, redis.asyncio.RedisCluster)
 
     async def run(self, op: Op[T]) -> T:
         """Execute ``op`` in the next batch and parse its reply."""
@@ -166,20 +184,21 @@ class AutoPipeline:
 
     def _flush(self) -> None:
         batch, self._pending = self._pending, []
-        task = asyncio.ensure_future(self._send(_calls(batch)))
+        task = asyncio.ensure_future(self._send(_calls(batch, self.cluster)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, calls: list[_Call]) -> None:
+    async def execute(self, pipe: Any, calls: list[Call]) -> list[Any]:
+        """Send one tick's pipeline: a reply (or exception) per call. Subclasses add to it
+        (``ult.replicas`` waits for replicas here)."""
+        return await pipe.execute(raise_on_error=False)
+
+    async def _send(self, calls: list[Call]) -> None:
         pipe = self.r.pipeline(transaction=False)
         for call in calls:
-            if call.op.script:
-                _, sha = script_source(call.op.script)
-                pipe.evalsha(sha, len(call.keys), *call.keys, *call.args)
-            else:
-                pipe.execute_command(*call.op.command)
+            call.queue(pipe)
         try:
-            replies = await pipe.execute(raise_on_error=False)
+            replies = await self.execute(pipe, calls)
         except Exception as e:  # the connection failed: every caller gets the error
             for call in calls:
                 _answer(call.futures, e)
@@ -199,20 +218,23 @@ class AutoPipeline:
                 _answer(call.futures, reply)
 
 
-def _calls(batch: list[Pending]) -> list[_Call]:
-    """The pipeline's commands: each op alone, except the calls of one batch script, joined."""
-    calls: list[_Call] = []
-    joined: dict[str, _Call] = {}
+def _calls(batch: list[Pending], cluster: bool = False) -> list[Call]:
+    """The pipeline's commands: each op alone, except the calls of one batch script, joined
+    (on a cluster, joined per slot: one script may touch one slot only)."""
+    calls: list[Call] = []
+    joined: dict[tuple[str, int], Call] = {}
     for op, future in batch:
         if not op.batch:
-            calls.append(_Call(op, [future], list(op.keys), list(op.args)))
-        elif op.script in joined:
-            call = joined[op.script]
+            calls.append(Call(op, [future], list(op.keys), list(op.args)))
+            continue
+        group = (op.script, key_slot(str(op.keys[0]).encode()) if cluster and op.keys else 0)
+        if group in joined:
+            call = joined[group]
             call.futures.append(future)
             call.keys.extend(op.keys)
             call.args.extend(op.args)
         else:
-            call = joined[op.script] = _Call(op, [future], list(op.keys), list(op.args))
+            call = joined[group] = Call(op, [future], list(op.keys), list(op.args))
             calls.append(call)
     return calls
 

@@ -138,6 +138,22 @@ class Settings:
         5,
         "Smallest group of cards an analytics table may show; smaller groups are suppressed.",
     )
+    workers: int = _setting(
+        "ULT_WORKERS",
+        1,
+        "Scan service processes `ult serve` and `ult up` run on ULT_PORT (see docs/scaling.md).",
+    )
+    replica_acks: str = _setting(
+        "ULT_REPLICA_ACKS",
+        "auto",
+        "Replicas that must have a scan before it is acknowledged (WAIT); auto: 1 where "
+        "masters have replicas, else 0.",
+    )
+    replica_timeout_ms: int = _setting(
+        "ULT_REPLICA_TIMEOUT_MS",
+        1000,
+        "How long a batch of scans waits for its replicas before answering `unavailable`.",
+    )
 
     def __post_init__(self) -> None:
         # Resolved once, here: children (the service, Voilà kernels running in another

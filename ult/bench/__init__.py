@@ -25,6 +25,11 @@ ATTEMPTS_HELP = (
     "runs per measurement while other work disturbs it; the quietest is kept (3; --quick 1)"
 )
 
+CLUSTER_HELP = (
+    "only the scale-out cost: CPU per scan, one server vs a 3+3 Redis Cluster, 1 vs 2 "
+    "processes, with and without replica ack (python -m ult.bench.cluster for its options)"
+)
+
 
 def configure(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bench`` sub-command to the ``ult`` command line."""
@@ -50,6 +55,7 @@ def configure(subparsers: argparse._SubParsersAction) -> None:
     add("--attempts", type=int, metavar="N", help=ATTEMPTS_HELP)
     add("--no-dashboard", action="store_true", help="skip the dashboard timing")
     add("--no-scale-out", action="store_true", help="skip the 2-process run")
+    add("--cluster-cost", action="store_true", help=CLUSTER_HELP)
     add("--output", type=Path, metavar="FILE", help="also write the JSON results to FILE")
     p.set_defaults(func=cmd_bench)
 
@@ -77,6 +83,10 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run the benchmark; print the table (or JSON). Exit 1 when a closed-loop scan failed."""
+    if args.cluster_cost:
+        from ult.bench.cluster import main
+
+        return main(["--json"] if args.json else [])
     cfg = config_from_args(args)
     if cfg.clients < 1 or cfg.scans < cfg.clients or cfg.sponsors < 1:
         print("ult bench: need clients ≥ 1, sponsors ≥ 1 and scans ≥ clients", file=sys.stderr)

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import redis
 
+from ult.connection import connect
 from ult.places import Resolver, resolver_from_settings
 from ult.settings import Settings, load_settings
 
@@ -33,9 +34,8 @@ class Context:
     @cached_property
     def redis(self) -> redis.Redis:
         """The page's client (a pool: safe to share with the live reader's thread)."""
-        return redis.Redis.from_url(
-            self.settings.effective_redis_url,
-            decode_responses=True,
+        return connect(
+            self.settings,
             socket_connect_timeout=3,
             socket_timeout=10,
             client_name="ult-dashboard",
@@ -43,9 +43,8 @@ class Context:
 
     def live_redis(self, name: str) -> redis.Redis:
         """A dedicated client for one blocking reader (its socket outlives each XREAD BLOCK)."""
-        return redis.Redis.from_url(
-            self.settings.effective_redis_url,
-            decode_responses=True,
+        return connect(
+            self.settings,
             socket_connect_timeout=3,
             socket_timeout=LIVE_BLOCK_MS / 1000 + 5,
             client_name=name,

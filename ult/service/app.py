@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import logging
-
 import redis.asyncio
 import socketio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
-from ult.connection import aretry
+from ult.connection import aconnect, aretry, is_cluster
+from ult.replicas import ReplicatedPipeline, parse_acks
+from ult.service import metrics
+from ult.service.cluster_manager import client_manager
 from ult.service.events import register_events
 from ult.service.guards import Guards
 from ult.service.notify import SOCKETIO_CHANNEL
@@ -35,15 +41,24 @@ class BoundedRedisManager(socketio.AsyncRedisManager):
 
 
 def create_app(settings: Settings | None = None, redis_url: str | None = None) -> socketio.ASGIApp:
-    """Build the service. Several processes on one Redis share Socket.IO rooms."""
+    """Build the service. Several processes on one Redis (or one cluster) share Socket.IO
+    rooms. With no arguments it reads the settings: the app factory of worker processes."""
     settings = settings or load_settings()
     url = redis_url or settings.effective_redis_url
-    # A blocking pool: under a burst, scans queue for a connection instead of failing.
-    pool = redis.asyncio.BlockingConnectionPool.from_url(
-        url, max_connections=REDIS_CONNECTIONS, timeout=5, decode_responses=True, retry=aretry()
-    )
-    r = redis.asyncio.Redis.from_pool(pool)
-    manager = BoundedRedisManager(url, channel=SOCKETIO_CHANNEL)
+    if is_cluster(url):
+        # a cluster client fails fast; the pipeline reloads the layout (see ult.replicas)
+        r = aconnect(url=url, retry=Retry(NoBackoff(), 0))
+    else:
+        # A blocking pool: under a burst, scans queue for a connection instead of failing.
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            url,
+            max_connections=REDIS_CONNECTIONS,
+            timeout=5,
+            decode_responses=True,
+            retry=aretry(),
+        )
+        r = redis.asyncio.Redis.from_pool(pool)
+    manager = client_manager(url, SOCKETIO_CHANNEL, BoundedRedisManager)
     sio = StrictServer(
         async_mode="asgi",
         client_manager=manager,
@@ -52,36 +67,30 @@ def create_app(settings: Settings | None = None, redis_url: str | None = None) -
         engineio_logger=False,
     )
     guards = Guards.from_settings(settings)
-    register_events(sio, r, guards)
-    web = Starlette(routes=routes(r, guards.health))
+    acks = parse_acks(settings.replica_acks)
+    pipeline = None  # one server without replica acks: the plain pipeline
+    if acks != 0 or is_cluster(url):  # on a cluster it also reloads the layout after failures
+        pipeline = ReplicatedPipeline(r, acks, settings.replica_timeout_ms)
+    register_events(sio, r, guards, pipeline)
+    web = Starlette(routes=[*routes(r, guards.health), Route("/metrics", metrics_page)])
 
     async def shutdown() -> None:
         await r.aclose()
+        metrics.process_exited()
 
     return socketio.ASGIApp(sio, other_asgi_app=web, on_shutdown=shutdown)
+
+
+async def metrics_page(request: Request) -> Response:
+    """Prometheus metrics of every worker process (no per-customer labels)."""
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
 
 
 def serve(
     settings: Settings | None = None, port: int | None = None, redis_url: str | None = None
 ) -> None:
-    """Run the service under uvicorn until interrupted. No access log: it would keep IPs.
+    """Run the service until interrupted (``ULT_WORKERS`` processes: see ult.service.workers)."""
+    from ult.service.workers import serve as serve_workers
 
-    Connections pass the gate (caps, header deadline); forwarded headers are read by the
-    service itself, from trusted proxies only, so uvicorn's own reading is off.
-    """
-    import uvicorn
-
-    from ult.service.gate import ConnectionGate
-
-    settings = settings or load_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    uvicorn.run(
-        create_app(settings, redis_url),
-        host=settings.host,
-        port=port or settings.port,
-        access_log=False,
-        log_level="warning",
-        ws_max_size=MAX_PAYLOAD_BYTES * 2,
-        http=ConnectionGate.from_settings(settings).protocol(),
-        proxy_headers=False,
-    )
+    serve_workers(settings, port, redis_url)

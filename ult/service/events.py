@@ -20,6 +20,7 @@ from ult.messages import customer_error
 from ult.ops import AutoPipeline
 from ult.scans import scan
 from ult.schema import SCAN_REFUSALS
+from ult.service import metrics
 from ult.service.addresses import scope_client
 from ult.service.guards import Guards
 from ult.service.health import STORAGE_FULL, UNREACHABLE, storage_fault
@@ -34,9 +35,15 @@ log = logging.getLogger("ult.service")
 Handler = Callable[[str, dict[str, str]], Awaitable[dict[str, Any]]]
 
 
-def register_events(sio: StrictServer, r: redis.asyncio.Redis, guards: Guards) -> None:
-    """Attach the event handlers to ``sio``; they use ``r`` for every read and write."""
-    rp = AutoPipeline(r)  # concurrent scans share round trips to Redis
+def register_events(
+    sio: StrictServer,
+    r: redis.asyncio.Redis,
+    guards: Guards,
+    rp: AutoPipeline | None = None,
+) -> None:
+    """Attach the event handlers to ``sio``; they use ``r`` for every read and write
+    (``rp``: the pipeline, e.g. one that waits for replicas)."""
+    rp = rp or AutoPipeline(r)  # concurrent scans share round trips to Redis
     in_flight = 0
     limits = guards.events
     address: dict[str, str] = {}  # connection → client address key (memory only)
@@ -46,6 +53,10 @@ def register_events(sio: StrictServer, r: redis.asyncio.Redis, guards: Guards) -
 
         def wrap(fn: Handler) -> Handler:
             async def handler(conn: str, *args: Any) -> dict[str, Any]:
+                with metrics.timed(name) as done:
+                    return done(await answer(conn, *args))
+
+            async def answer(conn: str, *args: Any) -> dict[str, Any]:
                 nonlocal in_flight
                 try:
                     if not limits.allow(conn):
@@ -58,14 +69,17 @@ def register_events(sio: StrictServer, r: redis.asyncio.Redis, guards: Guards) -
                     if in_flight >= MAX_IN_FLIGHT:  # overloaded: say so now, not after a wait
                         raise customer_error("unavailable")
                     in_flight += 1
+                    metrics.IN_FLIGHT.inc()
                     try:
                         return await fn(conn, fields)
                     finally:
                         in_flight -= 1
+                        metrics.IN_FLIGHT.dec()
                 except UltError as e:
                     return e.to_ack()
                 except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
                     log.warning("%s: storage unavailable", name)
+                    metrics.REDIS_ERRORS.inc()
                     return UNREACHABLE.to_ack()
                 except redis.exceptions.ResponseError as e:
                     reason = storage_fault(e)
@@ -74,6 +88,7 @@ def register_events(sio: StrictServer, r: redis.asyncio.Redis, guards: Guards) -
                         return customer_error("server_error").to_ack()
                     guards.health.fault(reason)
                     log.warning("%s: %s", name, reason)
+                    metrics.REDIS_ERRORS.inc()
                     return STORAGE_FULL.to_ack()
                 except Exception:
                     log.exception("%s failed", name)
@@ -172,6 +187,7 @@ def register_events(sio: StrictServer, r: redis.asyncio.Redis, guards: Guards) -
                 {"code": "too_many_connections", "message": TOO_MANY_CONNECTIONS}
             )
         address[conn] = client
+        metrics.CONNECTIONS.inc()
 
     @sio.event
     async def disconnect(conn: str, *args: Any) -> None:
@@ -179,6 +195,7 @@ def register_events(sio: StrictServer, r: redis.asyncio.Redis, guards: Guards) -
         client = address.pop(conn, None)
         if client is not None:
             guards.connections.release(client)
+            metrics.CONNECTIONS.dec()
 
     watchers = WatchFlags(sio, r)
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import socketio
-
 from ult.clock import now_ms
 
 SOCKETIO_CHANNEL = "ult-socketio"
@@ -29,7 +27,9 @@ class Notifier:
     """Emit ``claim_update`` to a card and events to a sponsor room, via Redis."""
 
     def __init__(self, redis_url: str) -> None:
-        self._manager = socketio.RedisManager(redis_url, channel=SOCKETIO_CHANNEL, write_only=True)
+        from ult.service.cluster_manager import write_only_manager  # one server or a cluster
+
+        self._manager = write_only_manager(redis_url, SOCKETIO_CHANNEL)
 
     def claim_update(self, sid: str, cid: str, claim: dict[str, Any]) -> None:
         """Tell the card's open pages that its claim changed (``cid``: the full card id)."""
