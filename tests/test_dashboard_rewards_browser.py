@@ -201,7 +201,7 @@ def test_done_when_five_days_staff_approval_and_a_sixth_scan(
         run(rc, scan(sid, key, now_ms=noon + 4 * DAY_MS + 2 * 3_600_000))
     assert refused.value.code == "daily_cap"
     assert re.fullmatch(
-        r"That's all the visits that count today — come back in \d+ hours\.",
+        r"That's all the visits for today\. Your next visit counts in \d+ hours\.",
         refused.value.message,
     )
     assert refused.value.extra["visits"] == 5

@@ -56,6 +56,9 @@ def up(settings: Settings, with_dashboard: bool = True) -> int:
     """Start Redis (embedded unless REDIS_URL is set), the service and the dashboard; run
     until Ctrl-C (or SIGTERM), then stop them all."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Ctrl-C stops everything, even when started from a shell that ignores SIGINT for
+    # background jobs (Python then installs no KeyboardInterrupt handler of its own).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return _run_all(settings, with_dashboard)
     except KeyboardInterrupt:
