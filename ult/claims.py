@@ -18,22 +18,12 @@ from ult.clock import or_now
 from ult.errors import UltError
 from ult.identity import card_id, hash_owner_key, hash_staff_key, short_cid
 from ult.keys import sponsor_keys
+from ult.messages import format_message
 from ult.validation import check_field
 
 # Short codes staff read aloud: no 0/O, 1/I/L, 5/S.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRTUVWXYZ2346789"
 DECISIONS = ("approve", "reject", "void", "redeem")
-# Why a decision is refused, by the script's status code.
-DECIDE_ERRORS = {
-    "unauthorized": "That key does not match this business (or it was revoked).",
-    "unknown_claim": "No such claim.",
-    "already_decided": "This claim was already decided.",
-    "already_redeemed": "This voucher was already used.",
-    "not_approved": "This claim is not approved yet: approve it first.",
-    "claim_rejected": "This claim was rejected: there is no voucher to use.",
-    "claim_void": "This voucher was voided: it cannot be used.",
-    "voucher_expired": "This voucher has expired: it cannot be used.",
-}
 
 
 @dataclass(frozen=True)
@@ -134,7 +124,7 @@ def decide(
             raise UltError(status, f"No business with id '{sid}'.")
         if status != "ok":
             extra = {"claim": Claim.from_json(raw).to_dict(now_ms)} if raw else {}
-            raise UltError(status, DECIDE_ERRORS[status], **extra)
+            raise UltError(status, format_message(status), **extra)
         return Claim.from_json(raw)
 
     keys = [k.profile, k.rule, k.cards, k.events, k.claims, k.staff]
