@@ -16,7 +16,8 @@ from test_customer_browser import visit
 
 from ult import run
 from ult.claims import list_claims
-from ult.staff import create_staff_key
+from ult.service.notify import Notifier
+from ult.staff import create_staff_key, revoke_staff_key
 
 pytestmark = pytest.mark.browser
 
@@ -92,14 +93,26 @@ def test_till_approves_and_redeems_live(service_url, make_sponsor, r, new_page, 
     assert errors == []
 
 
-def test_a_refused_key_asks_again(service_url, make_sponsor, new_page):
-    sid = make_sponsor()["sid"]
+def test_a_revoked_key_is_dropped_and_asked_again(
+    service_url, redis_url, make_sponsor, r, new_page
+):
+    s = make_sponsor()
+    staff_key = run(r, create_staff_key(s["sid"], s["owner_key"], "Till 2"))
     page = new_page()
     page.goto(f"{service_url}/staff")
-    page.locator("#setup-sid").fill(sid)
-    page.locator("#setup-key").fill("x" * 43)
+    page.locator("#setup-sid").fill(s["sid"])
+    page.locator("#setup-key").fill(staff_key)
     page.get_by_role("button", name="Start").click()
+    expect(page.locator("#status")).to_contain_text("signed in as Till 2", timeout=10_000)
+    page.reload()  # the device remembers the business and the key
+    expect(page.locator("#status")).to_contain_text("signed in as Till 2", timeout=10_000)
+
+    run(r, revoke_staff_key(s["sid"], s["owner_key"], "Till 2"))
+    notifier = Notifier(redis_url)
+    notifier.staff_revoked(s["sid"], "Till 2")  # what `ult staff --revoke` and the dashboard do
+    notifier.close()
     expect(page.locator(".staff-problem")).to_contain_text(
         "This key is not accepted", timeout=10_000
     )
     expect(page.locator("#setup")).to_be_visible()
+    expect(page.locator("#setup-sid")).to_have_value(s["sid"])

@@ -101,7 +101,7 @@ def cmd_rule(args: argparse.Namespace) -> int:
 
 
 def cmd_staff(args: argparse.Namespace) -> int:
-    from ult.staff import create_staff_key, list_staff_keys, revoke_staff_key
+    from ult.staff import check_name, create_staff_key, list_staff_keys, revoke_staff_key
 
     r = connect(load_settings())
     if args.name is not None:
@@ -109,7 +109,14 @@ def cmd_staff(args: argparse.Namespace) -> int:
         print(json.dumps({"sid": args.sid, "name": args.name, "staff_key": key}, indent=2))
         print("Keep the staff_key: it is shown only once.", file=sys.stderr)
     elif args.revoke is not None:
+        from ult.service.notify import Notifier
+
         run(r, revoke_staff_key(args.sid, args.owner_key, args.revoke))
+        notifier = Notifier(load_settings().effective_redis_url)
+        try:  # its tills still watching are dropped too
+            notifier.staff_revoked(args.sid, check_name(args.revoke))
+        finally:
+            notifier.close()
         print(json.dumps({"sid": args.sid, "revoked": args.revoke}))
     else:
         staff = run(r, list_staff_keys(args.sid, args.owner_key))

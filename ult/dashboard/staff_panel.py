@@ -7,6 +7,8 @@ takes effect at the key's next use, on every service process.
 
 from __future__ import annotations
 
+import logging
+
 import ipywidgets as W
 
 from ult import run
@@ -16,6 +18,8 @@ from ult.dashboard.table import Action, ActionTable, Column, Row
 from ult.dashboard.ui import Message, classed, esc, guarded, local_time
 from ult.errors import UltError
 from ult.staff import MAX_STAFF_NAME, StaffKey, create_staff_key, list_staff_keys, revoke_staff_key
+
+log = logging.getLogger("ult.dashboard")
 
 REVOKE = Action("revoke", "Revoke", "danger", confirm="Confirm revoke")
 COLUMNS = [Column("name", "Name"), Column("made", "Made")]
@@ -125,6 +129,10 @@ class StaffPanel:
         if business is None or action != "revoke":
             raise UltError("bad_request", "Choose a business first.")
         run(self.ctx.redis, revoke_staff_key(business.sid, business.owner_key, name))
+        try:  # its tills still watching are dropped (the key itself is refused already)
+            self.ctx.notifier.staff_revoked(business.sid, name)
+        except Exception:
+            log.exception("could not drop the live connections of a revoked staff key")
         self.reveal.value = ""
         self.message.ok(f"Revoked “{name}”: that key no longer works, on any till.")
         self.reload()

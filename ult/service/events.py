@@ -23,7 +23,7 @@ from ult.schema import SCAN_REFUSALS
 from ult.service.addresses import scope_client
 from ult.service.guards import Guards
 from ult.service.health import STORAGE_FULL, UNREACHABLE, storage_fault
-from ult.service.notify import card_room, sponsor_room
+from ult.service.notify import card_room, sponsor_room, staff_room
 from ult.service.strict import StrictServer
 from ult.service.watch import WatchFlags
 from ult.sponsors import check_owner, code_secret, count_key_failure
@@ -172,6 +172,8 @@ def register_events(sio: StrictServer, r: redis.asyncio.Redis, guards: Guards) -
         else:
             holder = await checked_key(conn, f["sid"], key_holder(f["sid"], f["staff_key"]))
             ack = {"ok": True, "sid": holder.sid, "biz": holder.biz, "staff": holder.who}
+            if not holder.is_owner:  # revoking the key drops this connection (Notifier)
+                await sio.enter_room(conn, staff_room(holder.sid, holder.who))
         await sio.enter_room(conn, sponsor_room(ack["sid"]))
         await watchers.mark(ack["sid"])
         return ack

@@ -5,6 +5,7 @@ import { connect, el, format, friendlyError, noteServerTime, request, say, serve
 
 const STORE = "ult.staff";
 const TICK_MS = 15000; // waiting times and voucher expiry move on without events
+const RETRY_MS = 1000;
 const $ = (id) => document.getElementById(id);
 const claims = new Map(); // claim id → claim (as the server sent it)
 let creds = null;
@@ -142,8 +143,11 @@ function open() {
   socket ||= connect();
   socket.off();
   socket.on("connect", start);
-  socket.on("disconnect", () => {
+  socket.on("disconnect", (reason) => {
     $("status").textContent = say("staff_offline");
+    // The server drops a till whose key was revoked: connect again to learn why (the next
+    // `watch` answers `unauthorized`). Other drops reconnect by themselves.
+    if (reason === "io server disconnect") setTimeout(() => socket?.connect(), RETRY_MS);
   });
   socket.on("claim", (claim) => {
     noteServerTime(claim);
