@@ -105,6 +105,8 @@ async def test_staff_key_lifecycle(service_url, redis_url, r, make_sponsor, tmp_
     live: asyncio.Queue = asyncio.Queue()
     till.on("claim", live.put_nowait)
     try:
+        both = await till.call("watch", {"sid": sid, "owner_key": owner, "staff_key": staff_key})
+        assert both["error"]["code"] == "bad_request"
         wrong = await till.call("watch", {"sid": sid, "staff_key": "w" * 43})
         assert wrong["error"]["code"] == "unauthorized"
         as_owner = await till.call("watch", {"sid": sid, "owner_key": staff_key})

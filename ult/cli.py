@@ -106,7 +106,8 @@ def cmd_staff(args: argparse.Namespace) -> int:
     r = connect(load_settings())
     if args.name is not None:
         key = run(r, create_staff_key(args.sid, args.owner_key, args.name))
-        print(json.dumps({"sid": args.sid, "name": args.name, "staff_key": key}, indent=2))
+        out = {"sid": args.sid, "name": check_name(args.name), "staff_key": key}
+        print(json.dumps(out, indent=2, ensure_ascii=False))
         print("Keep the staff_key: it is shown only once.", file=sys.stderr)
     elif args.revoke is not None:
         from ult.service.notify import Notifier
