@@ -207,11 +207,12 @@ class ClaimsPanel:
                         "go back on the card.</p>"
                     ),
                     self.recent,
-                    self.staff.widget,
                 ]
             ),
             "ult-tab-claims",
         )
+        # the staff keys below the claims, outside .ult-tab-claims (its own message and table)
+        self.widget = W.VBox([self.widget, self.staff.widget])
 
     # --- showing -------------------------------------------------------------------------------
 
