@@ -1,4 +1,5 @@
-"""The claims tab: rewards waiting for staff (Approve / Reject), recent decisions, Void.
+"""The claims tab: rewards waiting for staff (Approve / Reject), recent decisions (a voucher
+redeemed at the till shows "Used at …"), Void; the staff keys panel below.
 
 Every decision goes through ``claims.decide`` with the business's owner key (checked in the
 script), then ``claim_update`` is emitted to the customer's card room through the Socket.IO

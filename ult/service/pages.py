@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ult import arun
-from ult.messages import page_catalog
+from ult.messages import TEXTS, page_catalog
 from ult.service.health import StorageHealth
 from ult.sponsors import get_profile
 from ult.validation import FORMATS
@@ -92,7 +92,7 @@ def routes(r: redis.asyncio.Redis, health: StorageHealth | None = None) -> list:
 
     async def staff_page(request: Request) -> Response:
         page = _template("staff.html").safe_substitute(
-            title="ULT — counter", config=page_config(page="staff")
+            title=html.escape(f"ULT — {TEXTS['staff_title']}"), config=page_config(page="staff")
         )
         return HTMLResponse(page, headers=PAGE_HEADERS)
 
