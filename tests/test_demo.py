@@ -84,8 +84,12 @@ def test_counts_add_up(r: redis.Redis) -> None:
     assert report.entries == sum(types.values())
     assert (
         types["claim"]
-        == report.actions["claim"] + report.actions["approve"] + report.actions["reject"]
+        == report.actions["claim"]
+        + report.actions["approve"]
+        + report.actions["reject"]
+        + report.actions["redeem"]
     )
+    assert report.actions["redeem"] > 0
     assert voided == report.actions["void_scan"]
     visits = sum(
         CardRecord.parse(packed).visits

@@ -1,8 +1,9 @@
 """Rewards claimed at the counter.
 
 A claim deducts the points at once (atomically, in ``claim.lua``); ``instant`` approval
-gives a voucher straight away, ``staff`` approval waits for the dashboard. A voucher is
-valid for the rule's ``voucher_min`` minutes; rejecting or voiding a claim gives the points back.
+gives a voucher straight away, ``staff`` approval waits for the dashboard or the staff page.
+A voucher is valid for the rule's ``voucher_min`` minutes and is used once: staff ``redeem`` it
+at the counter. Rejecting or voiding a claim gives the points back.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from typing import Any
 from ult import ops
 from ult.clock import or_now
 from ult.errors import UltError
-from ult.identity import card_id, hash_owner_key, short_cid
+from ult.identity import card_id, hash_owner_key, hash_staff_key, short_cid
 from ult.keys import sponsor_keys
+from ult.messages import format_message
 from ult.validation import check_field
 
 # Short codes staff read aloud: no 0/O, 1/I/L, 5/S.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRTUVWXYZ2346789"
-DECISIONS = ("approve", "reject", "void")
+DECISIONS = ("approve", "reject", "void", "redeem")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class Claim:
     expires_at: int
     voucher_ms: int
     decided_ms: int = 0
+    redeemed_ms: int = 0
+    by: str = ""  # who decided last: "owner" or a staff key's name (staff only, not customers)
 
     @classmethod
     def from_json(cls, raw: str) -> Claim:
@@ -64,6 +68,7 @@ class Claim:
             "created_ms": self.created_ms,
             "expires_at": self.expires_at,
             "decided_ms": self.decided_ms,
+            "redeemed_ms": self.redeemed_ms,
         }
 
 
@@ -98,30 +103,32 @@ def claim(sid: str, key: str, now_ms: int | None = None) -> ops.Op[tuple[Claim, 
 
 
 def decide(
-    sid: str, owner_key: str, claim_id: str, decision: str, now_ms: int | None = None
+    sid: str, key: str, claim_id: str, decision: str, now_ms: int | None = None
 ) -> ops.Op[Claim]:
-    """Staff ``approve`` or ``reject`` a requested claim, or ``void`` an open one."""
+    """Staff ``approve`` or ``reject`` a requested claim, ``void`` an open one, or ``redeem`` an
+    approved voucher still valid (once). ``key``: the owner key or a staff key, checked in the
+    script on every call, so a revoked staff key is refused at once. A refusal's UltError
+    carries the claim as it is (``claim``) when there is one."""
     if decision not in DECISIONS:
-        raise ValueError(f"decision must be one of {DECISIONS}")
+        raise UltError("bad_request", f"'decision' must be one of {', '.join(DECISIONS)}.")
     check_field("sid", sid)
+    check_field("staff_key", key)
     check_field("claim_id", claim_id)
     now_ms = or_now(now_ms)
     k = sponsor_keys(sid)
-    args = [hash_owner_key(owner_key), claim_id, decision, now_ms]
-    messages = {
-        "unknown_sponsor": f"No business with id '{sid}'.",
-        "unauthorized": "That owner key does not match this business.",
-        "unknown_claim": "No such claim.",
-        "already_decided": "This claim was already decided.",
-    }
+    args = [hash_owner_key(key), hash_staff_key(key), claim_id, decision, now_ms]
 
     def parse(reply: list[Any]) -> Claim:
-        status = ops.text(reply[0])
+        status, raw = ops.text(reply[0]), ops.text(reply[1])
+        if status == "unknown_sponsor":
+            raise UltError(status, f"No business with id '{sid}'.")
         if status != "ok":
-            raise UltError(status, messages[status])
-        return Claim.from_json(ops.text(reply[1]))
+            extra = {"claim": Claim.from_json(raw).to_dict(now_ms)} if raw else {}
+            raise UltError(status, format_message(status), **extra)
+        return Claim.from_json(raw)
 
-    return ops.script("decide", [k.profile, k.rule, k.cards, k.events, k.claims], args, parse)
+    keys = [k.profile, k.rule, k.cards, k.events, k.claims, k.staff]
+    return ops.script("decide", keys, args, parse)
 
 
 def list_claims(sid: str, now_ms: int | None = None) -> ops.Op[list[Claim]]:

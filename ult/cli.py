@@ -100,6 +100,31 @@ def cmd_rule(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_staff(args: argparse.Namespace) -> int:
+    from ult.staff import check_name, create_staff_key, list_staff_keys, revoke_staff_key
+
+    r = connect(load_settings())
+    if args.name is not None:
+        key = run(r, create_staff_key(args.sid, args.owner_key, args.name))
+        out = {"sid": args.sid, "name": check_name(args.name), "staff_key": key}
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+        print("Keep the staff_key: it is shown only once.", file=sys.stderr)
+    elif args.revoke is not None:
+        from ult.service.notify import Notifier
+
+        run(r, revoke_staff_key(args.sid, args.owner_key, args.revoke))
+        notifier = Notifier(load_settings().effective_redis_url)
+        try:  # its tills still watching are dropped too
+            notifier.staff_revoked(args.sid, check_name(args.revoke))
+        finally:
+            notifier.close()
+        print(json.dumps({"sid": args.sid, "revoked": args.revoke}))
+    else:
+        staff = run(r, list_staff_keys(args.sid, args.owner_key))
+        print(json.dumps([s.to_dict() for s in staff], indent=2, ensure_ascii=False))
+    return 0
+
+
 def _yes_no(value: str) -> bool:
     if value.lower() in ("yes", "true", "1", "on"):
         return True
@@ -168,6 +193,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         "--require-code", type=_yes_no, metavar="yes|no", help="require the counter code"
     )
     p.set_defaults(func=cmd_rule)
+
+    p = sub.add_parser("staff", help="make, list or revoke the staff keys of a business")
+    p.add_argument("sid")
+    p.add_argument("--owner-key", required=True)
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--name", help="make a staff key with this name; prints it once")
+    what.add_argument("--revoke", metavar="NAME", help="revoke the staff key with this name")
+    what.add_argument("--list", action="store_true", help="list the staff keys (names only)")
+    p.set_defaults(func=cmd_staff)
 
     first = argv[0] if argv else "--help"
     for name, module in MODULE_COMMANDS.items():

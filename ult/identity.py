@@ -35,6 +35,11 @@ def hash_owner_key(owner_key: str) -> str:
     return hashlib.sha256(b"ult-owner:" + owner_key.encode()).hexdigest()
 
 
+def hash_staff_key(staff_key: str) -> str:
+    """The stored form of a staff key (another prefix: a staff key never passes as an owner's)."""
+    return hashlib.sha256(b"ult-staff:" + staff_key.encode()).hexdigest()
+
+
 def owner_key_matches(owner_key: str, stored_hash: str | None) -> bool:
     """Constant-time check of an owner key against its stored hash."""
     if not stored_hash:

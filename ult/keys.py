@@ -6,6 +6,7 @@ script can touch them atomically and they land on one Redis Cluster slot.
 - ``ult:{sid}:rule``     hash: the current reward rule
 - ``ult:{sid}:cards``    hash: cid → packed card record (visits, points, times, nonces)
 - ``ult:{sid}:claims``   hash: claim id → JSON claim; ``card:<cid>`` → the card's last claim id
+- ``ult:{sid}:staff``    hash: ``k:<staff key hash>`` → name, ``n:<name>`` → staff key hash
 - ``ult:{sid}:voided``   set: ids of scans the sponsor voided
 - ``ult:{sid}:watched``  string with a TTL: someone watches the sponsor's live room
 - ``ult:sponsors``       stream: registry of all sponsors (for analysts)
@@ -55,6 +56,10 @@ class SponsorKeys:
         return self._key("voided")
 
     @cached_property
+    def staff(self) -> str:
+        return self._key("staff")
+
+    @cached_property
     def watched(self) -> str:
         return self._key("watched")
 
@@ -68,6 +73,7 @@ class SponsorKeys:
             self.claims,
             self.voided,
             self.watched,
+            self.staff,
         ]
 
 

@@ -60,6 +60,20 @@ ERRORS: dict[str, tuple[str, str]] = {
         "Open the page in a normal tab.",
     ),
     "server_error": ("Something went wrong", "That's on us, not you. Please try again."),
+    # the staff page (staff keys, decisions at the counter)
+    "unauthorized": (
+        "This key is not accepted",
+        "The key does not match this business, or the owner revoked it. Ask the owner for a "
+        "new staff key.",
+    ),
+    "too_many_attempts": ("Too many wrong keys", "Wait a minute, then check the key."),
+    "unknown_claim": ("No such claim", "The list is up to date now."),
+    "already_decided": ("Already decided", "Someone dealt with this claim already."),
+    "already_redeemed": ("Already used", "This voucher was redeemed already: it counts once."),
+    "not_approved": ("Not approved yet", "Approve the claim first, then redeem the voucher."),
+    "claim_rejected": ("This claim was rejected", "There is no voucher to redeem."),
+    "claim_void": ("This voucher was voided", "It cannot be redeemed."),
+    "voucher_expired": ("This voucher has expired", "It cannot be redeemed any more."),
 }
 
 # Codes after which trying the same request again may succeed (the page offers "Try again").
@@ -82,6 +96,38 @@ TEXTS: dict[str, str] = {
     "thanks": "Thanks for coming by!",
     "progress": "{points} of {needed} points — {more} more for {reward}",
     "progress_ready": "{points} of {needed} points — enough for {reward}!",
+    # the customer's voucher once staff redeemed it
+    "used": "Used",
+    "voucher_used": "Your voucher for {reward} was used at {time}. Enjoy!",
+    # the staff page (GET /staff)
+    "staff_title": "Counter",
+    "staff_setup": "Enter the business id and the staff key the owner gave you. This device "
+    "remembers them.",
+    "staff_sid": "Business id",
+    "staff_key": "Staff key",
+    "staff_start": "Start",
+    "staff_forget": "Forget this key",
+    "staff_connecting": "Connecting…",
+    "staff_live": "Live — {biz} · signed in as {staff}",
+    "staff_offline": "Offline — reconnecting…",
+    "staff_pending": "Waiting for approval",
+    "staff_vouchers": "Vouchers in the last 24 hours",
+    "staff_no_pending": "No claims waiting. A new claim appears here the moment it is made.",
+    "staff_no_vouchers": "No vouchers yet.",
+    "staff_approve": "Approve",
+    "staff_reject": "Reject",
+    "staff_redeem": "Redeem",
+    "staff_status_requested": "Waiting",
+    "staff_status_approved": "Valid until {time}",
+    "staff_status_redeemed": "Used at {time} · {by}",
+    "staff_status_expired": "Expired at {time}",
+    "staff_status_rejected": "Rejected · {by}",
+    "staff_status_void": "Voided · {by}",
+    "staff_done_approve": "Approved {code}: the voucher is on the customer's phone.",
+    "staff_done_reject": "Rejected {code}: the points are back on the card.",
+    "staff_done_redeem": "Redeemed {code}: the voucher shows “Used” now.",
+    "staff_bad_sid": "A business id is 3–64 characters of a-z, 0-9 and -.",
+    "staff_bad_key": "A staff key is 32–128 characters of letters, digits, _ and -.",
 }
 
 

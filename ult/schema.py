@@ -26,6 +26,7 @@ class F:
     CLAIM = "id"  # claim id
     REF = "ref"  # the entry a `void` takes back
     RULE = "rule"  # the new rule, JSON (`rule` events)
+    BY = "by"  # who decided a claim: "owner" or the name of a staff key (never a person's id)
 
 
 # Event kinds (values of F.KIND) and what each entry carries besides its kind.
@@ -35,8 +36,8 @@ KINDS: dict[str, tuple[str, ...]] = {
     "scan": (F.CARD, F.VISIT, F.POINTS, F.TAG),
     "refused": (F.CARD, F.REASON),
     "expired": (F.CARD, F.POINTS),
-    "claim": (F.CARD, F.CLAIM, F.STATUS, F.POINTS),
-    "void": (F.CARD, F.CLAIM, F.STATUS, F.REF, F.POINTS, F.VISIT),
+    "claim": (F.CARD, F.CLAIM, F.STATUS, F.POINTS, F.BY),
+    "void": (F.CARD, F.CLAIM, F.STATUS, F.REF, F.POINTS, F.VISIT, F.BY),
 }
 
 # stream field → DataFrame column name of the analytics loaders; other fields keep their name
@@ -49,13 +50,15 @@ COLUMNS = {
     F.REASON: "reason",
     F.STATUS: "status",
     F.CLAIM: "claim_id",
+    F.BY: "by",
 }
 
 # Reasons a scan is refused (stored in F.REASON, and the error code of the refused scan).
 SCAN_REFUSALS = ("cooldown", "daily_cap", "code_required", "code_invalid")
 
-# Claim statuses as stored; `expired` is derived (an approved voucher past its time).
-CLAIM_STATUSES = ("requested", "approved", "rejected", "void")
+# Claim statuses as stored; `expired` is derived (an approved voucher past its time);
+# `redeemed`: staff marked the voucher used at the counter (once).
+CLAIM_STATUSES = ("requested", "approved", "rejected", "void", "redeemed")
 
 # Reply shapes of the scripts that answer with a list: field names in reply order.
 SCAN_REPLY = (
@@ -71,7 +74,7 @@ SCAN_REPLY = (
     "created",  # 1 when this scan started the card (the service's new-card budget)
 )
 CLAIM_REPLY = ("status", "claim", "points", "points_needed")
-DECIDE_REPLY = ("status", "claim")
+DECIDE_REPLY = ("status", "claim", "who")
 
 
 # A stream entry as redis-py returns it: (entry id, {field: value}).

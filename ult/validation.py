@@ -18,6 +18,11 @@ FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
         re.compile(r"[A-Za-z0-9_-]{32,128}"),
         "32–128 characters of A-Z, a-z, 0-9, _ and -",
     ),
+    "staff_key": (
+        re.compile(r"[A-Za-z0-9_-]{32,128}"),
+        "32–128 characters of A-Z, a-z, 0-9, _ and -",
+    ),
+    "decision": (re.compile(r"[a-z]{1,16}"), "approve, reject or redeem"),
     "nonce": (re.compile(r"[A-Za-z0-9_-]{1,64}"), "1–64 characters of A-Z, a-z, 0-9, _ and -"),
     "at": (re.compile(r"[A-Za-z0-9_-]{1,32}"), "1–32 characters of A-Z, a-z, 0-9, _ and -"),
     "code": (re.compile(r"[A-Za-z0-9_-]{1,64}"), "1–64 characters of A-Z, a-z, 0-9, _ and -"),

@@ -477,7 +477,8 @@ def _given(claims: pd.DataFrame) -> pd.DataFrame:
     """The last event of each claim whose last status is approved (a reward given)."""
     ordered = claims.sort_values("time", kind="stable")
     last = ordered.drop_duplicates(["sid", "claim_id"], keep="last")
-    return last[(last["status"].astype("str") == "approved").to_numpy(dtype=bool)]
+    # a voucher used at the counter was given too
+    return last[last["status"].astype("str").isin(["approved", "redeemed"]).to_numpy(dtype=bool)]
 
 
 def claim_status(events: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
@@ -487,6 +488,41 @@ def claim_status(events: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
     keys = ["sid", "status"]
     table = pd.DataFrame({"claims": latest.groupby(keys, observed=True).size()})
     table["cards"] = _col(distinct_cards(latest, keys), table.index)
+    return suppress(table, "cards", k=k)
+
+
+def redemption(events: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
+    """Per sponsor: vouchers approved, and how many of them were redeemed at the counter
+    (``redeemed_share``: redeemed / approved); suppressed under k cards."""
+    claims = _claims(events)
+    status = claims["status"].astype("str")
+    approved = claims[status.isin(APPROVED).to_numpy(dtype=bool)]
+    redeemed = claims[(status == "redeemed").to_numpy(dtype=bool)]
+    table = pd.DataFrame(
+        {
+            "approved": approved.groupby("sid", observed=True)["claim_id"].nunique(),
+            "redeemed": redeemed.groupby("sid", observed=True)["claim_id"].nunique(),
+        }
+    )
+    table = table.fillna(0).astype("int64")
+    table["redeemed_share"] = table["redeemed"] / table["approved"].where(table["approved"] > 0)
+    table["cards"] = _col(distinct_cards(approved, ["sid"]), table.index)
+    table["redeemed_cards"] = _col(distinct_cards(redeemed, ["sid"]), table.index)
+    derived = {"redeemed": ["redeemed_cards"], "redeemed_share": ["redeemed_cards"]}
+    return suppress(table, "cards", ["redeemed_cards"], k=k, derived=derived)
+
+
+def staff_activity(events: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
+    """Decisions per sponsor, staff key name (``by``: ``owner`` or the key's name) and the
+    status they set (approved, rejected, redeemed, void); suppressed under k cards."""
+    claims = _claims(events)
+    if "by" not in claims.columns:
+        claims = claims.assign(by=pd.Series(dtype="str"))
+    decided = claims.dropna(subset=["by"])
+    decided = decided[(decided["status"].astype("str") != "requested").to_numpy(dtype=bool)]
+    keys = ["sid", "by", "status"]
+    table = pd.DataFrame({"decisions": decided.groupby(keys, observed=True).size()})
+    table["cards"] = _col(distinct_cards(decided, keys), table.index)
     return suppress(table, "cards", k=k)
 
 

@@ -1,4 +1,5 @@
-"""The claims tab: rewards waiting for staff (Approve / Reject), recent decisions, Void.
+"""The claims tab: rewards waiting for staff (Approve / Reject), recent decisions (a voucher
+redeemed at the till shows "Used at …"), Void; the staff keys panel below.
 
 Every decision goes through ``claims.decide`` with the business's owner key (checked in the
 script), then ``claim_update`` is emitted to the customer's card room through the Socket.IO
@@ -20,6 +21,7 @@ from ult import run
 from ult.claims import Claim, decide, list_claims, pending
 from ult.clock import now_ms
 from ult.dashboard.context import Context
+from ult.dashboard.staff_panel import StaffPanel
 from ult.dashboard.storage import Business
 from ult.dashboard.table import Action, ActionTable, Column, Row
 from ult.dashboard.ui import Message, classed, guarded, local_time
@@ -75,6 +77,9 @@ def status_words(claim: Claim, at_ms: int, offset_min: int) -> str:
     state = claim.state(at_ms)
     if state == "approved":
         return f"Approved · valid until {local_time(claim.expires_at, offset_min, '%H:%M')}"
+    if state == "redeemed":
+        by = f" by {claim.by}" if claim.by and claim.by != "owner" else ""
+        return f"Used at {local_time(claim.redeemed_ms, offset_min, '%H:%M')}{by}"
     return {
         "requested": "Waiting for staff",
         "rejected": "Rejected · points given back",
@@ -163,6 +168,7 @@ class ClaimsPanel:
         self._lock = threading.RLock()
         self._drawn_at = 0.0
         self._loaded_at = 0.0
+        self.staff = StaffPanel(ctx)
 
         self.mode = classed(W.HTML(), "ult-claims-mode")
         self.badge = classed(W.HTML(badge_html(0)), "ult-claims-badge")
@@ -206,6 +212,8 @@ class ClaimsPanel:
             ),
             "ult-tab-claims",
         )
+        # the staff keys below the claims, outside .ult-tab-claims (its own message and table)
+        self.widget = W.VBox([self.widget, self.staff.widget])
 
     # --- showing -------------------------------------------------------------------------------
 
@@ -216,6 +224,7 @@ class ClaimsPanel:
             self.message.clear()
             self.mode.value = mode_html(rule)
             self.reload()
+            self.staff.show(business, offset_min)
 
     def clear(self) -> None:
         """Show no business (its owner key was refused)."""
@@ -223,6 +232,7 @@ class ClaimsPanel:
             self.business, self.rule, self.claims = None, None, []
             self.mode.value = ""
             self._draw()
+            self.staff.clear()
 
     def set_rule(self, rule: Rule) -> None:
         """The rule changed on the Rewards tab."""

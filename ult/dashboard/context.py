@@ -22,6 +22,9 @@ class ClaimNotifier(Protocol):
     def claim_update(self, sid: str, cid: str, claim: dict[str, Any]) -> None:
         """Tell the card's open pages that its claim changed (``cid``: the full card id)."""
 
+    def staff_revoked(self, sid: str, name: str) -> None:
+        """Drop the live connections watching with a revoked staff key."""
+
 
 @dataclass
 class Context:

@@ -121,3 +121,5 @@ CODE_STATES = (("ok", 0.93), ("none", 0.04), ("bad", 0.03))
 STAFF_DECISIONS = (("approve", 0.9), ("reject", 0.07), ("void", 0.03))
 VOID_SCAN = 0.002  # counted scans the sponsor voids (counted by mistake)
 VOID_VOUCHER = 0.02  # instant vouchers the sponsor voids
+TILLS = ("Till 1", "Till 2")  # the staff keys of each business; the owner key voids
+REDEEM_VOUCHER = 0.85  # vouchers staff redeem at the counter (the rest expire unused)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ult import ops
 from ult.clock import MINUTE_MS
-from ult.demo.businesses import STAFF_DECISIONS, VOID_SCAN, VOID_VOUCHER
+from ult.demo.businesses import REDEEM_VOUCHER, STAFF_DECISIONS, TILLS, VOID_SCAN, VOID_VOUCHER
 from ult.demo.history import Customer, Item
 from ult.rules import Rule
 
@@ -64,6 +64,18 @@ class ClaimsHook:
         from ult import claims
 
         self.api = claims
+        self.tills: dict[str, list[str]] = {}  # sid → its staff keys (made at its first decision)
+
+    def staff_key(self, runner: _Runner, decision: str) -> str:
+        """The key a decision is made with: a till's staff key, or the owner's for a void."""
+        if decision == "void":
+            return runner.owner_key
+        if runner.sid not in self.tills:
+            from ult.staff import create_staff_key
+
+            made = [runner.call(create_staff_key(runner.sid, runner.owner_key, n)) for n in TILLS]
+            self.tills[runner.sid] = made
+        return self.tills[runner.sid][int(runner.rng.integers(len(TILLS)))]
 
     def after_scan(self, runner: _Runner, item: Item, result: ScanResult | None) -> None:
         """A counted scan: maybe claim a full card a little later; rarely void the scan."""
@@ -102,20 +114,29 @@ class ClaimsHook:
             runner.schedule(later, "decide", item.customer, ref=claim.id, decision=decision)
         elif runner.rng.random() < VOID_VOUCHER:
             runner.schedule(later, "decide", item.customer, ref=claim.id, decision="void")
+        else:
+            self.maybe_redeem(runner, item, claim.id, later)
+
+    def maybe_redeem(self, runner: _Runner, item: Item, claim_id: str, at_ms: int) -> None:
+        """Most vouchers are shown at the counter a few minutes after they are given."""
+        if runner.rng.random() < REDEEM_VOUCHER:
+            later = at_ms + int(runner.rng.integers(1, 10)) * MINUTE_MS
+            runner.schedule(later, "decide", item.customer, ref=claim_id, decision="redeem")
 
     def decide(self, runner: _Runner, item: Item) -> None:
         from ult.errors import UltError
 
-        op = self.api.decide(
-            runner.sid, runner.owner_key, item.ref, item.decision, now_ms=item.at_ms
-        )
+        key = self.staff_key(runner, item.decision)
+        op = self.api.decide(runner.sid, key, item.ref, item.decision, now_ms=item.at_ms)
         try:
             claim = runner.call(op)
         except UltError as e:
             runner.report.actions[f"{item.decision}_{e.code}"] += 1
             return
         runner.report.actions[item.decision] += 1
-        if item.decision != "approve":
+        if item.decision == "approve":
+            self.maybe_redeem(runner, item, claim.id, item.at_ms)
+        elif item.decision in ("reject", "void"):
             item.customer.points += claim.points
 
     def void_scan(self, runner: _Runner, item: Item) -> None:

@@ -17,7 +17,7 @@ from ult.service import metrics
 from ult.service.cluster_manager import client_manager
 from ult.service.events import register_events
 from ult.service.guards import Guards
-from ult.service.notify import SOCKETIO_CHANNEL
+from ult.service.notify import SOCKETIO_CHANNEL, STAFF_ROOM_PREFIX
 from ult.service.pages import routes
 from ult.service.strict import StrictServer
 from ult.settings import Settings, load_settings
@@ -38,6 +38,15 @@ class BoundedRedisManager(socketio.AsyncRedisManager):
         )
         self.redis = redis.asyncio.Redis.from_pool(pool)
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+
+    async def _handle_close_room(self, message: dict) -> None:
+        """A revoked staff key's room is closed: its connections are dropped, not just moved
+        out of the room, so they stop receiving the sponsor's live events at once."""
+        room, namespace = message.get("room") or "", message.get("namespace") or "/"
+        if room.startswith(STAFF_ROOM_PREFIX):
+            for conn, _ in list(self.get_participants(namespace, room)):
+                await self.server.disconnect(conn, namespace=namespace, ignore_queue=True)
+        await super()._handle_close_room(message)
 
 
 def create_app(settings: Settings | None = None, redis_url: str | None = None) -> socketio.ASGIApp:

@@ -12,7 +12,7 @@ import socketio
 
 from ult import counter_code
 from ult.cards import read_card
-from ult.claims import claim
+from ult.claims import claim, decide, list_claims
 from ult.clock import now_ms
 from ult.errors import UltError
 from ult.identity import card_id, short_cid
@@ -24,10 +24,11 @@ from ult.service import metrics
 from ult.service.addresses import scope_client
 from ult.service.guards import Guards
 from ult.service.health import STORAGE_FULL, UNREACHABLE, storage_fault
-from ult.service.notify import card_room, sponsor_room
+from ult.service.notify import card_room, sponsor_room, staff_room
 from ult.service.strict import StrictServer
 from ult.service.watch import WatchFlags
 from ult.sponsors import check_owner, code_secret, count_key_failure
+from ult.staff import key_holder
 from ult.validation import FORMATS, check_field, check_payload
 
 log = logging.getLogger("ult.service")
@@ -164,20 +165,56 @@ def register_events(
             await sio.emit("claim_update", data | {"now_ms": now_ms()}, room=room, skip_sid=conn)
         return {"ok": True, "claim": data, "created": created, "now_ms": now_ms()}
 
-    @event("watch", ("sid", "owner_key"))
-    async def on_watch(conn: str, f: dict[str, str]) -> dict[str, Any]:
+    async def checked_key(conn: str, sid: str, op: Any) -> Any:
+        """Run ``op``, which checks an owner or staff key, through the key-guessing guard."""
         client = address.get(conn, "")
-        guards.keys.check(client, f["sid"])
+        guards.keys.check(client, sid)
         try:
-            profile = await rp.run(check_owner(f["sid"], f["owner_key"]))
+            return await rp.run(op)
         except UltError as e:
             if e.code == "unauthorized":
-                guards.keys.failure(client, f["sid"])
-                await rp.run(count_key_failure(f["sid"]))
+                guards.keys.failure(client, sid)
+                await rp.run(count_key_failure(sid))
             raise
-        await sio.enter_room(conn, sponsor_room(profile.sid))
-        await watchers.mark(profile.sid)
-        return {"ok": True, "sid": profile.sid, "biz": profile.biz}
+
+    @event("watch", ("sid",), ("owner_key", "staff_key"))
+    async def on_watch(conn: str, f: dict[str, str]) -> dict[str, Any]:
+        if ("owner_key" in f) == ("staff_key" in f):
+            raise UltError("bad_request", "Send either 'owner_key' or 'staff_key'.")
+        if "owner_key" in f:
+            profile = await checked_key(conn, f["sid"], check_owner(f["sid"], f["owner_key"]))
+            ack = {"ok": True, "sid": profile.sid, "biz": profile.biz}
+        else:
+            holder = await checked_key(conn, f["sid"], key_holder(f["sid"], f["staff_key"]))
+            ack = {"ok": True, "sid": holder.sid, "biz": holder.biz, "staff": holder.who}
+            if not holder.is_owner:  # revoking the key drops this connection (Notifier)
+                await sio.enter_room(conn, staff_room(holder.sid, holder.who))
+        await sio.enter_room(conn, sponsor_room(ack["sid"]))
+        await watchers.mark(ack["sid"])
+        return ack
+
+    @event("decide", ("sid", "staff_key", "claim_id", "decision"))
+    async def on_decide(conn: str, f: dict[str, str]) -> dict[str, Any]:
+        if f["decision"] not in COUNTER_DECISIONS:
+            raise UltError("bad_request", "'decision' must be approve, reject or redeem.")
+        op = decide(f["sid"], f["staff_key"], f["claim_id"], f["decision"])
+        decided = await checked_key(conn, f["sid"], op)
+        at = now_ms()
+        data = decided.to_dict(at)
+        # every device holding the card sees the change live (e.g. the voucher turns "used")
+        await sio.emit("claim_update", data | {"now_ms": at}, room=card_room(f["sid"], decided.cid))
+        staff_view = data | {"by": decided.by}
+        await sio.emit("claim", staff_view, room=sponsor_room(f["sid"]))
+        return {"ok": True, "claim": staff_view, "now_ms": at}
+
+    @event("claims", ("sid", "staff_key"))
+    async def on_claims(conn: str, f: dict[str, str]) -> dict[str, Any]:
+        holder = await checked_key(conn, f["sid"], key_holder(f["sid"], f["staff_key"]))
+        at = now_ms()
+        found = await rp.run(list_claims(holder.sid))
+        recent = [c for c in found if c.status == "requested" or at - c.created_ms < DAY_MS]
+        listed = [c.to_dict(at) | {"by": c.by} for c in recent[:MAX_LISTED_CLAIMS]]
+        return {"ok": True, "biz": holder.biz, "staff": holder.who, "claims": listed, "now_ms": at}
 
     @sio.event
     async def connect(conn: str, environ: dict, auth: Any = None) -> None:
@@ -199,6 +236,10 @@ def register_events(
 
     watchers = WatchFlags(sio, r)
 
+
+COUNTER_DECISIONS = ("approve", "reject", "redeem")  # voiding stays on the owner's dashboard
+DAY_MS = 86_400_000
+MAX_LISTED_CLAIMS = 200  # the `claims` answer: newest first, bounded
 
 # Requests of one process waiting for Redis at once; past this the service answers
 # `unavailable` at once instead of letting every request wait out the pool timeout.

@@ -23,6 +23,14 @@ def card_room(sid: str, cid: str) -> str:
     return f"card:{sid}:{cid}"
 
 
+def staff_room(sid: str, name: str) -> str:
+    """The room of the connections watching with one staff key (closed when it is revoked)."""
+    return f"staff:{sid}:{name}"
+
+
+STAFF_ROOM_PREFIX = staff_room("", "")[:6]  # "staff:"
+
+
 class Notifier:
     """Emit ``claim_update`` to a card and events to a sponsor room, via Redis."""
 
@@ -35,6 +43,11 @@ class Notifier:
         """Tell the card's open pages that its claim changed (``cid``: the full card id)."""
         data = claim | {"now_ms": now_ms()}
         self._manager.emit("claim_update", data, room=card_room(sid, cid))
+
+    def staff_revoked(self, sid: str, name: str) -> None:
+        """Drop every live connection watching with the staff key ``name``, on every service
+        process (each closes the room and disconnects its members: see ``ult.service.app``)."""
+        self._manager.close_room(staff_room(sid, name))
 
     def close(self) -> None:
         """Release the Redis connection (the manager connects lazily, on the first emit)."""

@@ -1,4 +1,4 @@
-"""HTTP routes: health, the customer scan page, the wallet, the PWA files."""
+"""HTTP routes: health, the customer scan page, the wallet, the staff page, the PWA files."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ult import arun
-from ult.messages import page_catalog
+from ult.messages import TEXTS, page_catalog
 from ult.service.health import StorageHealth
 from ult.sponsors import get_profile
 from ult.validation import FORMATS
@@ -90,6 +90,12 @@ def routes(r: redis.asyncio.Redis, health: StorageHealth | None = None) -> list:
         )
         return HTMLResponse(page, headers=PAGE_HEADERS)
 
+    async def staff_page(request: Request) -> Response:
+        page = _template("staff.html").safe_substitute(
+            title=html.escape(f"ULT — {TEXTS['staff_title']}"), config=page_config(page="staff")
+        )
+        return HTMLResponse(page, headers=PAGE_HEADERS)
+
     def root_file(name: str, media_type: str):
         async def serve(request: Request) -> Response:
             return FileResponse(f"{STATIC_DIR}/{name}", media_type=media_type, headers=NO_STORE)
@@ -100,6 +106,7 @@ def routes(r: redis.asyncio.Redis, health: StorageHealth | None = None) -> list:
         Route("/healthz", healthz),
         Route("/s/{sid}", scan_page),
         Route("/wallet", wallet),
+        Route("/staff", staff_page),
         Route("/sw.js", root_file("sw.js", "text/javascript")),
         Route(
             "/manifest.webmanifest", root_file("manifest.webmanifest", "application/manifest+json")

@@ -1,7 +1,7 @@
 // Rewards on the customer pages: the Claim button, a claim's states, and the
 // live voucher — full screen, with the current time ticking and a moving background, so that
 // staff can tell it from a screenshot at a glance.
-import { el, friendlyError, noteServerTime, plural, request, serverNow } from "./common.js";
+import { el, friendlyError, noteServerTime, plural, request, say, serverNow } from "./common.js";
 
 const CONFIRM_GUARD_MS = 400; // a double tap on "Claim now" must not also confirm
 const RECENT_MS = 60 * 60 * 1000; // a claim that ended is still mentioned for an hour
@@ -42,6 +42,11 @@ function endedWords(claim) {
       return `Sorry — the staff didn't approve this claim. ${pointsBack(claim)}`;
     case "void":
       return `The staff cancelled this reward. ${pointsBack(claim)}`;
+    case "redeemed":
+      return say("voucher_used", {
+        reward: claim.reward,
+        time: clockText(claim.redeemed_ms || serverNow()).slice(0, 5),
+      });
     case "expired":
       return `Your voucher for ${claim.reward} expired at ${clockText(claim.expires_at).slice(0, 5)}.`;
     default:
@@ -83,6 +88,7 @@ function buildVoucher() {
     code: el("p", "voucher-code"),
     clock: el("time", "voucher-clock"),
     left: el("p", "voucher-left"),
+    used: el("p", "voucher-used", say("used")),
     hint: el("p", "voucher-hint", "Show this screen to the staff"),
     close: el("button", "button voucher-close", "Done"),
   };
@@ -94,6 +100,7 @@ function buildVoucher() {
     el("p", "voucher-eyebrow", "Reward"),
     parts.reward,
     parts.code,
+    parts.used,
     parts.hint,
     parts.clock,
     parts.left,
@@ -113,6 +120,8 @@ function paintVoucher(now) {
   parts.clock.textContent = clockText(now);
   parts.clock.dateTime = new Date(now).toISOString();
   root.classList.toggle("voucher--over", state !== "approved");
+  root.classList.toggle("voucher--used", state === "redeemed");
+  parts.used.hidden = state !== "redeemed";
   parts.hint.hidden = state !== "approved";
   parts.left.textContent =
     state === "approved" ? `Valid for ${countdownText(claim.expires_at - now)}` : endedWords(claim);
@@ -215,6 +224,7 @@ export class ClaimBox {
   absorb(claim, live) {
     const same = this.claim?.id === claim.id;
     if (same && this.claim.status !== "requested" && claim.status === "requested") return; // stale
+    if (same && this.claim.status === "redeemed" && claim.status !== "redeemed") return; // stale
     this.live = live || (same && this.live);
     this.claim = claim;
     if (live) this.notice = null;

@@ -1,0 +1,138 @@
+"""Staff keys on the Claims tab: make a named key for the till (shown once), list, revoke.
+
+Everything goes through ``ult.staff`` with the business's owner key, checked in Redis. A new
+key is shown once, next to the address of the staff page; only its hash is stored. Revoking
+takes effect at the key's next use, on every service process.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import ipywidgets as W
+
+from ult import run
+from ult.dashboard.context import Context
+from ult.dashboard.storage import Business
+from ult.dashboard.table import Action, ActionTable, Column, Row
+from ult.dashboard.ui import Message, classed, esc, guarded, local_time
+from ult.errors import UltError
+from ult.staff import MAX_STAFF_NAME, StaffKey, create_staff_key, list_staff_keys, revoke_staff_key
+
+log = logging.getLogger("ult.dashboard")
+
+REVOKE = Action("revoke", "Revoke", "danger", confirm="Confirm revoke")
+COLUMNS = [Column("name", "Name"), Column("made", "Made")]
+
+
+def staff_rows(staff: list[StaffKey], offset_min: int) -> list[Row]:
+    """One row per staff key, with Revoke."""
+    return [
+        Row(
+            id=s.name,
+            cells={"name": s.name, "made": local_time(s.created_ms, offset_min, "%d %b %Y %H:%M")},
+            actions=(REVOKE,),
+        )
+        for s in staff
+    ]
+
+
+def reveal_html(name: str, key: str, sid: str, staff_url: str) -> str:
+    """The new key, once, with what to do with it (escaped)."""
+    return (
+        f"<p>Staff key for <b>{esc(name)}</b> — shown only now. On the till, open "
+        f'<a href="{esc(staff_url)}" target="_blank" rel="noopener">{esc(staff_url)}</a> and '
+        f'enter:</p><p class="ult-owner-key-line">Business id <code>{esc(sid)}</code><br>'
+        f'Staff key <code class="ult-staff-key">{esc(key)}</code></p>'
+        '<p class="ult-hint">It can approve, reject and redeem claims and watch the live '
+        "feed; it cannot change your rewards or staff keys. Revoke it when a device is lost "
+        "or someone leaves.</p>"
+    )
+
+
+class StaffPanel:
+    """Make, list and revoke the staff keys of the selected business."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.business: Business | None = None
+        self.offset_min = 0
+        self.name = classed(
+            W.Text(placeholder="e.g. Till 1 or Anna's tablet", description="Name"),
+            "ult-staff-name",
+        )
+        self.make = classed(W.Button(description="Make a staff key"), "ult-staff-make")
+        self.reveal = classed(W.HTML(), "ult-staff-reveal")
+        self.message = Message()
+        self.table = classed(
+            ActionTable(COLUMNS, "No staff keys yet.", self._on_action, css="ult-staff-table"),
+            "ult-staff-list",
+        )
+        self.widget = classed(
+            W.VBox(
+                [
+                    W.HTML(
+                        '<h3 class="ult-h3">Staff keys</h3><p class="ult-hint">Give the till its '
+                        "own key instead of your owner key: the staff page approves and redeems "
+                        "vouchers with it.</p>"
+                    ),
+                    W.HBox([self.name, self.make]),
+                    self.message,
+                    self.reveal,
+                    self.table,
+                ]
+            ),
+            "ult-staff",
+        )
+        self.make.on_click(lambda _b: self.create())
+
+    def show(self, business: Business, offset_min: int) -> None:
+        """Show ``business``'s staff keys."""
+        self.business, self.offset_min = business, offset_min
+        self.message.clear()
+        self.reveal.value = ""
+        self.reload()
+
+    def clear(self) -> None:
+        """Show no business."""
+        self.business = None
+        self.reveal.value = ""
+        self.table.show([])
+
+    def reload(self) -> None:
+        """Read the staff keys again."""
+        business = self.business
+        if business is None:
+            return self.table.show([])
+        staff = run(self.ctx.redis, list_staff_keys(business.sid, business.owner_key))
+        self.table.show(staff_rows(staff, self.offset_min))
+
+    @guarded(lambda self: self.message)
+    def create(self) -> None:
+        """Make a staff key with the typed name and show it once."""
+        business = self.business
+        if business is None:
+            raise UltError("bad_request", "Choose a business first.")
+        name = self.name.value.strip()
+        if len(name) > MAX_STAFF_NAME:
+            raise UltError("bad_request", f"A staff name has at most {MAX_STAFF_NAME} characters.")
+        key = run(self.ctx.redis, create_staff_key(business.sid, business.owner_key, name))
+        url = f"{self.ctx.settings.public_url.rstrip('/')}/staff"
+        self.reveal.value = reveal_html(" ".join(name.split()), key, business.sid, url)
+        self.name.value = ""
+        self.message.clear()
+        self.reload()
+
+    @guarded(lambda self: self.message)
+    def _on_action(self, action: str, name: str) -> None:
+        business = self.business
+        if business is None or action != "revoke":
+            raise UltError("bad_request", "Choose a business first.")
+        run(self.ctx.redis, revoke_staff_key(business.sid, business.owner_key, name))
+        try:  # its tills still watching are dropped (the key itself is refused already)
+            self.ctx.notifier.staff_revoked(business.sid, name)
+        except Exception:
+            log.exception("could not drop the live connections of a revoked staff key")
+        self.reveal.value = ""
+        self.message.ok(f"Revoked “{name}”: that key no longer works, on any till.")
+        self.reload()
