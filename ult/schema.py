@@ -26,17 +26,21 @@ class F:
     CLAIM = "id"  # claim id
     REF = "ref"  # the entry a `void` takes back
     RULE = "rule"  # the new rule, JSON (`rule` events)
+    PROMO = "pr"  # id of the promotion that multiplied a scan's points
+    PROMOTION = "promo"  # a promotion as JSON (`promo` events; a delete: just its id)
 
 
 # Event kinds (values of F.KIND) and what each entry carries besides its kind.
 KINDS: dict[str, tuple[str, ...]] = {
     "registered": ("biz", "country", "place_id", "formatted_address", "verified"),
     "rule": (F.RULE,),
-    "scan": (F.CARD, F.VISIT, F.POINTS, F.TAG),
+    "scan": (F.CARD, F.VISIT, F.POINTS, F.TAG, F.PROMO),
     "refused": (F.CARD, F.REASON),
     "expired": (F.CARD, F.POINTS),
     "claim": (F.CARD, F.CLAIM, F.STATUS, F.POINTS),
     "void": (F.CARD, F.CLAIM, F.STATUS, F.REF, F.POINTS, F.VISIT),
+    # a promotion added or deleted, or the time zone set (F.STATUS: add | delete | tz)
+    "promo": (F.STATUS, F.PROMOTION),
 }
 
 # stream field → DataFrame column name of the analytics loaders; other fields keep their name
@@ -49,6 +53,7 @@ COLUMNS = {
     F.REASON: "reason",
     F.STATUS: "status",
     F.CLAIM: "claim_id",
+    F.PROMO: "promo_id",
 }
 
 # Reasons a scan is refused (stored in F.REASON, and the error code of the refused scan).
@@ -69,6 +74,9 @@ SCAN_REPLY = (
     "claim",  # the card's last claim, JSON, or ''
     "rule",  # the rule's values in the order of ult.rules.RULE_FIELDS
     "created",  # 1 when this scan started the card (the service's new-card budget)
+    "promo_plan",  # the sponsor's compiled promotions (ult.promotions), '' for none
+    "promo",  # id of the promotion that multiplied this scan, '' for none
+    "gained",  # points this scan gave (0 unless counted)
 )
 CLAIM_REPLY = ("status", "claim", "points", "points_needed")
 DECIDE_REPLY = ("status", "claim")

@@ -7,27 +7,58 @@
 --   writing nothing)
 -- Reply: one list per scan (ult.schema.SCAN_REPLY): {status, visits, points, next_in_ms,
 --   entry_id, biz, watched, claim json or '', rule values, created}, everything the customer's
---   page shows after a scan (created: 1 when this scan started the card); or an error reply for a
---   scan that failed (the others still count).
+--   page shows after a scan (created: 1 when this scan started the card), then promo_plan (the
+--   profile's compiled promotions, '' for none), the id of the promotion that multiplied this
+--   scan ('' for none) and the points this scan gave; or an error reply for a scan that failed
+--   (the others still count).
 -- status: ok | duplicate | unknown_sponsor | cooldown | daily_cap | code_required | code_invalid
 --   | too_many_new_cards
 local DAY, MAX_NONCES, MAX_RECENT = 86400000, 4, 10
 local N_KEYS, N_ARGS = 6, 6
 
+-- The multiplier (in hundredths) of the promotion running at `now`, and its id: the largest
+-- multiplier wins. Recurring hours are local: the plan lists the zone's UTC offsets
+-- (ult.promotions.compile_plan).
+local function promotion(plan_json, now)
+  local plan = cjson.decode(plan_json)
+  local off = plan.offsets[1][2]
+  for _, o in ipairs(plan.offsets) do
+    if o[1] <= now then off = o[2] else break end
+  end
+  local loc = now + off * 60000
+  local lday = math.floor(loc / DAY)
+  local mins = math.floor((loc - lday * DAY) / 60000)
+  local wd, prev = (lday + 3) % 7, (lday + 2) % 7  -- 0 = Monday (1970-01-01 was a Thursday)
+  local best, best_id = 100, ''
+  for _, p in ipairs(plan.promos) do
+    local on
+    if p.days then
+      local today, yday = math.floor(p.days / 2 ^ wd) % 2 == 1, math.floor(p.days / 2 ^ prev) % 2 == 1
+      if p.from < p.to then on = today and mins >= p.from and mins < p.to
+      else on = (today and mins >= p.from) or (yday and mins < p.to) end
+    else
+      on = now >= p.start and now < p['end']
+    end
+    if on and (best_id == '' or p.m > best) then best, best_id = p.m, p.id end
+  end
+  return best, best_id
+end
+
 local function scan(profile, rule, cards, events, watched, claims, cid, nonce, tag, now, code_state,
     new_ok)
-  local p = redis.call('HMGET', profile, 'biz', 'utc_offset_min')
+  local p = redis.call('HMGET', profile, 'biz', 'utc_offset_min', 'promo_plan')
   if not p[1] then return {'unknown_sponsor'} end
   local biz, offset = p[1], tonumber(p[2] or '0') * 60000
   local rl = read_rule(rule)
   local c, known = read_card(cards, cid)
   if not known and new_ok == '0' then return {'too_many_new_cards'} end
 
+  local plan, promo_id, gained = p[3] or '', '', 0
   local function reply(status, next_in, id)
     local claim_id = redis.call('HGET', claims, 'card:' .. cid)
     local claim = claim_id and redis.call('HGET', claims, claim_id) or ''
     return {status, c.visits, c.points, fmt(math.max(next_in or 0, 0)), id or '', biz,
-      redis.call('EXISTS', watched), claim, rl.values, known and 0 or 1}
+      redis.call('EXISTS', watched), claim, rl.values, known and 0 or 1, plan, promo_id, gained}
   end
   local function cooldown_left()
     if rl.cooldown > 0 and c.last > 0 then return c.last + rl.cooldown - now end
@@ -56,10 +87,17 @@ local function scan(profile, rule, cards, events, watched, claims, cid, nonce, t
   if today ~= c.day then c.dayn = 0 end
   if rl.cap > 0 and c.dayn >= rl.cap then return refuse('daily_cap', (today + 1) * DAY - offset - now) end
 
-  c.visits, c.points, c.dayn, c.day, c.last = c.visits + 1, c.points + rl.pps, c.dayn + 1, today, now
+  gained = rl.pps
+  if plan ~= '' then
+    local m
+    m, promo_id = promotion(plan, now)
+    if promo_id ~= '' then gained = math.max(1, math.floor((rl.pps * m + 50) / 100)) end
+  end
+  c.visits, c.points, c.dayn, c.day, c.last = c.visits + 1, c.points + gained, c.dayn + 1, today, now
   if c.first == 0 then c.first = now end
-  local fields = {'t', 'scan', 'c', cid, 'v', c.visits, 'p', rl.pps}
+  local fields = {'t', 'scan', 'c', cid, 'v', c.visits, 'p', gained}
   if tag ~= '' then fields[#fields + 1] = 'a'; fields[#fields + 1] = tag end
+  if promo_id ~= '' then fields[#fields + 1] = 'pr'; fields[#fields + 1] = promo_id end
   local id = redis.call('XADD', events, entry_id(events, now), unpack(fields))
   if nonce ~= '' then c.nonces = push(c.nonces, nonce, MAX_NONCES) end
   c.recent = push(c.recent, id, MAX_RECENT)
