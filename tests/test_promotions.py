@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import service_env
 
-from ult import run
 from ult import promotions as pr
+from ult import run
 from ult.errors import UltError
 from ult.keys import sponsor_keys
 from ult.scans import scan

@@ -82,6 +82,10 @@ TEXTS: dict[str, str] = {
     "thanks": "Thanks for coming by!",
     "progress": "{points} of {needed} points — {more} more for {reward}",
     "progress_ready": "{points} of {needed} points — enough for {reward}!",
+    # promotions: {name} is the sponsor's own wording, {multiplier} a number such as 2 or 1.5
+    "promo_applied": "{name} — {points}",
+    "promo_active": "On now: {name} (×{multiplier} points) until {until}",
+    "promo_next": "Coming up: {name} (×{multiplier} points) — {when}",
 }
 
 

@@ -2,9 +2,10 @@
 import { getOrCreateCard, randomToken, rememberBalance, StorageError } from "./cards.js";
 import { ClaimBox } from "./claim.js";
 import {
-  connect, format, friendlyError, humanDuration, pageConfig, plural, progress, registerServiceWorker,
+  connect, el, format, friendlyError, humanDuration, pageConfig, plural, progress, registerServiceWorker,
   request, say,
 } from "./common.js";
+import { appliedLine, promotionLines } from "./promos.js";
 
 const $ = (id) => document.getElementById(id);
 const TAG_RE = format("at");
@@ -63,6 +64,16 @@ function showBalance(balance) {
     $("progress-text").textContent = p.text;
     $("progress").classList.toggle("progress--ready", p.ready);
   }
+}
+
+/** This scan's promotion ("Double points — 2 points") and the sponsor's running and next one. */
+function showPromotions(ack) {
+  const applied = ack.ok ? appliedLine(ack) : "";
+  $("promo").textContent = applied;
+  $("promo").hidden = !applied;
+  const lines = promotionLines(ack.promotions);
+  $("promotions").replaceChildren(...lines.map((line) => el("li", "", line)));
+  $("promotions").hidden = !lines.length;
 }
 
 function showPending() {
@@ -144,6 +155,7 @@ function main() {
       state = friendlyError(ack).retry ? "waiting" : "done";
       showRefusal(ack);
     }
+    showPromotions(ack);
   }
 
   function connected() {
