@@ -248,6 +248,11 @@ def _zones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
+def zone_names() -> list[str]:
+    """Every IANA zone name this machine knows, sorted (for a picker)."""
+    return sorted(_zones())
+
+
 @cache
 def _country_zones() -> dict[str, list[str]]:
     """ISO country code → its zones, from the system's ``zone.tab``."""
