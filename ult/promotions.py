@@ -9,8 +9,8 @@ Storage (all under the sponsor's ``{sid}`` hash tag, see :mod:`ult.keys`):
 - ``ult:{sid}:promos`` hash: promotion id → the promotion as JSON (what ``--list`` shows);
 - the profile field ``promo_plan``: everything the scan script needs, compiled when the
   promotions or the time zone change — the promotions still to come, and the zone's UTC offsets
-  from the save on (``offsets``: ``[[from_ms, minutes], …]`` for :data:`PLAN_YEARS` years), so
-  the script finds local time without a time-zone database. The scan script reads it in the
+  from the save on (for :data:`PLAN_YEARS` years), so the script finds local time without a
+  time-zone database (format: :func:`compile_plan`). The scan script reads it in the
   same ``HMGET`` as the business name: a sponsor without promotions costs the scan nothing more.
 - the profile field ``tz``: the sponsor's IANA time zone (set at registration from the country
   when it has one zone, else from the UTC offset; ``ult promo --tz`` and the dashboard change it).
@@ -324,20 +324,29 @@ def offsets(tz: ZoneInfo, from_ms: int, years: int = PLAN_YEARS) -> list[list[in
 
 
 def compile_plan(promos: list[Promotion], tz: ZoneInfo, now_ms: int) -> str:
-    """The profile's ``promo_plan`` field ('' without promotions still to run)."""
+    """The profile's ``promo_plan`` field ('' without promotions still to run).
+
+    Its first line is for the scan script (``lua/scan.lua`` reads it with string patterns):
+    the zone's UTC offsets from ``now_ms`` on, then each promotion's numbers. The second line
+    is JSON for Python (names, zone), read by :func:`parse_plan`.
+    """
     live = [p for p in promos if p.recurring or p.end_ms > now_ms]
     if not live:
         return ""
+    line = " ".join(f"{t} {o}" for t, o in offsets(tz, now_ms))
     rows = []
     for p in live:
         row: dict[str, Any] = {"id": p.id, "m": p.m100, "name": p.name}
         if p.recurring:
-            row |= {"days": sum(1 << d for d in p.days), "from": p.from_min, "to": p.to_min}
+            mask = sum(1 << d for d in p.days)
+            line += f";{p.id} {p.m100} w{mask} {p.from_min} {p.to_min}"
+            row |= {"days": mask, "from": p.from_min, "to": p.to_min}
         else:
+            line += f";{p.id} {p.m100} {p.start_ms} {p.end_ms}"
             row |= {"start": p.start_ms, "end": p.end_ms}
         rows.append(row)
-    plan = {"tz": tz.key, "offsets": offsets(tz, now_ms), "promos": rows}
-    return json.dumps(plan, ensure_ascii=False, separators=(",", ":"))
+    meta = json.dumps({"tz": tz.key, "promos": rows}, ensure_ascii=False, separators=(",", ":"))
+    return f"{line}\n{meta}"
 
 
 @dataclass(frozen=True)
@@ -346,13 +355,22 @@ class Plan:
 
     tz: ZoneInfo
     promos: tuple[Promotion, ...] = field(default=())
+    # the last status and the span it holds for (every scan answers it: see status())
+    _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def by_id(self, pid: str) -> Promotion | None:
         return next((p for p in self.promos if p.id == pid), None)
 
     def status(self, now_ms: int) -> dict[str, Any]:
         """``{active, next}``: the promotion running at ``now_ms`` (largest multiplier, with
-        ``until_ms``) and the next one to start (``start_ms``, ``end_ms``), or None each."""
+        ``until_ms``) and the next one to start (``start_ms``, ``end_ms``), or None each.
+
+        It can only change when the active one ends or the next one starts: until then the
+        last answer is reused, so a scan pays for it about once per promotion boundary.
+        """
+        memo = self._memo.get("status")
+        if memo and memo[0] <= now_ms < memo[1]:
+            return memo[2]
         active, nxt = None, None
         for p in self.promos:
             for s, e in p.windows(self.tz, now_ms):
@@ -361,10 +379,13 @@ class Plan:
                         active = (p, e)
                 elif s > now_ms and (nxt is None or s < nxt[1]):
                     nxt = (p, s, e)
-        return {
+        status = {
             "active": active and active[0].public() | {"until_ms": active[1]},
             "next": nxt and nxt[0].public() | {"start_ms": nxt[1], "end_ms": nxt[2]},
         }
+        until = min([now_ms + DAY_MS] + ([active[1]] if active else []) + ([nxt[1]] if nxt else []))
+        self._memo["status"] = (now_ms, until, status)
+        return status
 
 
 @lru_cache(maxsize=1024)
@@ -372,7 +393,7 @@ def parse_plan(text: str) -> Plan | None:
     """The plan stored in a profile, parsed once per distinct plan (every scan answers it)."""
     if not text:
         return None
-    d = json.loads(text)
+    d = json.loads(text.partition("\n")[2])
     promos = []
     for row in d["promos"]:
         days = tuple(i for i in range(7) if row.get("days", 0) >> i & 1)

@@ -17,29 +17,33 @@ local DAY, MAX_NONCES, MAX_RECENT = 86400000, 4, 10
 local N_KEYS, N_ARGS = 6, 6
 
 -- The multiplier (in hundredths) of the promotion running at `now`, and its id: the largest
--- multiplier wins. Recurring hours are local: the plan lists the zone's UTC offsets
--- (ult.promotions.compile_plan).
-local function promotion(plan_json, now)
-  local plan = cjson.decode(plan_json)
-  local off = plan.offsets[1][2]
-  for _, o in ipairs(plan.offsets) do
-    if o[1] <= now then off = o[2] else break end
+-- multiplier wins. The plan's first line is made for this (ult.promotions.compile_plan):
+-- "<from_ms> <utc offset min> ...;<id> <m100> <start_ms> <end_ms>;<id> <m100> w<days> <from> <to>"
+-- (the zone's UTC offsets, then one-off windows and local weekday hours, days as bits from
+-- Monday); matched with patterns, as decoding JSON would cost more than the whole scan.
+local function promotion(plan, now)
+  local offsets, promos = string.match(plan, '^([^;\n]*)([^\n]*)')
+  local off
+  for t, o in string.gmatch(offsets, '(%d+) (%-?%d+)') do
+    if off == nil or tonumber(t) <= now then off = tonumber(o) else break end
   end
-  local loc = now + off * 60000
+  local loc = now + (off or 0) * 60000
   local lday = math.floor(loc / DAY)
   local mins = math.floor((loc - lday * DAY) / 60000)
   local wd, prev = (lday + 3) % 7, (lday + 2) % 7  -- 0 = Monday (1970-01-01 was a Thursday)
   local best, best_id = 100, ''
-  for _, p in ipairs(plan.promos) do
+  for id, m, a, b, c in string.gmatch(promos, ';(%w+) (%d+) (w?%d+) (%d+) ?(%d*)') do
     local on
-    if p.days then
-      local today, yday = math.floor(p.days / 2 ^ wd) % 2 == 1, math.floor(p.days / 2 ^ prev) % 2 == 1
-      if p.from < p.to then on = today and mins >= p.from and mins < p.to
-      else on = (today and mins >= p.from) or (yday and mins < p.to) end
+    if c ~= '' then  -- weekly hours: a = 'w' .. day bits, b = from, c = to (minutes)
+      local days, from, to = tonumber(string.sub(a, 2)), tonumber(b), tonumber(c)
+      local today, yday = math.floor(days / 2 ^ wd) % 2 == 1, math.floor(days / 2 ^ prev) % 2 == 1
+      if from < to then on = today and mins >= from and mins < to
+      else on = (today and mins >= from) or (yday and mins < to) end
     else
-      on = now >= p.start and now < p['end']
+      on = now >= tonumber(a) and now < tonumber(b)
     end
-    if on and (best_id == '' or p.m > best) then best, best_id = p.m, p.id end
+    m = tonumber(m)
+    if on and (best_id == '' or m > best) then best, best_id = m, id end
   end
   return best, best_id
 end
