@@ -14,6 +14,7 @@ from conftest import service_env
 
 from ult import promotions as pr
 from ult import run
+from ult.clock import now_ms
 from ult.errors import UltError
 from ult.keys import sponsor_keys
 from ult.scans import scan
@@ -260,3 +261,37 @@ def test_the_cli(redis_url, r, cafe, tmp_path) -> None:
         timeout=60,
     )
     assert wrong.returncode == 2 and "does not match" in wrong.stderr
+
+
+async def test_a_scan_over_socketio_during_a_promotion(service_url, r, cafe) -> None:
+    """The real service: the ack names the promotion and its points; a retry gains nothing;
+    the card answer (the wallet's) shows the running and the next promotion."""
+    import socketio
+
+    now = now_ms()
+
+    def iso(at: int) -> str:
+        return datetime.fromtimestamp(at / 1000, ZoneInfo("UTC")).isoformat()
+
+    running = pr.new_promotion(
+        "Double points", 2, start=iso(now - 60 * MIN), end=iso(now + 60 * MIN)
+    )
+    later = pr.new_promotion("Triple", 3, start=iso(now + 180 * MIN), end=iso(now + 240 * MIN))
+    for promo in (running, later):
+        pr.add_promotion(r, cafe["sid"], cafe["owner_key"], promo)
+    client = socketio.AsyncClient(reconnection=False)
+    await client.connect(service_url, transports=["websocket"])
+    try:
+        payload = {"sid": cafe["sid"], "key": "p" * 43, "nonce": "n1"}
+        ack = await client.call("scan", payload, timeout=30)
+        assert ack["ok"] and ack["points"] == 2 and ack["gained"] == 2
+        assert ack["promotion"] == {"id": running.id, "name": "Double points", "multiplier": 2.0}
+        assert ack["promotions"]["active"]["until_ms"] == running.end_ms
+        assert ack["promotions"]["next"]["id"] == later.id
+        again = await client.call("scan", payload, timeout=30)
+        assert again["duplicate"] and again["gained"] == 0 and again["promotion"] is None
+        card = await client.call("card", {"sid": cafe["sid"], "key": "p" * 43}, timeout=30)
+        assert card["promotions"]["active"]["name"] == "Double points"
+        assert card["promotions"]["next"]["start_ms"] == later.start_ms
+    finally:
+        await client.disconnect()

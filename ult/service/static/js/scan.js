@@ -71,7 +71,11 @@ function showPromotions(ack) {
   const applied = ack.ok ? appliedLine(ack) : "";
   $("promo").textContent = applied;
   $("promo").hidden = !applied;
-  const lines = promotionLines(ack.promotions);
+  showPromotionList(ack.promotions);
+}
+
+function showPromotionList(promotions) {
+  const lines = promotionLines(promotions);
   $("promotions").replaceChildren(...lines.map((line) => el("li", "", line)));
   $("promotions").hidden = !lines.length;
 }
@@ -134,6 +138,7 @@ function main() {
     onCard: (ack) => {
       rememberBalance(sid, ack);
       showBalance({ points: ack.points, ...ack.rule });
+      if (ack.promotions) showPromotionList(ack.promotions);
     },
   });
   let state = "waiting"; // waiting → sending → done (or back to waiting on a retryable error)
