@@ -151,6 +151,8 @@ def test_multiplied_points_round_half_up_and_a_refused_scan_gains_nothing(r, mak
         ({"m": 10.5, "start": "2026-12-02T10:00", "end": "2026-12-02T11:00"}, "at most 10"),
         ({"m": "lots", "start": "2026-12-02T10:00", "end": "2026-12-02T11:00"}, "a number"),
         ({"days": "tue-funday", "from_time": "14:00", "to_time": "17:00"}, "Unknown weekday"),
+        ({"days": "tuesX", "from_time": "14:00", "to_time": "17:00"}, "Unknown weekday"),
+        ({"start": "0001-01-01T00:00", "end": "2099-01-01T00:00"}, "between the years"),
         ({"days": "tue", "from_time": "25:00", "to_time": "17:00"}, "time of day"),
         ({"days": "tue", "from_time": "14:00", "to_time": "14:00"}, "must differ"),
         ({"start": "yesterday", "end": "2026-12-02T11:00"}, "ISO 8601"),
@@ -166,6 +168,21 @@ def test_bad_input_is_refused_and_changes_nothing(r, cafe, kw, words) -> None:
     assert refused.value.code == "bad_promotion" and words in refused.value.message
     after = r.hgetall(sponsor_keys(cafe["sid"]).profile), r.xlen(sponsor_keys(cafe["sid"]).events)
     assert after == before and not r.exists(sponsor_keys(cafe["sid"]).promos)
+
+
+def test_weekday_spellings() -> None:
+    assert pr.parse_days("tue-thu") == (1, 2, 3)
+    assert pr.parse_days("Friday-Monday") == (0, 4, 5, 6)
+    assert pr.parse_days("sat,sun") == (5, 6)
+
+
+def test_at_most_twenty_promotions_to_come(r, cafe) -> None:
+    now = ms("2026-12-01T09:00")
+    for n in range(pr.MAX_PROMOTIONS):
+        add(r, cafe, now, name=f"P{n}", days="mon", from_time="10:00", to_time="11:00")
+    with pytest.raises(UltError, match="At most 20"):
+        add(r, cafe, now, days="tue", from_time="10:00", to_time="11:00")
+    assert len(pr.list_promotions(r, cafe["sid"])) == pr.MAX_PROMOTIONS
 
 
 def test_wrong_owner_key_unknown_zone_and_unknown_id_change_nothing(r, cafe) -> None:

@@ -42,6 +42,8 @@ from ult.keys import sponsor_keys
 from ult.validation import check_field, check_text
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+EARLIEST, LATEST = 946_684_800_000, 4_102_444_800_000  # 2000-01-01 … 2100-01-01 UTC
 MAX_MULTIPLIER = 10
 MAX_PROMOTIONS = 20  # per sponsor: bounds the plan every scan reads
 MAX_NAME = 60
@@ -166,7 +168,13 @@ def parse_time(value: object, zone: ZoneInfo | None = None) -> int:
         raise bad(f"'{value[:40]}' is not an ISO 8601 date-time (e.g. 2026-12-24T14:00).") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=zone or UTC)
-    return _ms(dt)
+    try:
+        ms = _ms(dt)
+    except (OverflowError, ValueError):
+        ms = -1
+    if not EARLIEST <= ms < LATEST:
+        raise bad("Start and end must lie between the years 2000 and 2100.")
+    return ms
 
 
 def parse_clock(value: object) -> int:
@@ -185,7 +193,7 @@ def parse_days(value: object) -> tuple[int, ...]:
     days: set[int] = set()
     for part in parts:
         ends = str(part).strip().lower().split("-")
-        if len(ends) > 2 or any(e[:3] not in DAYS or len(e) < 3 for e in ends):
+        if len(ends) > 2 or any(e not in DAYS and e not in DAY_NAMES for e in ends):
             raise bad(f"Unknown weekday '{str(part)[:12]}': use mon, tue, wed, thu, fri, sat, sun.")
         a, b = DAYS.index(ends[0][:3]), DAYS.index(ends[-1][:3])
         days.update((a + i) % 7 for i in range((b - a) % 7 + 1))
@@ -455,8 +463,10 @@ def _change(
         version = profile.get("promo_ver", "0")
         promos = {p.id: p for p in list_promotions(r, sid)}
         if action == "add" and promo is not None:
-            if len(promos) >= MAX_PROMOTIONS:
-                raise bad(f"At most {MAX_PROMOTIONS} promotions: delete one first.")
+            if sum(p.recurring or p.end_ms > now_ms for p in promos.values()) >= MAX_PROMOTIONS:
+                raise bad(
+                    f"At most {MAX_PROMOTIONS} running or coming promotions: delete one first."
+                )
             promos[promo.id] = promo
         elif action == "delete" and pid not in promos:
             raise UltError("unknown_promotion", f"No promotion with id '{pid[:16]}'.")
