@@ -7,6 +7,7 @@ from test_dashboard import make_dashboard, register_in  # noqa: F401 (fixture)
 
 from ult import promotions as pr
 from ult import run
+from ult.dashboard.feed import describe
 from ult.dashboard.storage import Business
 from ult.keys import sponsor_keys
 from ult.scans import scan
@@ -115,3 +116,9 @@ def test_promotion_editor_refuses_bad_input_in_plain_words(make_dashboard, r: re
     assert pr.list_promotions(r, business.sid) == []
     assert not [e for _, e in r.xrange(sponsor_keys(business.sid).events) if e["t"] == "promo"]
     assert run(r, scan(business.sid, "k" * 43)).gained == 1
+
+
+def test_the_live_feed_words_promotions() -> None:
+    assert describe({"t": "promo", "s": "add"}) == ("ult-ev-info", "Promotions changed")
+    scan_fields = {"t": "scan", "v": "3", "p": "2", "pr": "0000beef"}
+    assert describe(scan_fields)[1] == "Visit 3 · +2 points (promotion)"
