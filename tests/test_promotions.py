@@ -312,3 +312,34 @@ async def test_a_scan_over_socketio_during_a_promotion(service_url, r, cafe) -> 
         assert card["promotions"]["next"]["start_ms"] == later.start_ms
     finally:
         await client.disconnect()
+
+
+def test_concurrent_changes_all_land_in_the_plan(redis_url, r, cafe) -> None:
+    """Two dashboards adding at once: a change made from a stale read is read again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import redis as redis_py
+
+    now = ms("2026-12-01T09:00")
+
+    def add_five(worker: int) -> None:
+        client = redis_py.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            for n in range(5):
+                add(
+                    client,
+                    cafe,
+                    now,
+                    name=f"W{worker}-{n}",
+                    days="mon",
+                    from_time="10:00",
+                    to_time="11:00",
+                )
+        finally:
+            client.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(add_five, (1, 2)))
+    stored = {p.id for p in pr.list_promotions(r, cafe["sid"])}
+    plan = pr.parse_plan(r.hget(sponsor_keys(cafe["sid"]).profile, "promo_plan"))
+    assert len(stored) == 10 and {p.id for p in plan.promos} == stored

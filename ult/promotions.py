@@ -23,8 +23,10 @@ logs a ``promo`` event.
 from __future__ import annotations
 
 import json
+import random
 import re
 import secrets
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
@@ -456,7 +458,9 @@ def _change(
     check_field("owner_key", owner_key)
     now_ms = or_now(now_ms)
     k = sponsor_keys(sid)
-    for _ in range(5):  # another change between our read and our write: read again
+    for attempt in range(20):  # another change between our read and our write: read again
+        if attempt:
+            time.sleep(random.uniform(0, 0.005 * attempt))  # apart, not in step
         profile = ops.as_dict(r.hgetall(k.profile))
         if not profile:
             raise UltError("unknown_sponsor", f"No business with id '{sid}'.")
