@@ -16,6 +16,7 @@ from ult import promotions as pr
 from ult import run
 from ult.clock import now_ms
 from ult.errors import UltError
+from ult.identity import hash_owner_key
 from ult.keys import sponsor_keys
 from ult.scans import scan
 from ult.schema import F
@@ -219,7 +220,7 @@ def test_the_cli(redis_url, r, cafe, tmp_path) -> None:
     env = service_env(redis_url, tmp_path)
     sid, key = cafe["sid"], cafe["owner_key"]
     dash_key = "-" + key[1:]  # a key may begin with '-'
-    r.hset(sponsor_keys(sid).profile, "owner_hash", pr.hash_owner_key(dash_key))
+    r.hset(sponsor_keys(sid).profile, "owner_hash", hash_owner_key(dash_key))
 
     def ult(*args: str) -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-m", "ult", "promo", sid, "--owner-key", dash_key, *args]
