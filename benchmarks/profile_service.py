@@ -2,7 +2,7 @@
 while `ult bench`'s closed-loop clients scan, then prints the hottest functions.
 
     .venv/bin/pip install py-spy        # not a dependency of ULT
-    .venv/bin/python benchmarks/profile_service.py [--scans 40000] [--clients 100]
+    .venv/bin/python benchmarks/profile_service.py [--scans 40000] [--clients 100] [--promotions N]
 
 "self" is the share of samples in the function itself, "total" includes what it calls.
 The summary of a run is in docs/benchmarks.md ("Where a scan's CPU goes").
@@ -51,6 +51,9 @@ def main() -> int:
     parser.add_argument("--scans", type=int, default=40_000)
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--promotions", type=int, default=0, help="promotions per sponsor (one running now)"
+    )
     args = parser.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -59,7 +62,7 @@ def main() -> int:
         service = start_service(server.url, tmp / "var", tmp)
         try:
             r = connect(url=server.url)
-            sids = register_sponsors(r, 100)
+            sids = register_sponsors(r, 100, promotions=args.promotions)
             out = tmp / "profile.txt"
             record = subprocess.Popen(
                 [

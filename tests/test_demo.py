@@ -110,7 +110,7 @@ def test_without_claims(r: redis.Redis) -> None:
     report = demo.load(r, config, progress=False)
     sid = report.sponsors[0]["sid"]
     kinds = {f["t"] for _, f in r.xrange(keys.sponsor_keys(sid).events)}
-    assert kinds <= {"registered", "rule", "scan", "refused"}
+    assert kinds <= {"registered", "rule", "promo", "scan", "refused"}
     assert "claim" not in report.actions
 
 

@@ -12,6 +12,7 @@ from ult.clock import DAY_MS, or_now
 from ult.errors import UltError
 from ult.identity import card_id, short_cid
 from ult.keys import sponsor_keys
+from ult.promotions import promotion_status
 from ult.rules import Rule
 from ult.validation import check_field
 
@@ -67,6 +68,7 @@ class Card:
     next_scan_in: int
     history: list[dict[str, Any]] = field(default_factory=list)
     claim: dict[str, Any] | None = None
+    promotions: dict[str, Any] | None = None  # the sponsor's active and next promotion
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +81,7 @@ class Card:
             "rule": self.rule.to_dict(),
             "next_scan_in": self.next_scan_in,
             "claim": self.claim,
+            "promotions": self.promotions or {"active": None, "next": None},
         }
 
 
@@ -106,7 +109,7 @@ def read_card(sid: str, key: str, now_ms: int | None = None) -> ops.Op[Card]:
     def parse(reply: list[Any]) -> Card:
         if not reply:
             raise UltError("unknown_sponsor", "This loyalty card's business is not registered.")
-        biz, rule_flat, packed, claim_json, *entries = reply
+        biz, rule_flat, packed, claim_json, plan, *entries = reply
         rule = Rule.from_hash(ops.as_dict(rule_flat))
         record = CardRecord.parse(ops.text(packed))
         history = [event_summary(ops.text(eid), ops.as_dict(flat)) for eid, flat in entries]
@@ -120,6 +123,7 @@ def read_card(sid: str, key: str, now_ms: int | None = None) -> ops.Op[Card]:
             next_scan_in=record.next_scan_in(rule, now_ms),
             history=history[::-1],
             claim=Claim.from_json(ops.text(claim_json)).to_dict(now_ms) if claim_json else None,
+            promotions=promotion_status(ops.text(plan), now_ms),
         )
 
     return ops.script("card", [k.profile, k.rule, k.cards, k.events, k.claims], [cid], parse)

@@ -9,6 +9,8 @@ script can touch them atomically and they land on one Redis Cluster slot.
 - ``ult:{sid}:staff``    hash: ``k:<staff key hash>`` → name, ``n:<name>`` → staff key hash
 - ``ult:{sid}:voided``   set: ids of scans the sponsor voided
 - ``ult:{sid}:watched``  string with a TTL: someone watches the sponsor's live room
+- ``ult:{sid}:promos``   hash: promotion id → JSON promotion (the scan reads the compiled
+  ``promo_plan`` field of the profile instead, see :mod:`ult.promotions`)
 - ``ult:sponsors``       stream: registry of all sponsors (for analysts)
 - ``ult:places``         hash: place_id → sid (one registration per place)
 """
@@ -63,6 +65,10 @@ class SponsorKeys:
     def watched(self) -> str:
         return self._key("watched")
 
+    @cached_property
+    def promos(self) -> str:
+        return self._key("promos")
+
     def all(self) -> list[str]:
         """Every key of the sponsor, in the order the Lua scripts expect them."""
         return [
@@ -74,6 +80,7 @@ class SponsorKeys:
             self.voided,
             self.watched,
             self.staff,
+            self.promos,
         ]
 
 

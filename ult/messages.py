@@ -128,6 +128,10 @@ TEXTS: dict[str, str] = {
     "staff_done_redeem": "Redeemed {code}: the voucher shows “Used” now.",
     "staff_bad_sid": "A business id is 3–64 characters of a-z, 0-9 and -.",
     "staff_bad_key": "A staff key is 32–128 characters of letters, digits, _ and -.",
+    # promotions: {name} is the sponsor's own wording, {multiplier} a number such as 2 or 1.5
+    "promo_applied": "{name} — {points}",
+    "promo_active": "On now: {name} (×{multiplier} points) until {until}",
+    "promo_next": "Coming up: {name} (×{multiplier} points) — {when}",
 }
 
 

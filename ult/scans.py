@@ -17,6 +17,7 @@ from ult.errors import UltError
 from ult.identity import card_id
 from ult.keys import sponsor_keys
 from ult.messages import format_message, in_words, plural
+from ult.promotions import parse_plan, promotion_status
 from ult.rules import Rule
 from ult.schema import SCAN_REFUSALS, SCAN_REPLY, reply_dict
 from ult.validation import check_field
@@ -34,6 +35,9 @@ class ScanResult(Card):
     now_ms: int = 0
     watched: bool = False  # a sponsor watches the live room (the service emits only then)
     created: bool = False  # this scan started the card (charged to the client's new-card budget)
+    gained: int = 0  # points this scan gave
+    promo_id: str = ""  # the promotion that multiplied them ('' for none)
+    promo_plan: str = ""  # the sponsor's compiled promotions (ult.promotions)
 
     @property
     def reward_ready(self) -> bool:
@@ -56,7 +60,17 @@ class ScanResult(Card):
             "duplicate": self.duplicate,
             "now_ms": self.now_ms,
             "message": self.message,
+            "gained": self.gained,
+            "promotion": self.promotion,
+            "promotions": promotion_status(self.promo_plan, self.now_ms),
         }
+
+    @property
+    def promotion(self) -> dict[str, Any] | None:
+        """``{id, name, multiplier}`` of the promotion that multiplied this scan, or None."""
+        plan = parse_plan(self.promo_plan) if self.promo_id else None
+        promo = plan.by_id(self.promo_id) if plan else None
+        return promo.public() if promo else None
 
 
 def scan(
@@ -111,10 +125,17 @@ def scan(
             claim=claim,
             watched=bool(reply["watched"]),
             created=bool(reply["created"]) and status == "ok",
+            gained=int(reply["gained"] or 0),
+            promo_id=ops.text(reply["promo"]),
+            promo_plan=ops.text(reply["promo_plan"]),
         )
         if status in SCAN_REFUSALS:
             ack = result.to_ack()
-            extra = {k: ack[k] for k in ack if k not in ("ok", "duplicate", "message")}
+            extra = {
+                k: ack[k]
+                for k in ack
+                if k not in ("ok", "duplicate", "message", "gained", "promotion")
+            }
             raise UltError(status, format_message(status, wait=in_words(next_in)), **extra)
         return result
 

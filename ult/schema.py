@@ -27,17 +27,21 @@ class F:
     REF = "ref"  # the entry a `void` takes back
     RULE = "rule"  # the new rule, JSON (`rule` events)
     BY = "by"  # who decided a claim: "owner" or the name of a staff key (never a person's id)
+    PROMO = "pr"  # id of the promotion that multiplied a scan's points
+    PROMOTION = "promo"  # a promotion as JSON (`promo` events; a delete: just its id)
 
 
 # Event kinds (values of F.KIND) and what each entry carries besides its kind.
 KINDS: dict[str, tuple[str, ...]] = {
     "registered": ("biz", "country", "place_id", "formatted_address", "verified"),
     "rule": (F.RULE,),
-    "scan": (F.CARD, F.VISIT, F.POINTS, F.TAG),
+    "scan": (F.CARD, F.VISIT, F.POINTS, F.TAG, F.PROMO),
     "refused": (F.CARD, F.REASON),
     "expired": (F.CARD, F.POINTS),
     "claim": (F.CARD, F.CLAIM, F.STATUS, F.POINTS, F.BY),
     "void": (F.CARD, F.CLAIM, F.STATUS, F.REF, F.POINTS, F.VISIT, F.BY),
+    # a promotion added or deleted, or the time zone set (F.STATUS: add | delete | tz)
+    "promo": (F.STATUS, F.PROMOTION),
 }
 
 # stream field → DataFrame column name of the analytics loaders; other fields keep their name
@@ -51,6 +55,7 @@ COLUMNS = {
     F.STATUS: "status",
     F.CLAIM: "claim_id",
     F.BY: "by",
+    F.PROMO: "promo_id",
 }
 
 # Reasons a scan is refused (stored in F.REASON, and the error code of the refused scan).
@@ -72,6 +77,9 @@ SCAN_REPLY = (
     "claim",  # the card's last claim, JSON, or ''
     "rule",  # the rule's values in the order of ult.rules.RULE_FIELDS
     "created",  # 1 when this scan started the card (the service's new-card budget)
+    "promo_plan",  # the sponsor's compiled promotions (ult.promotions), '' for none
+    "promo",  # id of the promotion that multiplied this scan, '' for none
+    "gained",  # points this scan gave (0 unless counted)
 )
 CLAIM_REPLY = ("status", "claim", "points", "points_needed")
 DECIDE_REPLY = ("status", "claim", "who")

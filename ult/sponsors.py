@@ -13,6 +13,7 @@ from ult import keys, ops
 from ult.clock import or_now
 from ult.errors import UltError
 from ult.identity import hash_owner_key, make_sid, new_secret, owner_key_matches
+from ult.promotions import guess_zone
 from ult.rules import Rule
 from ult.validation import check_field, check_text
 
@@ -127,6 +128,7 @@ def register(
         "verified": "1" if verified else "0",
         "created_ms": str(now_ms),
         "utc_offset_min": str(int(utc_offset_min)),
+        "tz": guess_zone(country, utc_offset_min),  # recurring promotions follow it
         "owner_hash": hash_owner_key(owner_key),
         "code_secret": secrets.token_hex(16),
     }

@@ -14,15 +14,41 @@ from ult.sponsors import register
 BENCH_RULE = Rule(cooldown_min=0, daily_cap=0, points_needed=1_000_000)
 
 
-def register_sponsors(r: redis.Redis, count: int, tag: str | None = None) -> list[str]:
-    """Register ``count`` sponsors with the zero-cooldown rule; their sids."""
+def register_sponsors(
+    r: redis.Redis, count: int, tag: str | None = None, promotions: int = 0
+) -> list[str]:
+    """Register ``count`` sponsors with the zero-cooldown rule; their sids. ``promotions``:
+    that many promotions each (one running now, the others weekly hours), to measure what
+    they cost a scan."""
     tag = tag or secrets.token_hex(4)
     sids = []
     for i in range(count):
         reg = register(r, f"Bench {tag} {i}", f"Benchgatan {i}", "SE", f"local:bench-{tag}-{i}")
         run(r, set_rule(reg.sid, reg.owner_key, BENCH_RULE))
+        for n in range(promotions):
+            _promote(r, reg.sid, reg.owner_key, n)
         sids.append(reg.sid)
     return sids
+
+
+def _promote(r: redis.Redis, sid: str, owner_key: str, n: int) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from ult.promotions import add_promotion, new_promotion
+
+    if n == 0:
+        now = datetime.now(UTC)
+        start, end = (now - timedelta(hours=1)).isoformat(), (now + timedelta(days=1)).isoformat()
+        promo = new_promotion("Bench double", 2, start=start, end=end)
+    else:
+        promo = new_promotion(
+            f"Bench {n}",
+            1.5,
+            days="mon-sun",
+            from_time=f"{n % 24:02d}:00",
+            to_time=f"{(n + 2) % 24:02d}:00",
+        )
+    add_promotion(r, sid, owner_key, promo)
 
 
 def remove_sponsors(r: redis.Redis, sids: list[str]) -> None:

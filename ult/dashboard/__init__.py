@@ -8,7 +8,7 @@ In a notebook::
 Modules: ``app`` (the page and its tabs), ``registration`` (form, confirmation, owner key),
 ``storage`` (the browser's localStorage via anywidget), ``poster`` (QR, posters, print,
 downloads), ``live`` (today's numbers, live feed with Void, loyalists), ``alerts`` (velocity
-alerts), ``rule_editor`` (the reward rule), ``claims_panel`` (Approve / Reject / Void),
+alerts), ``rule_editor`` (the reward rule), ``promo_editor`` (promotions), ``claims_panel`` (Approve / Reject / Void),
 ``counter_screen`` (the rotating counter code), ``table`` (rows with buttons), ``browser``
 (download and print buttons), ``launch`` (running Voilà).
 """

@@ -18,6 +18,7 @@ from ult.dashboard.context import Context
 from ult.dashboard.counter_screen import CounterPanel
 from ult.dashboard.live import LivePanel
 from ult.dashboard.poster import PosterPanel
+from ult.dashboard.promo_editor import PromoEditor
 from ult.dashboard.registration import ImportForm, KeyReveal, RegistrationForm, registration_tab
 from ult.dashboard.rule_editor import RuleEditor
 from ult.dashboard.storage import BrowserStore, Business
@@ -91,6 +92,7 @@ class Dashboard:
         self.live = LivePanel(self.ctx)
         self.poster = PosterPanel(self.ctx)
         self.rules = RuleEditor(self.ctx)
+        self.promos = PromoEditor(self.ctx)
         self.claims = ClaimsPanel(self.ctx, on_count=self._on_claims_count)
         self.counter = CounterPanel(self.ctx)
         self.live.listeners.append(self.claims)
@@ -100,7 +102,7 @@ class Dashboard:
                 children=[
                     self.live.widget,
                     self.poster.widget,
-                    self.rules.widget,
+                    W.VBox([self.rules.widget, self.promos.widget]),
                     self.claims.widget,
                     self.counter.widget,
                     self.register_box,
@@ -210,6 +212,7 @@ class Dashboard:
         self.title.value = title_html(business, profile)
         self.poster.show(business)
         self.rules.show(business)
+        self.promos.show(business)
         self.live.show(business, self.store.utc_offset_min)
         # after the reader started: a claim made meanwhile is either loaded here or seen by it
         self.claims.show(business, self.rules.rule, self.store.utc_offset_min)

@@ -37,7 +37,8 @@ def describe(fields: dict[str, str]) -> tuple[str, str]:
     if kind == "scan":
         points = fields.get("p", "0")
         unit = "point" if points == "1" else "points"
-        return "ult-ev-scan", f"Visit {fields.get('v', '?')} · +{points} {unit}"
+        promo = " (promotion)" if fields.get("pr") else ""
+        return "ult-ev-scan", f"Visit {fields.get('v', '?')} · +{points} {unit}{promo}"
     if kind == "refused":
         reason = fields.get("r", "")
         return "ult-ev-refused", f"Not counted: {REFUSAL_WORDS.get(reason, reason)}"
@@ -45,6 +46,8 @@ def describe(fields: dict[str, str]) -> tuple[str, str]:
         return "ult-ev-info", "Business registered"
     if kind == "rule":
         return "ult-ev-info", "Reward rule changed"
+    if kind == "promo":
+        return "ult-ev-info", "Promotions changed"
     if kind == "expired":
         return "ult-ev-info", "Points expired after a long absence"
     if kind == "claim":

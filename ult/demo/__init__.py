@@ -7,7 +7,8 @@ same streams every time):
   that asks for the rotating counter code, a bakery whose points expire, a bookshop whose
   staff approve rewards, a restaurant open for lunch and dinner. Each has opening hours per
   weekday, busy hours (a mix of peaks), a weekly rhythm, location tags (``till``,
-  ``table-3`` …) and its own reward rule. The café runs a double-points week.
+  ``table-3`` …) and its own reward rule. The café runs a double-points week, and a
+  recurring promotion (double points Tue–Thu 14:00–16:00, local time).
 - **Customers** arrive as new cards every open day (Poisson, shaped by the weekday). Each is
   one-off, occasional or regular (:data:`SEGMENTS`): the segment sets the mean days between
   visits and the chance to churn after each visit. Regulars keep a favourite hour and table.
@@ -72,6 +73,8 @@ def load(
         registered_ms = min(p.start_ms for p in plans)
         for p in plans:
             reg = _register(r, config, p, registered_ms + p.index)
+            if p.kind.promo:
+                _promote(r, reg.sid, reg.owner_key, registered_ms + p.index)
             sponsor = {"sid": reg.sid, "biz": reg.biz, "kind": p.kind.name, "country": p.city[1]}
             report.sponsors.append(sponsor | {"owner_key": reg.owner_key})
             report.customers += len({it.customer.key for it in p.items if it.customer})
@@ -114,6 +117,19 @@ def _register(r: redis.Redis, config: DemoConfig, p: SponsorPlan, at_ms: int) ->
         rule=p.kind.rule,
         now_ms=at_ms,
     )
+
+
+def _promote(r: redis.Redis, sid: str, owner_key: str, at_ms: int) -> None:
+    import hashlib
+    from dataclasses import replace
+
+    from ult.promotions import add_promotion, new_promotion
+
+    promo = new_promotion(
+        "Afternoon double points", 2, days="tue-thu", from_time="14:00", to_time="16:00"
+    )
+    promo = replace(promo, id=hashlib.sha256(sid.encode()).hexdigest()[:8])  # same seed, same id
+    add_promotion(r, sid, owner_key, promo, now_ms=at_ms)
 
 
 def _count_entries(r: redis.Redis, sids: list[str]) -> int:

@@ -7,27 +7,62 @@
 --   writing nothing)
 -- Reply: one list per scan (ult.schema.SCAN_REPLY): {status, visits, points, next_in_ms,
 --   entry_id, biz, watched, claim json or '', rule values, created}, everything the customer's
---   page shows after a scan (created: 1 when this scan started the card); or an error reply for a
---   scan that failed (the others still count).
+--   page shows after a scan (created: 1 when this scan started the card), then promo_plan (the
+--   profile's compiled promotions, '' for none), the id of the promotion that multiplied this
+--   scan ('' for none) and the points this scan gave; or an error reply for a scan that failed
+--   (the others still count).
 -- status: ok | duplicate | unknown_sponsor | cooldown | daily_cap | code_required | code_invalid
 --   | too_many_new_cards
 local DAY, MAX_NONCES, MAX_RECENT = 86400000, 4, 10
 local N_KEYS, N_ARGS = 6, 6
 
+-- The multiplier (in hundredths) of the promotion running at `now`, and its id: the largest
+-- multiplier wins. The plan's first line is made for this (ult.promotions.compile_plan):
+-- "<from_ms> <utc offset min> ...;<id> <m100> <start_ms> <end_ms>;<id> <m100> w<days> <from> <to>"
+-- (the zone's UTC offsets, then one-off windows and local weekday hours, days as bits from
+-- Monday); matched with patterns, as decoding JSON would cost more than the whole scan.
+local function promotion(plan, now)
+  local offsets, promos = string.match(plan, '^([^;\n]*)([^\n]*)')
+  local off
+  for t, o in string.gmatch(offsets, '(%d+) (%-?%d+)') do
+    if off == nil or tonumber(t) <= now then off = tonumber(o) else break end
+  end
+  local loc = now + (off or 0) * 60000
+  local lday = math.floor(loc / DAY)
+  local mins = math.floor((loc - lday * DAY) / 60000)
+  local wd, prev = (lday + 3) % 7, (lday + 2) % 7  -- 0 = Monday (1970-01-01 was a Thursday)
+  local best, best_id = 100, ''
+  for id, m, a, b, c in string.gmatch(promos, ';(%w+) (%d+) (w?%d+) (%d+) ?(%d*)') do
+    local on
+    if c ~= '' then  -- weekly hours: a = 'w' .. day bits, b = from, c = to (minutes)
+      local days, from, to = tonumber(string.sub(a, 2)), tonumber(b), tonumber(c)
+      local today, yday = math.floor(days / 2 ^ wd) % 2 == 1, math.floor(days / 2 ^ prev) % 2 == 1
+      if from < to then on = today and mins >= from and mins < to
+      else on = (today and mins >= from) or (yday and mins < to) end
+    else
+      on = now >= tonumber(a) and now < tonumber(b)
+    end
+    m = tonumber(m)
+    if on and (best_id == '' or m > best) then best, best_id = m, id end
+  end
+  return best, best_id
+end
+
 local function scan(profile, rule, cards, events, watched, claims, cid, nonce, tag, now, code_state,
     new_ok)
-  local p = redis.call('HMGET', profile, 'biz', 'utc_offset_min')
+  local p = redis.call('HMGET', profile, 'biz', 'utc_offset_min', 'promo_plan')
   if not p[1] then return {'unknown_sponsor'} end
   local biz, offset = p[1], tonumber(p[2] or '0') * 60000
   local rl = read_rule(rule)
   local c, known = read_card(cards, cid)
   if not known and new_ok == '0' then return {'too_many_new_cards'} end
 
+  local plan, promo_id, gained = p[3] or '', '', 0
   local function reply(status, next_in, id)
     local claim_id = redis.call('HGET', claims, 'card:' .. cid)
     local claim = claim_id and redis.call('HGET', claims, claim_id) or ''
     return {status, c.visits, c.points, fmt(math.max(next_in or 0, 0)), id or '', biz,
-      redis.call('EXISTS', watched), claim, rl.values, known and 0 or 1}
+      redis.call('EXISTS', watched), claim, rl.values, known and 0 or 1, plan, promo_id, gained}
   end
   local function cooldown_left()
     if rl.cooldown > 0 and c.last > 0 then return c.last + rl.cooldown - now end
@@ -56,10 +91,17 @@ local function scan(profile, rule, cards, events, watched, claims, cid, nonce, t
   if today ~= c.day then c.dayn = 0 end
   if rl.cap > 0 and c.dayn >= rl.cap then return refuse('daily_cap', (today + 1) * DAY - offset - now) end
 
-  c.visits, c.points, c.dayn, c.day, c.last = c.visits + 1, c.points + rl.pps, c.dayn + 1, today, now
+  gained = rl.pps
+  if plan ~= '' then
+    local m
+    m, promo_id = promotion(plan, now)
+    if promo_id ~= '' then gained = math.max(1, math.floor((rl.pps * m + 50) / 100)) end
+  end
+  c.visits, c.points, c.dayn, c.day, c.last = c.visits + 1, c.points + gained, c.dayn + 1, today, now
   if c.first == 0 then c.first = now end
-  local fields = {'t', 'scan', 'c', cid, 'v', c.visits, 'p', rl.pps}
+  local fields = {'t', 'scan', 'c', cid, 'v', c.visits, 'p', gained}
   if tag ~= '' then fields[#fields + 1] = 'a'; fields[#fields + 1] = tag end
+  if promo_id ~= '' then fields[#fields + 1] = 'pr'; fields[#fields + 1] = promo_id end
   local id = redis.call('XADD', events, entry_id(events, now), unpack(fields))
   if nonce ~= '' then c.nonces = push(c.nonces, nonce, MAX_NONCES) end
   c.recent = push(c.recent, id, MAX_RECENT)

@@ -2,7 +2,7 @@
 // Network first (a deploy shows up at once), the cache only when the network fails.
 // Socket.IO traffic and scan pages are never cached: a scan must reach the server (offline,
 // a scan page falls back to static/offline.html, which says so).
-const CACHE = "ult-shell-v2";
+const CACHE = "ult-shell-v3";
 const SHELL = [
   "/wallet",
   "/manifest.webmanifest",
@@ -11,6 +11,7 @@ const SHELL = [
   "/static/js/cards.js",
   "/static/js/claim.js",
   "/static/js/common.js",
+  "/static/js/promos.js",
   "/static/js/scan.js",
   "/static/js/wallet.js",
   "/static/vendor/socket.io.min.js",

@@ -2,9 +2,10 @@
 import { getOrCreateCard, randomToken, rememberBalance, StorageError } from "./cards.js";
 import { ClaimBox } from "./claim.js";
 import {
-  connect, format, friendlyError, humanDuration, pageConfig, plural, progress, registerServiceWorker,
+  connect, el, format, friendlyError, humanDuration, pageConfig, plural, progress, registerServiceWorker,
   request, say,
 } from "./common.js";
+import { appliedLine, promotionLines } from "./promos.js";
 
 const $ = (id) => document.getElementById(id);
 const TAG_RE = format("at");
@@ -65,6 +66,20 @@ function showBalance(balance) {
   }
 }
 
+/** This scan's promotion ("Double points — 2 points") and the sponsor's running and next one. */
+function showPromotions(ack) {
+  const applied = ack.ok ? appliedLine(ack) : "";
+  $("promo").textContent = applied;
+  $("promo").hidden = !applied;
+  showPromotionList(ack.promotions);
+}
+
+function showPromotionList(promotions) {
+  const lines = promotionLines(promotions);
+  $("promotions").replaceChildren(...lines.map((line) => el("li", "", line)));
+  $("promotions").hidden = !lines.length;
+}
+
 function showPending() {
   show({ tone: "pending", icon: "pending", title: say("counting") });
   $("result").setAttribute("aria-busy", "true");
@@ -123,6 +138,7 @@ function main() {
     onCard: (ack) => {
       rememberBalance(sid, ack);
       showBalance({ points: ack.points, ...ack.rule });
+      if (ack.promotions) showPromotionList(ack.promotions);
     },
   });
   let state = "waiting"; // waiting → sending → done (or back to waiting on a retryable error)
@@ -144,6 +160,7 @@ function main() {
       state = friendlyError(ack).retry ? "waiting" : "done";
       showRefusal(ack);
     }
+    showPromotions(ack);
   }
 
   function connected() {

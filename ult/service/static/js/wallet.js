@@ -4,6 +4,7 @@ import { ClaimBox } from "./claim.js";
 import {
   connect, el, friendlyError, humanDuration, plural, progress, registerServiceWorker, request,
 } from "./common.js";
+import { promotionLines } from "./promos.js";
 
 const $ = (id) => document.getElementById(id);
 const live = new Map(); // sid → latest `card` answer in this page load
@@ -59,6 +60,9 @@ function cardItem(sid, card) {
     fill.style.width = `${Math.round(p.fraction * 100)}%`;
     bar.append(fill);
     summary.append(bar, el("span", "card-progress" + (p.ready ? " card-progress--ready" : ""), p.text));
+  }
+  for (const line of ack?.ok ? promotionLines(ack.promotions) : []) {
+    summary.append(el("span", "card-promos", line));
   }
   if (ack && !ack.ok) {
     const words = ack.error?.code === "unknown_sponsor"
