@@ -19,6 +19,7 @@ from ult.dashboard.context import Context
 from ult.dashboard.storage import Business
 from ult.dashboard.ui import FIELD_STYLE, Message, classed, esc, guarded
 from ult.errors import UltError
+from ult.i18n import DEFAULT, LANGUAGES, NAMES, _, direction, language_of_country
 from ult.validation import FORMATS
 
 MAX_SPOTS = 24
@@ -48,13 +49,13 @@ def numbered_spots(count: int, prefix: str = "table") -> list[str]:
     return [f"{prefix}-{n}" for n in range(1, count + 1)]
 
 
-def posters_document(biz: str, items: list[tuple[str, str | None]]) -> str:
+def posters_document(biz: str, items: list[tuple[str, str | None]], lang: str = DEFAULT) -> str:
     """One printable HTML document with a poster per ``(url, spot)``, one per page."""
     pages = "".join(
-        f'<div class="ult-page">{qr.poster_html(biz, url, spot)}</div>' for url, spot in items
+        f'<div class="ult-page">{qr.poster_html(biz, url, spot, lang)}</div>' for url, spot in items
     )
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{lang}" dir="{direction(lang)}"><head><meta charset="utf-8">'
         f"<title>{esc(biz)} — QR posters</title>"
         "<style>body{margin:0} .ult-page{break-after:page;page-break-after:always}"
         ".ult-page:last-child{break-after:auto;page-break-after:auto}</style>"
@@ -62,12 +63,14 @@ def posters_document(biz: str, items: list[tuple[str, str | None]]) -> str:
     )
 
 
-def posters_zip(biz: str, sid: str, items: list[tuple[str, str | None]]) -> bytes:
+def posters_zip(
+    biz: str, sid: str, items: list[tuple[str, str | None]], lang: str = DEFAULT
+) -> bytes:
     """Every poster as a PNG, zipped."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for url, spot in items:
-            archive.writestr(f"{sid}-{spot or 'poster'}.png", qr.poster_png(biz, url, spot))
+            archive.writestr(f"{sid}-{spot or 'poster'}.png", qr.poster_png(biz, url, spot, lang))
     return buffer.getvalue()
 
 
@@ -99,6 +102,15 @@ class PosterPanel:
             "ult-tables",
         )
         self.number = classed(W.Button(description="Number the tables"), "ult-number-tables")
+        self.lang = classed(
+            W.Dropdown(
+                description=_("Poster language"),
+                options=[(NAMES[lang], lang) for lang in LANGUAGES],
+                value=DEFAULT,
+                style=FIELD_STYLE,
+            ),
+            "ult-poster-lang",
+        )
         self.message = Message()
         self.posters = classed(W.VBox(), "ult-posters")
         intro = W.HTML(
@@ -114,6 +126,7 @@ class PosterPanel:
                 [
                     intro,
                     self.link,
+                    self.lang,
                     self.tools,
                     spot_help,
                     W.HBox([self.spots, self.make]),
@@ -126,19 +139,31 @@ class PosterPanel:
         )
         self.make.on_click(self._on_make)
         self.number.on_click(self._on_number)
+        self.lang.observe(self._on_lang, names="value")
+        self._spots: list[str | None] = [None]
 
-    def show(self, business: Business) -> None:
-        """Show ``business``'s single poster (no spot)."""
+    def show(self, business: Business, country: str | None = None) -> None:
+        """Show ``business``'s single poster (no spot), in the language of its ``country``."""
         self.business = business
         self.spots.value = ""
         self.message.clear()
-        self._render([None])
+        self._spots = [None]
+        lang = language_of_country(country)
+        if self.lang.value != lang:
+            self.lang.value = lang  # renders
+        else:
+            self._render(self._spots)
+
+    @guarded(lambda self: self.message)
+    def _on_lang(self, _change: dict) -> None:
+        self._render(self._spots)
 
     @guarded(lambda self: self.message)
     def _on_make(self, _button: W.Button | None = None) -> None:
         self.message.clear()
         spots = parse_spots(self.spots.value)
-        self._render(spots or [None])
+        self._spots = spots or [None]
+        self._render(self._spots)
 
     @guarded(lambda self: self.message)
     def _on_number(self, _button: W.Button | None = None) -> None:
@@ -158,8 +183,11 @@ class PosterPanel:
             f'<p>Your code opens <a class="ult-scan-url" href="{esc(base)}" target="_blank" '
             f'rel="noopener">{esc(base)}</a> — open it in another tab to try a scan.</p>'
         )
-        self.posters.children = [self._poster(business, url, spot) for url, spot in self.items]
-        self.print.html = posters_document(business.biz, self.items)
+        self.posters.children = [
+            self._poster(business, url, spot, self.lang.value) for url, spot in self.items
+        ]
+        lang = self.lang.value
+        self.print.html = posters_document(business.biz, self.items, lang)
         count = len(self.items)
         self.print.label = "Print poster" if count == 1 else f"Print {count} posters"
         tools: list[W.Widget] = [self.print]
@@ -170,14 +198,14 @@ class PosterPanel:
                     "All posters (ZIP)",
                     f"{business.sid}-posters.zip",
                     "application/zip",
-                    lambda: posters_zip(business.biz, business.sid, items),
+                    lambda: posters_zip(business.biz, business.sid, items, lang),
                 )
             )
         self.tools.children = tools
         for button in old:  # after the page stopped showing them
             button.close()
 
-    def _poster(self, business: Business, url: str, spot: str | None) -> W.VBox:
+    def _poster(self, business: Business, url: str, spot: str | None, lang: str) -> W.VBox:
         stem = f"{business.sid}-{spot}" if spot else business.sid
         downloads = W.HBox(
             [
@@ -185,7 +213,7 @@ class PosterPanel:
                     "Poster (PNG)",
                     f"{stem}-poster.png",
                     "image/png",
-                    lambda: qr.poster_png(business.biz, url, spot),
+                    lambda: qr.poster_png(business.biz, url, spot, lang),
                 ),
                 self._download(
                     "QR code (PNG)", f"{stem}-qr.png", "image/png", lambda: qr.png_bytes(url)
@@ -198,7 +226,7 @@ class PosterPanel:
                 ),
             ]
         )
-        preview = classed(W.HTML(qr.poster_html(business.biz, url, spot)), "ult-poster-preview")
+        preview = classed(W.HTML(qr.poster_html(business.biz, url, spot, lang)), "ult-poster-preview")
         return classed(W.VBox([preview, downloads]), "ult-poster-item")
 
     def _download(
