@@ -52,7 +52,7 @@ i18n: $(STAMP)
 	$(BABEL) -q extract -F babel.cfg -k N_ -k NP_:1,2 --no-location --omit-header \
 	  --sort-output -o ult/locale/ult.pot .
 	$(BABEL) -q update -D ult -i ult/locale/ult.pot -d ult/locale --no-fuzzy-matching \
-	  --ignore-obsolete --omit-header
+	  --ignore-obsolete
 	$(BABEL) -q compile -D ult -d ult/locale --statistics
 
 lint: $(STAMP)
