@@ -31,7 +31,9 @@ LOCALE_DIR = resources.files("ult") / "locale"
 # An Accept-Language header is read only this far, and only this many of its entries.
 _MAX_HEADER = 500
 _MAX_ENTRIES = 16
-_ENTRY = re.compile(r"^\s*([A-Za-z]{1,8})(?:[-_][A-Za-z0-9]{1,8})*\s*(?:;\s*q\s*=\s*([0-9.]{1,5}))?")
+_ENTRY = re.compile(
+    r"^\s*([A-Za-z]{1,8})(?:[-_][A-Za-z0-9]{1,8})*\s*(?:;\s*q\s*=\s*([0-9.]{1,5}))?"
+)
 
 
 def N_(message: str) -> str:
@@ -135,7 +137,7 @@ def plural_samples(lang: str) -> dict[str, int]:
     """
     rule = Locale.parse(lang).plural_form
     samples: dict[str, int] = {}
-    for n in range(0, 1000):
+    for n in [*range(0, 1000), 1_000_000]:
         samples.setdefault(rule(n), n)
     return samples
 

@@ -224,7 +224,9 @@ PLURALS: dict[str, tuple[str, str]] = {
     "visits": NP_("{n} visit", "{n} visits"),
     "cards": NP_("{n} card", "{n} cards"),
     "more_points": NP_("{n} more point", "{n} more points"),
-    "points_back": NP_("Your {n} point is back on your card.", "Your {n} points are back on your card."),
+    "points_back": NP_(
+        "Your {n} point is back on your card.", "Your {n} points are back on your card."
+    ),
 }
 
 
@@ -271,10 +273,7 @@ def page_catalog(lang: str = DEFAULT) -> dict[str, Any]:
         "retryable": list(RETRYABLE),
         "texts": {key: t(text) for key, text in TEXTS.items()},
         "plurals": {
-            key: {
-                category: plural_form(lang, forms, n)
-                for category, n in samples.items()
-            }
+            key: {category: plural_form(lang, forms, n) for category, n in samples.items()}
             for key, forms in PLURALS.items()
         },
     }

@@ -258,7 +258,12 @@ def poster_png(biz: str, url: str, at: str | None = None, lang: str = DEFAULT) -
 
     y = _centered(draw, y, translate(lang, PROMISE), _font(30), "#111111") + 20
     if spot:
-        y = _centered(draw, y, translate(lang, SPOT).format(spot=spot), _font(30, bold=True), "#111111") + 20
+        y = (
+            _centered(
+                draw, y, translate(lang, SPOT).format(spot=spot), _font(30, bold=True), "#111111"
+            )
+            + 20
+        )
     small = _font(18, mono=True)
     for line in _wrap(draw, url, small, inner)[:3]:
         y = _centered(draw, y, line, small, "#555555") + 6

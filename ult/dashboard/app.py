@@ -23,7 +23,7 @@ from ult.dashboard.rule_editor import RuleEditor
 from ult.dashboard.storage import BrowserStore, Business
 from ult.dashboard.ui import Message, classed, esc, guarded, log_to_terminal
 from ult.errors import UltError
-from ult.i18n import LANGUAGES, NAMES, N_, _, first_supported, supported, use
+from ult.i18n import LANGUAGES, N_, NAMES, _, first_supported, supported, use
 from ult.sponsors import Profile, check_owner
 
 CSS_FILE = Path(__file__).with_name("dashboard.css")
@@ -286,8 +286,7 @@ class Dashboard:
     def _show_first_run(self) -> None:
         welcome, lead = _("Welcome"), _("Register your business to get its QR code.")
         self.title.value = (
-            f'<h2 class="ult-biz-name">{esc(welcome)}</h2>'
-            f'<p class="ult-biz-meta">{esc(lead)}</p>'
+            f'<h2 class="ult-biz-name">{esc(welcome)}</h2><p class="ult-biz-meta">{esc(lead)}</p>'
         )
         self.body.children = [self.register_box]
 

@@ -226,7 +226,9 @@ class PosterPanel:
                 ),
             ]
         )
-        preview = classed(W.HTML(qr.poster_html(business.biz, url, spot, lang)), "ult-poster-preview")
+        preview = classed(
+            W.HTML(qr.poster_html(business.biz, url, spot, lang)), "ult-poster-preview"
+        )
         return classed(W.VBox([preview, downloads]), "ult-poster-item")
 
     def _download(

@@ -32,6 +32,8 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
+
+
 # A page's words follow the browser's Accept-Language (caches must keep one copy per language).
 def _headers(lang: str) -> dict[str, str]:
     return {**PAGE_HEADERS, "Vary": "Accept-Language", "Content-Language": lang}
@@ -68,9 +70,7 @@ def render(name: str, lang: str, **values: str) -> str:
     """Template ``name`` in ``lang``: ``${t_<id>}`` is text ``<id>`` of the catalog (escaped),
     ``$lang`` and ``$dir`` the page's language and direction; ``values`` are already HTML."""
     texts = {f"t_{key}": html.escape(translate(lang, text)) for key, text in TEXTS.items()}
-    return _template(name).safe_substitute(
-        texts, lang=lang, dir=direction(lang), **values
-    )
+    return _template(name).safe_substitute(texts, lang=lang, dir=direction(lang), **values)
 
 
 def _fill_html(lang: str, key: str, **markup: str) -> str:
@@ -82,7 +82,9 @@ def _fill_html(lang: str, key: str, **markup: str) -> str:
 
 
 def _not_found_detail(lang: str, sid: str) -> str:
-    return _fill_html(lang, "not_found_detail", sid=f'<code class="sid">{html.escape(sid[:64])}</code>')
+    return _fill_html(
+        lang, "not_found_detail", sid=f'<code class="sid">{html.escape(sid[:64])}</code>'
+    )
 
 
 def routes(r: redis.asyncio.Redis, health: StorageHealth | None = None) -> list:
