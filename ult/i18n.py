@@ -23,11 +23,17 @@ from babel.units import format_unit
 
 DOMAIN = "ult"
 DEFAULT = "en"
-# The languages with a catalog, English first. Right-to-left ones are also in RTL.
-LANGUAGES = ("en", "sv", "de", "fr", "es", "ar")
-RTL = frozenset({"ar"})
-NAMES = {lang: Locale.parse(lang).get_display_name(lang).capitalize() for lang in LANGUAGES}
 LOCALE_DIR = resources.files("ult") / "locale"
+# English (the source) and every language with a compiled catalog: adding a catalog adds it.
+LANGUAGES = (DEFAULT,) + tuple(
+    sorted(
+        d.name
+        for d in LOCALE_DIR.iterdir()
+        if d.is_dir() and (d / "LC_MESSAGES" / f"{DOMAIN}.mo").is_file()
+    )
+)
+RTL = frozenset(x for x in LANGUAGES if Locale.parse(x).character_order == "right-to-left")
+NAMES = {lang: Locale.parse(lang).get_display_name(lang).capitalize() for lang in LANGUAGES}
 # An Accept-Language header is read only this far, and only this many of its entries.
 _MAX_HEADER = 500
 _MAX_ENTRIES = 16
