@@ -218,6 +218,11 @@ def test_a_german_browser_gets_a_german_dashboard_and_can_switch(dashboard) -> N
     assert "Willkommen" in dashboard.title.value and "Dashboard für Geschäfte" in (
         dashboard.brand.value
     )
+    assert dashboard.form.name.description == "Name des Geschäfts"
+    assert dashboard.body.children == (dashboard.register_box,)
+    assert "lang" not in dashboard.store.value  # the browser's language is not a choice
     dashboard.language.value = "fr"  # the switcher; remembered on this browser
     assert dashboard.tabs.get_title(CLAIMS_TAB) == "Demandes"
+    assert dashboard.form.name.description == "Nom du commerce"
+    assert dashboard.body.children == (dashboard.register_box,)  # the rebuilt form shows
     assert dashboard.store.value["lang"] == "fr"

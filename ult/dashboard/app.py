@@ -84,6 +84,7 @@ class Dashboard:
         self._profile: Profile | None = None
         self._syncing = False
         self._adding = False
+        self._opening = False
 
         self.store = BrowserStore(layout=W.Layout(display="none"))
         self.selector = classed(
@@ -102,6 +103,27 @@ class Dashboard:
         self.banner = Message()
         self.key = KeyReveal()
         self.title = classed(W.HTML(), "ult-title")
+        self.opening = W.HTML()
+        self.body = classed(W.VBox([self.opening]), "ult-body")
+        self.brand = W.HTML()
+        self._build_panels()
+        header = classed(W.HBox([self.brand, self.selector, self.language]), "ult-header")
+        self.widget = classed(
+            W.VBox(
+                [style_widget(), header, self.store, self.banner, self.key.widget, self.title]
+                + [self.body]
+            ),
+            "ult-app",
+        )
+        self.store.observe(self._on_loaded, names="loaded")
+        self.store.observe(self._on_value, names="value")
+        self.store.observe(self._on_storage_error, names="error")
+        self.selector.observe(self._on_select, names="value")
+        self.language.observe(self._on_language, names="value")
+        self._words()
+
+    def _build_panels(self) -> None:
+        """The tabs' panels, worded in the current language."""
         self.form = RegistrationForm(
             self.ctx, self._registered, self._known_place, lambda: self.store.utc_offset_min
         )
@@ -128,23 +150,6 @@ class Dashboard:
             ),
             "ult-tabs",
         )
-        self.opening = W.HTML()
-        self.body = classed(W.VBox([self.opening]), "ult-body")
-        self.brand = W.HTML()
-        header = classed(W.HBox([self.brand, self.selector, self.language]), "ult-header")
-        self.widget = classed(
-            W.VBox(
-                [style_widget(), header, self.store, self.banner, self.key.widget, self.title]
-                + [self.body]
-            ),
-            "ult-app",
-        )
-        self.store.observe(self._on_loaded, names="loaded")
-        self.store.observe(self._on_value, names="value")
-        self.store.observe(self._on_storage_error, names="error")
-        self.selector.observe(self._on_select, names="value")
-        self.language.observe(self._on_language, names="value")
-        self._words()
 
     # --- storage -------------------------------------------------------------------------------
 
@@ -169,18 +174,44 @@ class Dashboard:
         elif self.current is not None:
             self.title.value = title_html(self.current, self._profile)
 
+    @guarded(lambda self: self.banner)
     def _on_language(self, change: dict) -> None:
-        use(change["new"])
-        if self.store.loaded and supported(self.store.value.get("lang")) != change["new"]:
-            self.store.choose_language(change["new"])
+        if use(change["new"]) == change["old"]:
+            return
+        chosen = supported(self.store.value.get("lang"))
+        if self.store.loaded and not self._opening and chosen != change["new"]:
+            self.store.choose_language(change["new"])  # the switcher: remembered
+        self._rebuild()
         self._words()
+
+    def _rebuild(self) -> None:
+        """Build the panels again in the new language, showing what the old ones showed."""
+        old = (self.live, self.claims, self.counter, self.tabs, self.register_box)
+        selected, first_run = self.tabs.selected_index, self.body.children == (self.register_box,)
+        self.live.stop(wait=False)
+        self._build_panels()
+        self.tabs.selected_index = selected
+        if first_run:
+            self.body.children = [self.register_box]
+        elif self.body.children == (old[3],):
+            self.body.children = [self.tabs]
+        if self.current is not None:
+            self.select(self.current.sid)
+        old[1].clear()
+        old[2].clear()
+        for widget in old[3:]:
+            widget.close()
 
     @guarded(lambda self: self.banner)
     def _on_loaded(self, change: dict) -> None:
         if not change["new"]:
             return
         # The language chosen on this browser, else the browser's own.
-        self.language.value = first_supported([self.store.value.get("lang"), self.store.locale])
+        self._opening = True
+        try:
+            self.language.value = first_supported([self.store.value.get("lang"), self.store.locale])
+        finally:
+            self._opening = False
         businesses = self.store.businesses()
         self.form.prefill(businesses[-1].biz if businesses else "", self.store.country_hint())
         self._refresh_selector()
@@ -279,6 +310,7 @@ class Dashboard:
             self.store.add_business(business)
         finally:
             self._adding = False
+        self._opening = False
         self._refresh_selector()
         self._show_dashboard()
         self.select(business.sid)

@@ -84,24 +84,24 @@ class PosterPanel:
         self._downloads: list[DownloadButton] = []
 
         self.link = classed(W.HTML(), "ult-scan-link")
-        self.print = PrintButton(label="Print poster")
+        self.print = PrintButton(label=_("Print poster"))
         self.tools = W.HBox([self.print])
         self.spots = classed(
             W.Text(
-                description="Spots",
-                placeholder="optional: table-1, table-2, bar",
+                description=_("Spots"),
+                placeholder=_("optional: table-1, table-2, bar"),
                 style=FIELD_STYLE,
             ),
             "ult-spots",
         )
-        self.make = classed(W.Button(description="Make posters"), "ult-make-posters")
+        self.make = classed(W.Button(description=_("Make posters")), "ult-make-posters")
         self.tables = classed(
             W.BoundedIntText(
-                value=6, min=1, max=MAX_SPOTS, description="Tables", style=FIELD_STYLE
+                value=6, min=1, max=MAX_SPOTS, description=_("Tables"), style=FIELD_STYLE
             ),
             "ult-tables",
         )
-        self.number = classed(W.Button(description="Number the tables"), "ult-number-tables")
+        self.number = classed(W.Button(description=_("Number the tables")), "ult-number-tables")
         self.lang = classed(
             W.Dropdown(
                 description=_("Poster language"),
@@ -113,14 +113,16 @@ class PosterPanel:
         )
         self.message = Message()
         self.posters = classed(W.VBox(), "ult-posters")
-        intro = W.HTML(
-            '<p class="ult-lead">Print the poster and put it where customers see it. '
-            "Changing the rewards later never needs a new poster.</p>"
+        lead = _(
+            "Print the poster and put it where customers see it. Changing the rewards later "
+            "never needs a new poster."
         )
-        spot_help = W.HTML(
-            '<p class="ult-hint">One poster per table or spot (optional): the live feed then '
-            "shows where each scan came from.</p>"
+        intro = W.HTML(f'<p class="ult-lead">{esc(lead)}</p>')
+        spots_words = _(
+            "One poster per table or spot (optional): the live feed then shows where each scan "
+            "came from."
         )
+        spot_help = W.HTML(f'<p class="ult-hint">{esc(spots_words)}</p>')
         self.widget = classed(
             W.VBox(
                 [
@@ -179,23 +181,27 @@ class PosterPanel:
             (qr.scan_url(self.ctx.settings.public_url, business.sid, spot), spot) for spot in spots
         ]
         old, self._downloads = self._downloads, []
-        self.link.value = (
-            f'<p>Your code opens <a class="ult-scan-url" href="{esc(base)}" target="_blank" '
-            f'rel="noopener">{esc(base)}</a> — open it in another tab to try a scan.</p>'
+        link = (
+            f'<a class="ult-scan-url" href="{esc(base)}" target="_blank" rel="noopener">'
+            f"{esc(base)}</a>"
         )
+        words = esc(_("Your code opens {link} — open it in another tab to try a scan."))
+        self.link.value = f"<p>{words.replace('{link}', link)}</p>"
         self.posters.children = [
             self._poster(business, url, spot, self.lang.value) for url, spot in self.items
         ]
         lang = self.lang.value
         self.print.html = posters_document(business.biz, self.items, lang)
         count = len(self.items)
-        self.print.label = "Print poster" if count == 1 else f"Print {count} posters"
+        self.print.label = (
+            _("Print poster") if count == 1 else _("Print {count} posters").format(count=count)
+        )
         tools: list[W.Widget] = [self.print]
         if count > 1:
             items = list(self.items)
             tools.append(
                 self._download(
-                    "All posters (ZIP)",
+                    _("All posters (ZIP)"),
                     f"{business.sid}-posters.zip",
                     "application/zip",
                     lambda: posters_zip(business.biz, business.sid, items, lang),
@@ -210,16 +216,16 @@ class PosterPanel:
         downloads = W.HBox(
             [
                 self._download(
-                    "Poster (PNG)",
+                    _("Poster (PNG)"),
                     f"{stem}-poster.png",
                     "image/png",
                     lambda: qr.poster_png(business.biz, url, spot, lang),
                 ),
                 self._download(
-                    "QR code (PNG)", f"{stem}-qr.png", "image/png", lambda: qr.png_bytes(url)
+                    _("QR code (PNG)"), f"{stem}-qr.png", "image/png", lambda: qr.png_bytes(url)
                 ),
                 self._download(
-                    "QR code (SVG)",
+                    _("QR code (SVG)"),
                     f"{stem}-qr.svg",
                     "image/svg+xml",
                     lambda: qr.svg_text(url).encode(),
