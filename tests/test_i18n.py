@@ -226,3 +226,25 @@ def test_a_german_browser_gets_a_german_dashboard_and_can_switch(dashboard) -> N
     assert dashboard.form.name.description == "Nom du commerce"
     assert dashboard.body.children == (dashboard.register_box,)  # the rebuilt form shows
     assert dashboard.store.value["lang"] == "fr"
+
+
+def test_switching_language_keeps_the_business_and_its_poster_speaks_its_country(
+    dashboard, make_sponsor
+) -> None:
+    fika = make_sponsor("Fika Sisters")  # registered in Sweden
+    business = {"sid": fika["sid"], "biz": fika["biz"], "place_id": "local:fika"}
+    dashboard.store.value = {"uid": "a" * 32, "businesses": [{**business, **fika}]}
+    dashboard.store.locale = "en-US"
+    dashboard.store.loaded = True
+    assert dashboard.language.value == "en" and dashboard.current.sid == fika["sid"]
+    assert dashboard.poster.lang.value == "sv"  # the poster speaks the business's language
+    preview = dashboard.poster.posters.children[0].children[0].value
+    assert "Skanna och tjäna belöningar" in preview
+    dashboard.poster.lang.value = "en"  # changeable
+    assert "Scan to earn rewards" in dashboard.poster.posters.children[0].children[0].value
+    dashboard.tabs.selected_index = 2
+    dashboard.language.value = "ar"
+    assert dashboard.current.sid == fika["sid"] and dashboard.body.children == (dashboard.tabs,)
+    assert dashboard.tabs.selected_index == 2 and dashboard.tabs.get_title(2) == "المكافآت"
+    assert "معرّف النشاط التجاري" in dashboard.title.value
+    assert dashboard.store.value["lang"] == "ar"
