@@ -248,3 +248,4 @@ def test_switching_language_keeps_the_business_and_its_poster_speaks_its_country
     assert dashboard.tabs.selected_index == 2 and dashboard.tabs.get_title(2) == "المكافآت"
     assert "معرّف النشاط التجاري" in dashboard.title.value
     assert dashboard.store.value["lang"] == "ar"
+    assert "ult-rtl" in dashboard.widget._dom_classes

@@ -23,7 +23,17 @@ from ult.dashboard.rule_editor import RuleEditor
 from ult.dashboard.storage import BrowserStore, Business
 from ult.dashboard.ui import Message, classed, esc, guarded, log_to_terminal
 from ult.errors import UltError
-from ult.i18n import LANGUAGES, N_, NAMES, _, first_supported, supported, use
+from ult.i18n import (
+    LANGUAGES,
+    N_,
+    NAMES,
+    _,
+    current,
+    direction,
+    first_supported,
+    supported,
+    use,
+)
 from ult.sponsors import Profile, check_owner
 
 CSS_FILE = Path(__file__).with_name("dashboard.css")
@@ -165,6 +175,11 @@ class Dashboard:
         )
         self.selector.description = _("Business")
         self.language.description = _("Language")
+        # Right-to-left languages mirror the page (dashboard.css, .ult-rtl).
+        if direction(current()) == "rtl":
+            self.widget.add_class("ult-rtl")
+        else:
+            self.widget.remove_class("ult-rtl")
         for index, title in enumerate(TAB_TITLES):
             if index != CLAIMS_TAB:
                 self.tabs.set_title(index, _(title))
