@@ -140,3 +140,8 @@ def table(headers: list[str], rows: list[list[str]], css: str, empty: str) -> st
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f'<table class="ult-table {css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def section_html(title: str, hint: str) -> str:
+    """A panel's section heading with its hint line (both escaped)."""
+    return f'<h3 class="ult-h3">{esc(title)}</h3><p class="ult-hint">{esc(hint)}</p>'
