@@ -47,6 +47,16 @@ class CounterCode(anywidget.AnyWidget):
     seconds_left = t.Float(0.0).tag(sync=True)
     window_s = t.Int(counter_code.WINDOW_S).tag(sync=True)
     serial = t.Int(0).tag(sync=True)  # bumped on every new code: restarts the countdown
+    words = t.Dict().tag(sync=True)  # the screen's words in the dashboard's language
+
+    @t.default("words")
+    def _words(self) -> dict[str, str]:
+        return {
+            "headline": _("Scan to earn your visit"),
+            "full_screen": _("Full screen"),
+            "qr_label": _("QR code for this visit"),
+            "new_code": _("New code in {seconds} s"),
+        }
 
 
 def required_html(rule: Rule | None) -> str:
