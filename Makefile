@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast test-browser lint format bench demo chromium nginx wheel-smoke dist clean
+.PHONY: run test test-fast test-browser lint format bench demo chromium nginx wheel-smoke dist clean i18n
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,17 @@ wheel-smoke: $(STAMP)
 # sdist and wheel into dist/
 dist: $(STAMP)
 	$(PY) -m build --outdir dist .
+
+# The translations: extract every marked sentence into ult/locale/ult.pot, bring each
+# language's catalog (ult/locale/<lang>/LC_MESSAGES/ult.po) up to date, compile the .mo files.
+# A new language: `$(VENV)/bin/pybabel init -D ult -i ult/locale/ult.pot -d ult/locale -l <lang>`.
+BABEL := $(VENV)/bin/pybabel
+i18n: $(STAMP)
+	$(BABEL) -q extract -F babel.cfg -k N_ -k NP_:1,2 --no-location --omit-header \
+	  --sort-output -o ult/locale/ult.pot .
+	$(BABEL) -q update -D ult -i ult/locale/ult.pot -d ult/locale --no-fuzzy-matching \
+	  --ignore-obsolete
+	$(BABEL) -q compile -D ult -d ult/locale --statistics
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . .ci/wheel-smoke && $(VENV)/bin/ruff format --check . .ci/wheel-smoke

@@ -1,9 +1,11 @@
-"""Every sentence a customer reads, declared once, by message id.
+"""Every sentence a customer reads, declared once, by message id, in English.
 
-The service answers errors with a code and a message made from these texts; the customer
-pages get the same catalog in their config (:func:`page_catalog`) and show texts by code, so
-the page and the server never word one thing twice. Placeholders are ``{name}``: the server
-fills them with :func:`format_message`, the page with the same names (``common.js``).
+The texts are gettext messages (marked with :func:`~ult.i18n.N_` and :func:`~ult.i18n.NP_`;
+``make i18n`` keeps the catalogs under ``ult/locale`` in step). The customer pages get the
+catalog of their language in their config (:func:`page_catalog`) and show texts by id, and
+errors by code, so the page and the server never word one thing twice. Placeholders are
+``{name}``: the server fills them with :func:`format_message`, the page with the same names
+(``common.js``). Plural texts use ``{n}`` for the number.
 """
 
 from __future__ import annotations
@@ -11,69 +13,111 @@ from __future__ import annotations
 from typing import Any
 
 from ult.errors import UltError
+from ult.i18n import (
+    DEFAULT,
+    N_,
+    NP_,
+    plural_form,
+    plural_samples,
+    translate,
+    translate_plural,
+    unit,
+    units,
+)
 
 # code → (headline, advice), for every error code a customer page can meet
 ERRORS: dict[str, tuple[str, str]] = {
-    "cooldown": ("Already counted — thanks!", "Your next visit counts in {wait}."),
-    "daily_cap": ("That's all the visits for today", "Your next visit counts in {wait}."),
+    "cooldown": (N_("Already counted — thanks!"), N_("Your next visit counts in {wait}.")),
+    "daily_cap": (N_("That's all the visits for today"), N_("Your next visit counts in {wait}.")),
     "unknown_sponsor": (
-        "We don't know this business",
-        "This QR code isn't (or is no longer) part of ULT. Ask the staff about it.",
+        N_("We don't know this business"),
+        N_("This QR code isn't (or is no longer) part of ULT. Ask the staff about it."),
     ),
     "code_required": (
-        "Scan the code at the counter",
-        "This place counts visits with the QR code shown on the screen at the counter.",
+        N_("Scan the code at the counter"),
+        N_("This place counts visits with the QR code shown on the screen at the counter."),
     ),
     "code_invalid": (
-        "That code has changed",
-        "The counter code changes every few minutes. Scan the one on the screen again.",
+        N_("That code has changed"),
+        N_("The counter code changes every few minutes. Scan the one on the screen again."),
     ),
-    "rate_limited": ("One moment…", "Too many tries at once. Wait a few seconds and try again."),
+    "rate_limited": (
+        N_("One moment…"),
+        N_("Too many tries at once. Wait a few seconds and try again."),
+    ),
     "bad_request": (
-        "This link looks damaged",
-        "Scan the QR code again. If it keeps happening, ask the staff.",
+        N_("This link looks damaged"),
+        N_("Scan the QR code again. If it keeps happening, ask the staff."),
     ),
-    "not_enough_points": ("Not enough points yet", "{missing} for {reward}."),
+    "not_enough_points": (N_("Not enough points yet"), N_("{missing} for {reward}.")),
     "offline": (
-        "Can't reach ULT",
-        "This phone is offline. Your visit will count when you try again with a connection.",
+        N_("Can't reach ULT"),
+        N_("This phone is offline. Your visit will count when you try again with a connection."),
     ),
     "no_answer": (
-        "Can't reach ULT",
-        "The server isn't answering. Your visit hasn't counted yet — try again.",
+        N_("Can't reach ULT"),
+        N_("The server isn't answering. Your visit hasn't counted yet — try again."),
     ),
     "unavailable": (
-        "ULT is having a moment",
-        "Your visit hasn't counted yet. Please try again in a minute.",
+        N_("ULT is having a moment"),
+        N_("Your visit hasn't counted yet. Please try again in a minute."),
     ),
     "storage_full": (
-        "We can't save visits right now",
-        "Your visit hasn't counted yet. Please try again later.",
+        N_("We can't save visits right now"),
+        N_("Your visit hasn't counted yet. Please try again later."),
     ),
     "too_many_new_cards": (
-        "Lots of new cards from here",
-        "Many new cards were just started on this network. Try again in a minute.",
+        N_("Lots of new cards from here"),
+        N_("Many new cards were just started on this network. Try again in a minute."),
     ),
     "storage": (
-        "This browser won't keep your card",
-        "Your card lives on this phone, but storage is blocked (private mode?). "
-        "Open the page in a normal tab.",
+        N_("This browser won't keep your card"),
+        N_(
+            "Your card lives on this phone, but storage is blocked (private mode?). "
+            "Open the page in a normal tab."
+        ),
     ),
-    "server_error": ("Something went wrong", "That's on us, not you. Please try again."),
+    "server_error": (N_("Something went wrong"), N_("That's on us, not you. Please try again.")),
     # the staff page (staff keys, decisions at the counter)
     "unauthorized": (
-        "This key is not accepted",
-        "The key does not match this business, or the owner revoked it. Ask the owner for a "
-        "new staff key.",
+        N_("This key is not accepted"),
+        N_(
+            "The key does not match this business, or the owner revoked it. Ask the owner for a "
+            "new staff key."
+        ),
     ),
-    "too_many_attempts": ("Too many wrong keys", "Wait a minute, then check the key."),
-    "unknown_claim": ("No such claim", "The list is up to date now."),
-    "already_decided": ("Already decided", "Someone dealt with this claim already."),
-    "already_redeemed": ("Already used", "This voucher was redeemed already: it counts once."),
-    "not_approved": ("Not approved yet", "Approve the claim first, then redeem the voucher."),
-    "claim_rejected": ("This claim was rejected", "There is no voucher to redeem."),
-    "claim_void": ("This voucher was voided", "It cannot be redeemed."),
-    "voucher_expired": ("This voucher has expired", "It cannot be redeemed any more."),
+    "too_many_attempts": (
+        N_("Too many wrong keys"),
+        N_("Wait a minute, then check the key."),
+    ),
+    "unknown_claim": (
+        N_("No such claim"),
+        N_("The list is up to date now."),
+    ),
+    "already_decided": (
+        N_("Already decided"),
+        N_("Someone dealt with this claim already."),
+    ),
+    "already_redeemed": (
+        N_("Already used"),
+        N_("This voucher was redeemed already: it counts once."),
+    ),
+    "not_approved": (
+        N_("Not approved yet"),
+        N_("Approve the claim first, then redeem the voucher."),
+    ),
+    "claim_rejected": (
+        N_("This claim was rejected"),
+        N_("There is no voucher to redeem."),
+    ),
+    "claim_void": (
+        N_("This voucher was voided"),
+        N_("It cannot be redeemed."),
+    ),
+    "voucher_expired": (
+        N_("This voucher has expired"),
+        N_("It cannot be redeemed any more."),
+    ),
 }
 
 # Codes after which trying the same request again may succeed (the page offers "Try again").
@@ -87,76 +131,206 @@ RETRYABLE = (
     "server_error",
 )
 
-# Other sentences of the scan page, by id.
+# Every other sentence of the customer pages, by id: the pages' HTML (ult/service/templates)
+# and their scripts (ult/service/static/js) use these ids and nothing else.
 TEXTS: dict[str, str] = {
-    "counting": "Counting your visit…",
-    "visit_recorded": "Visit {visits} recorded",
-    "visit_again": "Visit {visits} already recorded",
-    "next_visit": "Thanks! Your next visit counts in {wait}.",
-    "thanks": "Thanks for coming by!",
-    "progress": "{points} of {needed} points — {more} more for {reward}",
-    "progress_ready": "{points} of {needed} points — enough for {reward}!",
+    # shared by the pages
+    "brand": N_("ULT loyalty"),
+    "my_cards": N_("My cards"),
+    "see_my_cards": N_("See my cards"),
+    "try_again": N_("Try again"),
+    "reward": N_("Reward"),
+    "your_reward": N_("your reward"),
+    "a_few_seconds": N_("a few seconds"),
+    "in_wait": N_("in {wait}"),
+    # the scan page
+    "scan_title": N_("{biz} — loyalty card"),
+    "card_at": N_("Your loyalty card at"),
+    "counting": N_("Counting your visit…"),
+    "visit_recorded": N_("Visit {visits} recorded"),
+    "visit_again": N_("Visit {visits} already recorded"),
+    "next_visit": N_("Thanks! Your next visit counts in {wait}."),
+    "thanks": N_("Thanks for coming by!"),
+    "progress": N_("{points} of {needed} points — {more} more for {reward}"),
+    "progress_ready": N_("{points} of {needed} points — enough for {reward}!"),
+    "see_all_cards": N_("See all my cards"),
+    "scan_fineprint": N_(
+        "No sign-up, no name, no e-mail. This phone keeps an anonymous card for this place; "
+        "only this phone can spend its points. Changing phones? Save a recovery code in {link}."
+    ),
+    # the wallet
+    "wallet_title": N_("My loyalty cards"),
+    "wallet_lede": N_(
+        "Your loyalty cards live on this phone only — no account. Tap a card for details."
+    ),
+    "cards_label": N_("Loyalty cards"),
+    "wallet_empty": N_(
+        "No cards yet. Scan a ULT QR code at a café, bar or shop and your first card appears here."
+    ),
+    "backup_title": N_("Move to a new phone"),
+    "export_summary": N_("Save a recovery code"),
+    "export_empty": N_("There are no cards on this phone to save yet."),
+    "export_warning": N_("This code is your cards: anyone who has it can spend your points."),
+    "export_advice": N_("Keep it private — in a password manager or a note only you can read."),
+    "recovery_code": N_("Recovery code"),
+    "copy_code": N_("Copy code"),
+    "copied": N_("Copied. Keep it somewhere private."),
+    "copy_by_hand": N_("Select the code and copy it."),
+    "import_summary": N_("Restore from a recovery code"),
+    "import_label": N_("Paste a recovery code (starts with ULT1.)"),
+    "import_button": N_("Add these cards"),
+    "import_added": N_("Added {cards}: {names}."),
+    "import_same": N_("Already on this phone: {names}."),
+    "import_conflicts": N_(
+        "Kept the card this phone already has for {names} (the code holds a different card "
+        "there; it was not imported, so no points were lost)."
+    ),
+    "wallet_fineprint": N_(
+        "ULT never asks who you are. Each card is a random secret kept on this phone; the "
+        "business only ever sees a scrambled card number."
+    ),
+    "visit": N_("Visit"),
+    "points_unknown": N_("— points"),
+    "balance_not_loaded": N_("Balance not loaded yet"),
+    "business_left": N_("This business has left ULT."),
+    "last_seen": N_("Last seen {date}"),
+    "reward_at": N_("{reward} at {points}"),
+    "each_visit": N_("Each visit"),
+    "next_visit_counts": N_("Next visit counts"),
+    "now": N_("now"),
+    "card_number": N_("Card number"),
+    "on_phone_since": N_("On this phone since"),
+    "recent_activity": N_("Recent activity"),
+    "balances_partial": N_("Some balances could not be loaded. Showing what this phone saw last."),
+    "wallet_offline": N_("Offline — showing the balances this phone saw last."),
+    # the cards on this phone and recovery codes (cards.js)
+    "storage_blocked": N_("This browser does not let the page keep data."),
+    "storage_refused": N_("This browser did not let the page save your card."),
+    "storage_lost": N_("This browser did not keep your card."),
+    "code_empty": N_("Paste a recovery code first."),
+    "code_not_ult": N_("That is not a ULT recovery code (it should start with “ULT1.”)."),
+    "code_incomplete": N_(
+        "This recovery code is damaged or incomplete. Copy the whole code and try again."
+    ),
+    "code_newer": N_("This recovery code is damaged or from a newer version of ULT."),
+    "code_bad_card": N_("This recovery code is damaged: one of its cards is not valid."),
+    "code_no_cards": N_("This recovery code holds no cards."),
+    # rewards: the claim box and the voucher (claim.js)
+    "claim_rejected": N_("Sorry — the staff didn't approve this claim. {back}"),
+    "claim_void": N_("The staff cancelled this reward. {back}"),
+    "voucher_expired": N_("Your voucher for {reward} expired at {time}."),
+    "voucher_hint": N_("Show this screen to the staff"),
+    "done": N_("Done"),
+    "valid_for": N_("Valid for {time}"),
+    "claim_unconfirmed": N_(
+        "We couldn't confirm your claim. Try again — points are never spent twice."
+    ),
+    "claim_now": N_("Claim now"),
+    "reward_earned": N_("Reward earned!"),
+    "claim_how_staff": N_(
+        "Show this to staff now — they approve it at the counter, then the voucher is valid "
+        "for {valid}."
+    ),
+    "claim_how": N_("Show this to staff now — the voucher is valid for {valid}."),
+    "claiming": N_("Claiming…"),
+    "claim_yes": N_("Yes, claim it"),
+    "not_now": N_("Not now"),
+    "claim_title": N_("Claim {reward}?"),
+    "claim_uses": N_("This uses {points}."),
+    "claim_waiting": N_("Waiting for staff to approve…"),
+    "claim_show_code": N_("Show this code at the counter:"),
+    "claim_set_aside": N_("{reward} · {points} set aside for it"),
+    "your_voucher": N_("Your voucher"),
+    "show_voucher": N_("Show voucher"),
+    # the page for an unknown QR code, and the offline page
+    "not_found_title": N_("Unknown code — ULT loyalty"),
+    "not_found_headline": N_("We don't know this QR code"),
+    "not_found_detail": N_(
+        "No business is registered as {sid}. The code may be old or mistyped — ask the staff, "
+        "or scan it again."
+    ),
+    "offline_title": N_("Offline — ULT loyalty"),
+    "offline_headline": N_("You're offline"),
+    "offline_detail": N_(
+        "A visit only counts when this phone can reach the internet. Scan the QR code again "
+        "once you're connected — nothing is lost."
+    ),
     # the customer's voucher once staff redeemed it
-    "used": "Used",
-    "voucher_used": "Your voucher for {reward} was used at {time}. Enjoy!",
+    "used": N_("Used"),
+    "voucher_used": N_("Your voucher for {reward} was used at {time}. Enjoy!"),
     # the staff page (GET /staff)
-    "staff_title": "Counter",
-    "staff_setup": "Enter the business id and the staff key the owner gave you. This device "
-    "remembers them.",
-    "staff_sid": "Business id",
-    "staff_key": "Staff key",
-    "staff_start": "Start",
-    "staff_forget": "Forget this key",
-    "staff_connecting": "Connecting…",
-    "staff_live": "Live — {biz} · signed in as {staff}",
-    "staff_offline": "Offline — reconnecting…",
-    "staff_pending": "Waiting for approval",
-    "staff_vouchers": "Vouchers in the last 24 hours",
-    "staff_no_pending": "No claims waiting. A new claim appears here the moment it is made.",
-    "staff_no_vouchers": "No vouchers yet.",
-    "staff_approve": "Approve",
-    "staff_reject": "Reject",
-    "staff_redeem": "Redeem",
-    "staff_status_requested": "Waiting",
-    "staff_status_approved": "Valid until {time}",
-    "staff_status_redeemed": "Used at {time} · {by}",
-    "staff_status_expired": "Expired at {time}",
-    "staff_status_rejected": "Rejected · {by}",
-    "staff_status_void": "Voided · {by}",
-    "staff_done_approve": "Approved {code}: the voucher is on the customer's phone.",
-    "staff_done_reject": "Rejected {code}: the points are back on the card.",
-    "staff_done_redeem": "Redeemed {code}: the voucher shows “Used” now.",
-    "staff_bad_sid": "A business id is 3–64 characters of a-z, 0-9 and -.",
-    "staff_bad_key": "A staff key is 32–128 characters of letters, digits, _ and -.",
+    "staff_title": N_("Counter"),
+    "staff_setup": N_(
+        "Enter the business id and the staff key the owner gave you. This device remembers them."
+    ),
+    "staff_sid": N_("Business id"),
+    "staff_key": N_("Staff key"),
+    "staff_start": N_("Start"),
+    "staff_forget": N_("Forget this key"),
+    "staff_connecting": N_("Connecting…"),
+    "staff_live": N_("Live — {biz} · signed in as {staff}"),
+    "staff_offline": N_("Offline — reconnecting…"),
+    "staff_pending": N_("Waiting for approval"),
+    "staff_vouchers": N_("Vouchers in the last 24 hours"),
+    "staff_no_pending": N_("No claims waiting. A new claim appears here the moment it is made."),
+    "staff_no_vouchers": N_("No vouchers yet."),
+    "staff_approve": N_("Approve"),
+    "staff_reject": N_("Reject"),
+    "staff_redeem": N_("Redeem"),
+    "staff_status_requested": N_("Waiting"),
+    "staff_status_approved": N_("Valid until {time}"),
+    "staff_status_redeemed": N_("Used at {time} · {by}"),
+    "staff_status_expired": N_("Expired at {time}"),
+    "staff_status_rejected": N_("Rejected · {by}"),
+    "staff_status_void": N_("Voided · {by}"),
+    "staff_done_approve": N_("Approved {code}: the voucher is on the customer's phone."),
+    "staff_done_reject": N_("Rejected {code}: the points are back on the card."),
+    "staff_done_redeem": N_("Redeemed {code}: the voucher shows “Used” now."),
+    "staff_bad_sid": N_("A business id is 3–64 characters of a-z, 0-9 and -."),
+    "staff_bad_key": N_("A staff key is 32–128 characters of letters, digits, _ and -."),
     # promotions: {name} is the sponsor's own wording, {multiplier} a number such as 2 or 1.5
-    "promo_applied": "{name} — {points}",
-    "promo_active": "On now: {name} (×{multiplier} points) until {until}",
-    "promo_next": "Coming up: {name} (×{multiplier} points) — {when}",
+    "promo_applied": N_("{name} — {points}"),
+    "promo_active": N_("On now: {name} (×{multiplier} points) until {until}"),
+    "promo_next": N_("Coming up: {name} (×{multiplier} points) — {when}"),
+}
+
+# Texts with a number, by id: (singular, plural) in English; each catalog has the forms its
+# language needs (Arabic six). The page picks the form with Intl.PluralRules.
+PLURALS: dict[str, tuple[str, str]] = {
+    "points": NP_("{n} point", "{n} points"),
+    "visits": NP_("{n} visit", "{n} visits"),
+    "cards": NP_("{n} card", "{n} cards"),
+    "more_points": NP_("{n} more point", "{n} more points"),
+    "points_back": NP_(
+        "Your {n} point is back on your card.", "Your {n} points are back on your card."
+    ),
 }
 
 
-def plural(n: int, word: str) -> str:
-    """``1 point``, ``2 points``."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
+def plural(n: int, word: str, lang: str = DEFAULT) -> str:
+    """``1 point``, ``2 points``: ``word`` is the singular of one of :data:`PLURALS`."""
+    return translate_plural(lang, PLURALS[f"{word}s"], n)
 
 
-def in_words(seconds: int) -> str:
-    """``42 minutes``, ``3 hours``, ``1 day`` — a wait, as the page words it too."""
+def in_words(seconds: int, lang: str = DEFAULT) -> str:
+    """``42 minutes``, ``1 hour 30 minutes``, ``2 days`` — a wait in ``lang``, as the page
+    words it too (``common.js`` ``humanDuration``)."""
     if seconds < 45:
-        return "a few seconds"
-    minutes = -(-seconds // 60)
+        return translate(lang, TEXTS["a_few_seconds"])
+    minutes = -(-int(seconds) // 60)
     if minutes < 60:
-        return plural(minutes, "minute")
+        return unit(minutes, "minute", lang)
     hours, rest = divmod(minutes, 60)
     if hours >= 24:
-        return plural(round(hours / 24), "day")
-    return f"{plural(hours, 'hour')} {plural(rest, 'minute')}" if rest else plural(hours, "hour")
+        return unit(round(hours / 24), "day", lang)
+    return units([unit(hours, "hour", lang)] + ([unit(rest, "minute", lang)] if rest else []), lang)
 
 
-def format_message(code: str, **values: Any) -> str:
-    """The one-line message of error ``code`` (headline and advice) with ``values`` filled in."""
-    title, detail = ERRORS[code]
-    stop = "" if title.endswith((".", "!", "?", "…")) else "."
+def format_message(code: str, lang: str = DEFAULT, **values: Any) -> str:
+    """The one-line message of error ``code`` (headline and advice) in ``lang``, with
+    ``values`` filled in."""
+    title, detail = (translate(lang, text) for text in ERRORS[code])
+    stop = "" if title.endswith((".", "!", "?", "…", "؟")) else "."
     return f"{title}{stop} {detail.format(**values)}"
 
 
@@ -165,10 +339,18 @@ def customer_error(code: str, **values: Any) -> UltError:
     return UltError(code, format_message(code, **values))
 
 
-def page_catalog() -> dict[str, Any]:
-    """What the customer pages need to word every answer: errors, retryable codes, texts."""
+def page_catalog(lang: str = DEFAULT) -> dict[str, Any]:
+    """What the customer pages need to word every answer in ``lang``: errors, retryable codes,
+    texts, and plural texts as {Intl.PluralRules category: text}."""
+    t = lambda text: translate(lang, text)  # noqa: E731
+    samples = plural_samples(lang)
     return {
-        "errors": {code: {"title": t, "detail": d} for code, (t, d) in ERRORS.items()},
+        "lang": lang,
+        "errors": {code: {"title": t(a), "detail": t(b)} for code, (a, b) in ERRORS.items()},
         "retryable": list(RETRYABLE),
-        "texts": TEXTS,
+        "texts": {key: t(text) for key, text in TEXTS.items()},
+        "plurals": {
+            key: {category: plural_form(lang, forms, n) for category, n in samples.items()}
+            for key, forms in PLURALS.items()
+        },
     }

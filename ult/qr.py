@@ -21,10 +21,13 @@ from qrcode.constants import ERROR_CORRECT_Q
 from qrcode.exceptions import DataOverflowError
 
 from ult.errors import UltError
+from ult.i18n import DEFAULT, N_, direction, translate
 from ult.validation import check_field
 
-HEADLINE = "Scan to earn rewards"
-PROMISE = "No app, no sign-up, no personal data"
+# The poster's words, in the business's language (``lang``: one of ult.i18n.LANGUAGES).
+HEADLINE = N_("Scan to earn rewards")
+PROMISE = N_("No app, no sign-up, no personal data")
+SPOT = N_("Spot: {spot}")
 MAX_URL = 1000  # far below a QR code's capacity, far above any real scan URL
 MAX_BIZ = 120
 
@@ -145,35 +148,36 @@ _POSTER_CSS = """
 """
 
 
-def poster_html(biz: str, url: str, at: str | None = None) -> str:
+def poster_html(biz: str, url: str, at: str | None = None, lang: str = DEFAULT) -> str:
     """A self-contained printable poster fragment: name, headline, inline QR, promise, URL.
 
     Every sponsor-supplied string is HTML-escaped. The style is scoped to ``.ult-poster``;
     printing uses an A5 page (it fits on A4 as well).
     """
     name, spot = _check_poster(biz, at)
-    spot_html = f'<p class="ult-spot">Spot: {html.escape(spot)}</p>' if spot else ""
+    spot_line = translate(lang, SPOT).format(spot=spot) if spot else ""
+    spot_html = f'<p class="ult-spot">{html.escape(spot_line)}</p>' if spot else ""
     return (
-        f'<div class="ult-poster">'
+        f'<div class="ult-poster" lang="{lang}" dir="{direction(lang)}">'
         f"<style>{_POSTER_CSS}</style>"
         f'<h1 class="ult-biz">{html.escape(name)}</h1>'
-        f'<p class="ult-headline">{HEADLINE}</p>'
+        f'<p class="ult-headline">{html.escape(translate(lang, HEADLINE))}</p>'
         f'<div class="ult-qr" role="img" aria-label="QR code">{_inline_svg(url)}</div>'
-        f'<p class="ult-promise">{PROMISE}</p>'
+        f'<p class="ult-promise">{html.escape(translate(lang, PROMISE))}</p>'
         f"{spot_html}"
         f'<p class="ult-url">{html.escape(url)}</p>'
         f"</div>"
     )
 
 
-def poster_page(biz: str, url: str, at: str | None = None) -> str:
+def poster_page(biz: str, url: str, at: str | None = None, lang: str = DEFAULT) -> str:
     """The poster as a complete HTML document (for a download or a print window)."""
     title = html.escape(" ".join(str(biz).split()))
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{lang}" dir="{direction(lang)}"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{title} — QR poster</title></head>"
-        f"<body>{poster_html(biz, url, at)}</body></html>"
+        f"<body>{poster_html(biz, url, at, lang)}</body></html>"
     )
 
 
@@ -232,7 +236,7 @@ def _centered(draw: ImageDraw.ImageDraw, y: int, text: str, font: FontType, fill
     return y + (bottom - top)
 
 
-def poster_png(biz: str, url: str, at: str | None = None) -> bytes:
+def poster_png(biz: str, url: str, at: str | None = None, lang: str = DEFAULT) -> bytes:
     """The poster of :func:`poster_html` as an A5 PNG (150 dpi) for downloads."""
     name, spot = _check_poster(biz, at)
     width, height = POSTER_SIZE
@@ -244,7 +248,7 @@ def poster_png(biz: str, url: str, at: str | None = None) -> bytes:
     title_font, title_lines = _fit_title(draw, name, inner)
     for line in title_lines:
         y = _centered(draw, y, line, title_font, "#111111") + 12
-    y = _centered(draw, y + 16, HEADLINE, _font(40, bold=True), "#111111") + 30
+    y = _centered(draw, y + 16, translate(lang, HEADLINE), _font(40, bold=True), "#111111") + 30
 
     modules = _qr(url, box_size=1).modules_count + 8  # with the 4-module margin on each side
     box = max(1, min(inner, height - y - 260) // modules)
@@ -252,9 +256,14 @@ def poster_png(biz: str, url: str, at: str | None = None) -> bytes:
     image.paste(qr_image, ((width - qr_image.width) // 2, y))
     y += qr_image.height + 20
 
-    y = _centered(draw, y, PROMISE, _font(30), "#111111") + 20
+    y = _centered(draw, y, translate(lang, PROMISE), _font(30), "#111111") + 20
     if spot:
-        y = _centered(draw, y, f"Spot: {spot}", _font(30, bold=True), "#111111") + 20
+        y = (
+            _centered(
+                draw, y, translate(lang, SPOT).format(spot=spot), _font(30, bold=True), "#111111"
+            )
+            + 20
+        )
     small = _font(18, mono=True)
     for line in _wrap(draw, url, small, inner)[:3]:
         y = _centered(draw, y, line, small, "#555555") + 6

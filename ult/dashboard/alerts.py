@@ -14,18 +14,25 @@ import ipywidgets as W
 import redis
 
 from ult.dashboard.ui import classed, esc
+from ult.i18n import N_, _
 from ult.velocity import Alert, Thresholds, velocity_alerts
 
 ALERTS_EVERY_S = 3.0
 ALERTS_RECHECK_S = 30.0
 
 ADVICE = {
-    "shop_rate": "Many more scans than usual: is the code being shared online? Turn on "
-    "“Require the counter code” in Rewards.",
-    "card_scans": "One card counting again and again: a photo of your code may be in use. "
-    "Void visits that were not real, and consider the counter code.",
-    "card_refusals": "One card keeps being refused: someone may be trying the code from "
-    "elsewhere. Nothing was counted.",
+    "shop_rate": N_(
+        "Many more scans than usual: is the code being shared online? Turn on "
+        "“Require the counter code” in Rewards."
+    ),
+    "card_scans": N_(
+        "One card counting again and again: a photo of your code may be in use. "
+        "Void visits that were not real, and consider the counter code."
+    ),
+    "card_refusals": N_(
+        "One card keeps being refused: someone may be trying the code from "
+        "elsewhere. Nothing was counted."
+    ),
 }
 
 
@@ -35,12 +42,14 @@ def alerts_html(alerts: list[Alert]) -> str:
         return ""
     items = "".join(
         f'<li class="ult-alert ult-alert-{esc(a.kind)}"><b>{esc(a.message)}</b> '
-        f'<span class="ult-alert-advice">{esc(ADVICE.get(a.kind, ""))}</span></li>'
+        f'<span class="ult-alert-advice">{esc(_(ADVICE[a.kind]) if a.kind in ADVICE else "")}'
+        "</span></li>"
         for a in alerts
     )
+    title = esc(_("Unusual activity"))
     return (
         '<div class="ult-note ult-note-warn ult-alert-box" role="alert">'
-        f'<p class="ult-alert-title">Unusual activity</p><ul>{items}</ul></div>'
+        f'<p class="ult-alert-title">{title}</p><ul>{items}</ul></div>'
     )
 
 

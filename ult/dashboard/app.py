@@ -24,16 +24,34 @@ from ult.dashboard.rule_editor import RuleEditor
 from ult.dashboard.storage import BrowserStore, Business
 from ult.dashboard.ui import Message, classed, esc, guarded, log_to_terminal
 from ult.errors import UltError
+from ult.i18n import (
+    LANGUAGES,
+    N_,
+    NAMES,
+    _,
+    current,
+    direction,
+    first_supported,
+    supported,
+    use,
+)
 from ult.sponsors import Profile, check_owner
 
 CSS_FILE = Path(__file__).with_name("dashboard.css")
-TAB_TITLES = ("Live", "QR & poster", "Rewards", "Claims", "Counter screen", "Add a business")
+TAB_TITLES = (
+    N_("Live"),
+    N_("QR & poster"),
+    N_("Rewards"),
+    N_("Claims"),
+    N_("Counter screen"),
+    N_("Add a business"),
+)
 LIVE_TAB, POSTER_TAB, RULES_TAB, CLAIMS_TAB, COUNTER_TAB, REGISTER_TAB = range(6)
 
 
 def claims_title(count: int) -> str:
     """The Claims tab's title: the number waiting for staff, when there are any."""
-    return f"Claims ({count})" if count else "Claims"
+    return _("Claims ({count})").format(count=count) if count else _(TAB_TITLES[CLAIMS_TAB])
 
 
 def style_widget() -> W.HTML:
@@ -57,10 +75,12 @@ def title_html(business: Business, profile: Profile | None) -> str:
     address = profile.formatted_address if profile else business.formatted_address
     badge = ""
     if profile is not None and not profile.verified:
-        badge = ' <span class="ult-badge ult-badge-warn">address not verified by Google</span>'
+        warning = esc(_("address not verified by Google"))
+        badge = f' <span class="ult-badge ult-badge-warn">{warning}</span>'
+    business_id = esc(_("business id"))
     return (
         f'<h2 class="ult-biz-name">{esc(business.biz)}</h2>'
-        f'<p class="ult-biz-meta">{esc(address)} · business id '
+        f'<p class="ult-biz-meta">{esc(address)} · {business_id} '
         f"<code>{esc(business.sid)}</code>{badge}</p>"
     )
 
@@ -72,18 +92,49 @@ class Dashboard:
         log_to_terminal()
         self.ctx = ctx or Context()
         self.current: Business | None = None
+        self._profile: Profile | None = None
         self._syncing = False
         self._adding = False
+        self._opening = False
 
         self.store = BrowserStore(layout=W.Layout(display="none"))
         self.selector = classed(
-            W.Dropdown(description="Business", options=[], layout=W.Layout(width="32em")),
+            W.Dropdown(description=_("Business"), options=[], layout=W.Layout(width="32em")),
             "ult-business",
+        )
+        self.language = classed(
+            W.Dropdown(
+                options=[(NAMES[lang], lang) for lang in LANGUAGES],
+                value=use("en"),
+                layout=W.Layout(width="9em"),
+            ),
+            "ult-language",
         )
         self.selector.layout.display = "none"
         self.banner = Message()
         self.key = KeyReveal()
         self.title = classed(W.HTML(), "ult-title")
+        self.opening = W.HTML()
+        self.body = classed(W.VBox([self.opening]), "ult-body")
+        self.brand = W.HTML()
+        self._build_panels()
+        header = classed(W.HBox([self.brand, self.selector, self.language]), "ult-header")
+        self.widget = classed(
+            W.VBox(
+                [style_widget(), header, self.store, self.banner, self.key.widget, self.title]
+                + [self.body]
+            ),
+            "ult-app",
+        )
+        self.store.observe(self._on_loaded, names="loaded")
+        self.store.observe(self._on_value, names="value")
+        self.store.observe(self._on_storage_error, names="error")
+        self.selector.observe(self._on_select, names="value")
+        self.language.observe(self._on_language, names="value")
+        self._words()
+
+    def _build_panels(self) -> None:
+        """The tabs' panels, worded in the current language."""
         self.form = RegistrationForm(
             self.ctx, self._registered, self._known_place, lambda: self.store.utc_offset_min
         )
@@ -107,36 +158,77 @@ class Dashboard:
                     self.counter.widget,
                     self.register_box,
                 ],
-                titles=TAB_TITLES,
+                titles=[_(title) for title in TAB_TITLES],
             ),
             "ult-tabs",
         )
-        self.body = classed(
-            W.VBox([W.HTML('<p class="ult-opening">Opening your dashboard…</p>')]), "ult-body"
-        )
-        brand = W.HTML(
-            '<div class="ult-brand"><span class="ult-logo">ULT</span>'
-            '<span class="ult-brand-text">Sponsor dashboard</span></div>'
-        )
-        header = classed(W.HBox([brand, self.selector]), "ult-header")
-        self.widget = classed(
-            W.VBox(
-                [style_widget(), header, self.store, self.banner, self.key.widget, self.title]
-                + [self.body]
-            ),
-            "ult-app",
-        )
-        self.store.observe(self._on_loaded, names="loaded")
-        self.store.observe(self._on_value, names="value")
-        self.store.observe(self._on_storage_error, names="error")
-        self.selector.observe(self._on_select, names="value")
 
     # --- storage -------------------------------------------------------------------------------
+
+    # --- language ------------------------------------------------------------------------------
+
+    def _words(self) -> None:
+        """Word the page's frame in the current language."""
+        opening, brand = esc(_("Opening your dashboard…")), esc(_("Sponsor dashboard"))
+        self.opening.value = f'<p class="ult-opening">{opening}</p>'
+        self.brand.value = (
+            '<div class="ult-brand"><span class="ult-logo">ULT</span>'
+            f'<span class="ult-brand-text">{brand}</span></div>'
+        )
+        self.selector.description = _("Business")
+        self.language.description = _("Language")
+        # Right-to-left languages mirror the page (dashboard.css, .ult-rtl).
+        if direction(current()) == "rtl":
+            self.widget.add_class("ult-rtl")
+        else:
+            self.widget.remove_class("ult-rtl")
+        for index, title in enumerate(TAB_TITLES):
+            if index != CLAIMS_TAB:
+                self.tabs.set_title(index, _(title))
+        self.tabs.set_title(CLAIMS_TAB, claims_title(self.claims.count))
+        if self.current is None and self.body.children == (self.register_box,):
+            self._show_first_run()
+        elif self.current is not None:
+            self.title.value = title_html(self.current, self._profile)
+
+    @guarded(lambda self: self.banner)
+    def _on_language(self, change: dict) -> None:
+        if use(change["new"]) == change["old"]:
+            return
+        chosen = supported(self.store.value.get("lang"))
+        if self.store.loaded and not self._opening and chosen != change["new"]:
+            self.store.choose_language(change["new"])  # the switcher: remembered
+        self._rebuild()
+        self._words()
+
+    def _rebuild(self) -> None:
+        """Build the panels again in the new language, showing what the old ones showed."""
+        old = (self.live, self.claims, self.counter, self.tabs, self.register_box)
+        selected, first_run = self.tabs.selected_index, self.body.children == (self.register_box,)
+        self.live.stop(wait=False)
+        self._build_panels()
+        self.tabs.selected_index = selected
+        if first_run:
+            self.body.children = [self.register_box]
+        elif self.body.children == (old[3],):
+            self.body.children = [self.tabs]
+        if self.current is not None:
+            self.select(self.current.sid)
+        old[1].clear()
+        old[2].clear()
+        for widget in old[3:]:
+            widget.close()
 
     @guarded(lambda self: self.banner)
     def _on_loaded(self, change: dict) -> None:
         if not change["new"]:
             return
+        # The language chosen on this browser, else the browser's own.
+        self._opening = True
+        try:
+            self.language.value = first_supported([self.store.value.get("lang"), self.store.locale])
+        finally:
+            self._opening = False
         businesses = self.store.businesses()
         self.form.prefill(businesses[-1].biz if businesses else "", self.store.country_hint())
         self._refresh_selector()
@@ -209,8 +301,9 @@ class Dashboard:
                 f"{business.biz}: {exc.message} This browser remembers the business, but the "
                 "server does not accept it (was its data reset?).",
             ) from None
+        self._profile = profile
         self.title.value = title_html(business, profile)
-        self.poster.show(business)
+        self.poster.show(business, profile.country)
         self.rules.show(business)
         self.promos.show(business)
         self.live.show(business, self.store.utc_offset_min)
@@ -235,14 +328,15 @@ class Dashboard:
             self.store.add_business(business)
         finally:
             self._adding = False
+        self._opening = False
         self._refresh_selector()
         self._show_dashboard()
         self.select(business.sid)
 
     def _show_first_run(self) -> None:
+        welcome, lead = _("Welcome"), _("Register your business to get its QR code.")
         self.title.value = (
-            '<h2 class="ult-biz-name">Welcome</h2><p class="ult-biz-meta">Register your business '
-            "to get its QR code.</p>"
+            f'<h2 class="ult-biz-name">{esc(welcome)}</h2><p class="ult-biz-meta">{esc(lead)}</p>'
         )
         self.body.children = [self.register_box]
 

@@ -24,8 +24,9 @@ from ult.dashboard.context import Context
 from ult.dashboard.staff_panel import StaffPanel
 from ult.dashboard.storage import Business
 from ult.dashboard.table import Action, ActionTable, Column, Row
-from ult.dashboard.ui import Message, classed, guarded, local_time
+from ult.dashboard.ui import Message, classed, esc, guarded, local_time
 from ult.errors import UltError
+from ult.i18n import N_, _
 from ult.identity import short_cid
 from ult.rules import Rule
 
@@ -35,27 +36,27 @@ RECENT_ROWS = 15
 REDRAW_EVERY_S = 5.0  # "waiting 3 min" and voucher expiry move on without new entries
 RELOAD_EVERY_S = 60.0  # a full re-read as a safety net (another server's clock, lost entries)
 
-APPROVE = Action("approve", "Approve", "primary")
-REJECT = Action("reject", "Reject", "danger")
-VOID = Action("void", "Void", "plain", confirm="Confirm void")
+APPROVE = Action("approve", N_("Approve"), "primary")
+REJECT = Action("reject", N_("Reject"), "danger")
+VOID = Action("void", N_("Void"), "plain", confirm=N_("Confirm void"))
 
 PENDING_COLUMNS = [
-    Column("code", "Code", "ult-claim-code"),
-    Column("reward", "Reward"),
-    Column("card", "Card", "ult-cid"),
-    Column("waiting", "Waiting"),
+    Column("code", N_("Code"), "ult-claim-code"),
+    Column("reward", N_("Reward")),
+    Column("card", N_("Card"), "ult-cid"),
+    Column("waiting", N_("Waiting")),
 ]
 RECENT_COLUMNS = [
-    Column("time", "Claimed"),
-    Column("code", "Code", "ult-claim-code-small"),
-    Column("reward", "Reward"),
-    Column("card", "Card", "ult-cid"),
-    Column("status", "Status"),
+    Column("time", N_("Claimed")),
+    Column("code", N_("Code"), "ult-claim-code-small"),
+    Column("reward", N_("Reward")),
+    Column("card", N_("Card"), "ult-cid"),
+    Column("status", N_("Status")),
 ]
 DONE_WORDS = {
-    "approve": "Approved {code}: the voucher is on the customer's phone now.",
-    "reject": "Rejected {code}: the points are back on the card.",
-    "void": "Voided {code}: the points are back on the card.",
+    "approve": N_("Approved {code}: the voucher is on the customer's phone now."),
+    "reject": N_("Rejected {code}: the points are back on the card."),
+    "void": N_("Voided {code}: the points are back on the card."),
 }
 
 
@@ -76,16 +77,20 @@ def status_words(claim: Claim, at_ms: int, offset_min: int) -> str:
     """A decided claim's state in plain words."""
     state = claim.state(at_ms)
     if state == "approved":
-        return f"Approved · valid until {local_time(claim.expires_at, offset_min, '%H:%M')}"
+        until = local_time(claim.expires_at, offset_min, "%H:%M")
+        return _("Approved · valid until {time}").format(time=until)
     if state == "redeemed":
-        by = f" by {claim.by}" if claim.by and claim.by != "owner" else ""
-        return f"Used at {local_time(claim.redeemed_ms, offset_min, '%H:%M')}{by}"
-    return {
-        "requested": "Waiting for staff",
-        "rejected": "Rejected · points given back",
-        "void": "Voided · points given back",
-        "expired": "Approved · voucher expired",
-    }.get(state, state)
+        at = local_time(claim.redeemed_ms, offset_min, "%H:%M")
+        if claim.by and claim.by != "owner":
+            return _("Used at {time} by {by}").format(time=at, by=claim.by)
+        return _("Used at {time}").format(time=at)
+    words = {
+        "requested": N_("Waiting for staff"),
+        "rejected": N_("Rejected · points given back"),
+        "void": N_("Voided · points given back"),
+        "expired": N_("Approved · voucher expired"),
+    }
+    return _(words[state]) if state in words else state
 
 
 def is_open(claim: Claim, at_ms: int) -> bool:
@@ -135,22 +140,24 @@ def mode_html(rule: Rule | None) -> str:
     if rule is None:
         return ""
     if rule.approval == "staff":
-        return (
-            '<p class="ult-hint">Your rule: staff approve each reward. Check the code on the '
-            "customer's screen, then press <b>Approve</b>.</p>"
+        words = _(
+            "Your rule: staff approve each reward. Check the code on the customer's screen, "
+            "then press Approve."
         )
-    return (
-        '<p class="ult-hint">Your rule gives rewards <b>instantly</b>: claims appear below as '
-        "they are made. To check each one first, choose “After staff approve it” in Rewards.</p>"
-    )
+    else:
+        words = _(
+            "Your rule gives rewards instantly: claims appear below as they are made. To check "
+            "each one first, choose “After staff approve it” in Rewards."
+        )
+    return f'<p class="ult-hint">{esc(words)}</p>'
 
 
 def badge_html(count: int) -> str:
     """The heading with the number of claims waiting."""
     css = "ult-badge-warn" if count else "ult-badge-ok"
+    waiting = esc(_("Waiting for staff"))
     return (
-        f'<h3 class="ult-h3">Waiting for staff <span class="ult-badge ult-count {css}">'
-        f"{count}</span></h3>"
+        f'<h3 class="ult-h3">{waiting} <span class="ult-badge ult-count {css}">{count}</span></h3>'
     )
 
 
@@ -191,21 +198,27 @@ class ClaimsPanel:
             ),
             "ult-claims-recent",
         )
+        lead = _(
+            "Rewards your customers claim at the counter. The code on their phone matches the "
+            "big code here."
+        )
+        recent, hint = (
+            _("Recent claims"),
+            _(
+                "Void a voucher given by mistake: the customer's phone shows it cancelled and the "
+                "points go back on the card."
+            ),
+        )
         self.widget = classed(
             W.VBox(
                 [
-                    W.HTML(
-                        '<p class="ult-lead">Rewards your customers claim at the counter. The '
-                        "code on their phone matches the big code here.</p>"
-                    ),
+                    W.HTML(f'<p class="ult-lead">{esc(lead)}</p>'),
                     self.mode,
                     self.badge,
                     self.message,
                     self.pending,
                     W.HTML(
-                        '<h3 class="ult-h3">Recent claims</h3><p class="ult-hint">Void a voucher '
-                        "given by mistake: the customer's phone shows it cancelled and the points "
-                        "go back on the card.</p>"
+                        f'<h3 class="ult-h3">{esc(recent)}</h3><p class="ult-hint">{esc(hint)}</p>'
                     ),
                     self.recent,
                 ]
@@ -297,12 +310,14 @@ class ClaimsPanel:
         told = self._notify(business.sid, claim)
         self.reload()
         if told:
-            self.message.ok(DONE_WORDS[action].format(code=claim.code))
+            self.message.ok(_(DONE_WORDS[action]).format(code=claim.code))
         else:
             self.message.show(
                 "warn",
-                f"Done ({claim.code}), but the customer's phone could not be told: ask them to "
-                "reload their page.",
+                _(
+                    "Done ({code}), but the customer's phone could not be told: ask them to "
+                    "reload their page."
+                ).format(code=claim.code),
             )
 
     def _notify(self, sid: str, claim: Claim) -> bool:

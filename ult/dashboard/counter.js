@@ -14,19 +14,20 @@ function el(tag, className, text) {
   return node;
 }
 
-function build() {
+// The words come from the kernel (`words`, in the dashboard's language).
+function build(words) {
   const parts = {
     root: el("div", "ult-counter"),
     biz: el("p", "ult-counter-biz"),
-    headline: el("p", "ult-counter-headline", "Scan to earn your visit"),
+    headline: el("p", "ult-counter-headline", words.headline),
     qr: el("div", "ult-counter-qr"),
     left: el("p", "ult-counter-left"),
     bar: el("div", "ult-counter-bar"),
     fill: el("div", "ult-counter-fill"),
-    full: el("button", "ult-counter-full", "Full screen"),
+    full: el("button", "ult-counter-full", words.full_screen),
   };
   parts.qr.setAttribute("role", "img");
-  parts.qr.setAttribute("aria-label", "QR code for this visit");
+  parts.qr.setAttribute("aria-label", words.qr_label);
   parts.left.setAttribute("aria-live", "off");
   parts.full.type = "button";
   parts.bar.append(parts.fill);
@@ -35,7 +36,8 @@ function build() {
 }
 
 function render({ model, el: host }) {
-  const ui = build();
+  const words = model.get("words");
+  const ui = build(words);
   host.append(ui.root);
   let deadline = 0; // performance.now() when the shown code ends
   let askedAt = -Infinity;
@@ -66,7 +68,7 @@ function render({ model, el: host }) {
     const windowMs = (model.get("window_s") || 30) * 1000;
     const left = Math.max(0, deadline - performance.now());
     const seconds = Math.ceil(left / 1000);
-    ui.left.textContent = model.get("url") ? `New code in ${seconds} s` : "";
+    ui.left.textContent = model.get("url") ? words.new_code.replace("{seconds}", String(seconds)) : "";
     ui.fill.style.width = `${Math.min(100, (left / windowMs) * 100)}%`;
     if (left <= 0 && model.get("url") && onScreen && !document.hidden) ask();
   }

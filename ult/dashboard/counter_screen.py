@@ -22,8 +22,9 @@ import traitlets as t
 from ult import counter_code, qr, run
 from ult.dashboard.context import Context
 from ult.dashboard.storage import Business
-from ult.dashboard.ui import Message, classed, guarded
+from ult.dashboard.ui import Message, classed, esc, guarded
 from ult.errors import UltError
+from ult.i18n import _
 from ult.rules import Rule
 from ult.sponsors import check_owner
 
@@ -46,20 +47,31 @@ class CounterCode(anywidget.AnyWidget):
     seconds_left = t.Float(0.0).tag(sync=True)
     window_s = t.Int(counter_code.WINDOW_S).tag(sync=True)
     serial = t.Int(0).tag(sync=True)  # bumped on every new code: restarts the countdown
+    words = t.Dict().tag(sync=True)  # the screen's words in the dashboard's language
+
+    @t.default("words")
+    def _words(self) -> dict[str, str]:
+        return {
+            "headline": _("Scan to earn your visit"),
+            "full_screen": _("Full screen"),
+            "qr_label": _("QR code for this visit"),
+            "new_code": _("New code in {seconds} s"),
+        }
 
 
 def required_html(rule: Rule | None) -> str:
     """Whether scans must carry the code, and what to do about it."""
     if rule is not None and rule.require_code:
-        return (
-            '<p class="ult-note ult-note-ok">“Require the counter code” is on: only scans of '
-            "this screen count, so a photo taken home earns nothing.</p>"
+        words = _(
+            "“Require the counter code” is on: only scans of this screen count, so a photo "
+            "taken home earns nothing."
         )
-    return (
-        '<p class="ult-note ult-note-warn">Scans of your printed poster still count. Once this '
-        "screen is up at the counter, turn on <b>Require the counter code</b> in Rewards so a "
-        "photo taken home earns nothing.</p>"
+        return f'<p class="ult-note ult-note-ok">{esc(words)}</p>'
+    words = _(
+        "Scans of your printed poster still count. Once this screen is up at the counter, turn "
+        "on “Require the counter code” in Rewards so a photo taken home earns nothing."
     )
+    return f'<p class="ult-note ult-note-warn">{esc(words)}</p>'
 
 
 class CounterPanel:
@@ -74,11 +86,12 @@ class CounterPanel:
         self.screen = classed(CounterCode(), "ult-counter-code")
         self.required = classed(W.HTML(required_html(None)), "ult-counter-required")
         self.message = Message()
-        intro = W.HTML(
-            '<p class="ult-lead">Show this code on a screen at the counter. It changes every '
-            "30 seconds: a customer scanning it is standing in your shop. Use "
-            "<b>Full screen</b> on a tablet facing your customers.</p>"
+        lead = _(
+            "Show this code on a screen at the counter. It changes every 30 seconds: a customer "
+            "scanning it is standing in your shop. Use Full screen on a tablet facing your "
+            "customers."
         )
+        intro = W.HTML(f'<p class="ult-lead">{esc(lead)}</p>')
         self.widget = classed(
             W.VBox([intro, self.required, self.message, self.screen]), "ult-tab-counter"
         )

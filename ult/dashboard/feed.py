@@ -6,28 +6,30 @@ import redis
 
 from ult.dashboard.table import Action, Column, Row
 from ult.dashboard.ui import local_time
+from ult.i18n import N_, _, current
 from ult.identity import short_cid
 from ult.keys import sponsor_keys
+from ult.messages import plural
 from ult.schema import Entry, entry_ms
 
 FEED_COLUMNS = [
-    Column("time", "Time"),
-    Column("card", "Card", "ult-cid"),
-    Column("what", "What happened"),
-    Column("spot", "Spot"),
+    Column("time", N_("Time")),
+    Column("card", N_("Card"), "ult-cid"),
+    Column("what", N_("What happened")),
+    Column("spot", N_("Spot")),
 ]
-VOID_SCAN = Action("void", "Void", "plain", confirm="Confirm void")
+VOID_SCAN = Action("void", N_("Void"), "plain", confirm=N_("Confirm void"))
 CLAIM_WORDS = {
-    "requested": "Reward claimed — waiting for staff",
-    "approved": "Reward given",
-    "rejected": "Reward claim rejected",
+    "requested": N_("Reward claimed — waiting for staff"),
+    "approved": N_("Reward given"),
+    "rejected": N_("Reward claim rejected"),
 }
 
 REFUSAL_WORDS = {
-    "cooldown": "scanned again too soon",
-    "daily_cap": "daily limit reached",
-    "code_required": "counter code missing",
-    "code_invalid": "counter code expired",
+    "cooldown": N_("scanned again too soon"),
+    "daily_cap": N_("daily limit reached"),
+    "code_required": N_("counter code missing"),
+    "code_invalid": N_("counter code expired"),
 }
 
 
@@ -36,26 +38,29 @@ def describe(fields: dict[str, str]) -> tuple[str, str]:
     kind = fields.get("t", "")
     if kind == "scan":
         points = fields.get("p", "0")
-        unit = "point" if points == "1" else "points"
-        promo = " (promotion)" if fields.get("pr") else ""
-        return "ult-ev-scan", f"Visit {fields.get('v', '?')} · +{points} {unit}{promo}"
+        amount = plural(int(points), "point", current()) if points.isdigit() else points
+        words = _("Visit {visits} · +{points}")
+        if fields.get("pr"):
+            words = _("Visit {visits} · +{points} (promotion)")
+        return "ult-ev-scan", words.format(visits=fields.get("v", "?"), points=amount)
     if kind == "refused":
         reason = fields.get("r", "")
-        return "ult-ev-refused", f"Not counted: {REFUSAL_WORDS.get(reason, reason)}"
+        why = _(REFUSAL_WORDS[reason]) if reason in REFUSAL_WORDS else reason
+        return "ult-ev-refused", _("Not counted: {why}").format(why=why)
     if kind == "registered":
-        return "ult-ev-info", "Business registered"
+        return "ult-ev-info", _("Business registered")
     if kind == "rule":
-        return "ult-ev-info", "Reward rule changed"
+        return "ult-ev-info", _("Reward rule changed")
     if kind == "promo":
-        return "ult-ev-info", "Promotions changed"
+        return "ult-ev-info", _("Promotions changed")
     if kind == "expired":
-        return "ult-ev-info", "Points expired after a long absence"
+        return "ult-ev-info", _("Points expired after a long absence")
     if kind == "claim":
-        return "ult-ev-claim", CLAIM_WORDS.get(fields.get("s", ""), "Reward claim")
+        return "ult-ev-claim", _(CLAIM_WORDS.get(fields.get("s", ""), N_("Reward claim")))
     if kind == "void":
         if fields.get("ref"):
-            return "ult-ev-refused", "Visit voided by you · points taken back"
-        return "ult-ev-refused", "Reward voided by you · points given back"
+            return "ult-ev-refused", _("Visit voided by you · points taken back")
+        return "ult-ev-refused", _("Reward voided by you · points given back")
     return "ult-ev-info", kind.replace("_", " ").capitalize() or "Event"
 
 

@@ -30,8 +30,9 @@ from ult.dashboard.loyalists import loyalists_html
 from ult.dashboard.storage import Business
 from ult.dashboard.table import ActionTable
 from ult.dashboard.today import DayStats, day_start_ms, read_day, stats_html
-from ult.dashboard.ui import Message, classed, esc, guarded
+from ult.dashboard.ui import Message, classed, esc, guarded, section_html
 from ult.errors import UltError
+from ult.i18n import _
 from ult.identity import short_cid
 from ult.keys import sponsor_keys
 from ult.schema import Entry, entry_ms
@@ -96,7 +97,12 @@ class LivePanel:
             "ult-feed",
         )
         self.loyal = classed(W.HTML(), "ult-loyalists")
-        self.refresh = classed(W.Button(description="Refresh"), "ult-refresh")
+        self.refresh = classed(W.Button(description=_("Refresh")), "ult-refresh")
+        feed_words = [
+            _("Live feed"),
+            _("Counted a visit by mistake? Void takes its visit and points back off the card."),
+        ]
+        loyal_words = [_("Loyal customers"), _("Cards are anonymous: a short id, never a person.")]
         self.message = Message()
         self.widget = classed(
             LiveBox(
@@ -105,17 +111,10 @@ class LivePanel:
                     self.stats_view,
                     self.alerts.widget,
                     self.status,
-                    W.HTML(
-                        '<h3 class="ult-h3">Live feed</h3><p class="ult-hint">Counted a visit '
-                        "by mistake? <b>Void</b> takes its visit and points back off the card."
-                        "</p>"
-                    ),
+                    W.HTML(section_html(*feed_words)),
                     self.message,
                     self.feed,
-                    W.HTML(
-                        '<h3 class="ult-h3">Loyal customers</h3><p class="ult-hint">Cards are '
-                        "anonymous: a short id, never a person.</p>"
-                    ),
+                    W.HTML(section_html(*loyal_words)),
                     self.loyal,
                     W.HBox([self.refresh]),
                 ],
@@ -147,10 +146,8 @@ class LivePanel:
             self._draw()
             self._draw_loyalists()
             self.alerts.update(r, business.sid)
-        self.status.value = (
-            '<p class="ult-live-on"><span class="ult-dot"></span> Live — new scans appear '
-            "here as they happen.</p>"
-        )
+        live_on = esc(_("Live — new scans appear here as they happen."))
+        self.status.value = f'<p class="ult-live-on"><span class="ult-dot"></span> {live_on}</p>'
         self._follower = StreamFollower(
             lambda: self.ctx.live_redis(f"ult-live-{business.sid}"),
             key,
@@ -209,9 +206,8 @@ class LivePanel:
         if text:
             self.status.value = f'<p class="ult-note ult-note-warn">{esc(text)}</p>'
         else:
-            self.status.value = (
-                '<p class="ult-live-on"><span class="ult-dot"></span> Live again.</p>'
-            )
+            again = esc(_("Live again."))
+            self.status.value = f'<p class="ult-live-on"><span class="ult-dot"></span> {again}</p>'
 
     def _roll_day(self, at_ms: int) -> bool:
         """Start a new day's stats when ``at_ms`` is past the current day."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ult.dashboard.ui import esc, local_datetime, table
+from ult.i18n import _
 
 
 def loyalists_html(rows: list[dict[str, Any]], offset_min: int) -> str:
@@ -20,8 +21,8 @@ def loyalists_html(rows: list[dict[str, Any]], offset_min: int) -> str:
         for row in rows
     ]
     return table(
-        ["Card", "Visits", "Points", "First visit", "Last visit"],
+        [_("Card"), _("Visits"), _("Points"), _("First visit"), _("Last visit")],
         cells,
         "ult-loyalists-table",
-        "No cards yet.",
+        _("No cards yet."),
     )

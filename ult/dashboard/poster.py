@@ -19,6 +19,7 @@ from ult.dashboard.context import Context
 from ult.dashboard.storage import Business
 from ult.dashboard.ui import FIELD_STYLE, Message, classed, esc, guarded
 from ult.errors import UltError
+from ult.i18n import DEFAULT, LANGUAGES, NAMES, _, direction, language_of_country
 from ult.validation import FORMATS
 
 MAX_SPOTS = 24
@@ -48,13 +49,13 @@ def numbered_spots(count: int, prefix: str = "table") -> list[str]:
     return [f"{prefix}-{n}" for n in range(1, count + 1)]
 
 
-def posters_document(biz: str, items: list[tuple[str, str | None]]) -> str:
+def posters_document(biz: str, items: list[tuple[str, str | None]], lang: str = DEFAULT) -> str:
     """One printable HTML document with a poster per ``(url, spot)``, one per page."""
     pages = "".join(
-        f'<div class="ult-page">{qr.poster_html(biz, url, spot)}</div>' for url, spot in items
+        f'<div class="ult-page">{qr.poster_html(biz, url, spot, lang)}</div>' for url, spot in items
     )
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{lang}" dir="{direction(lang)}"><head><meta charset="utf-8">'
         f"<title>{esc(biz)} — QR posters</title>"
         "<style>body{margin:0} .ult-page{break-after:page;page-break-after:always}"
         ".ult-page:last-child{break-after:auto;page-break-after:auto}</style>"
@@ -62,12 +63,14 @@ def posters_document(biz: str, items: list[tuple[str, str | None]]) -> str:
     )
 
 
-def posters_zip(biz: str, sid: str, items: list[tuple[str, str | None]]) -> bytes:
+def posters_zip(
+    biz: str, sid: str, items: list[tuple[str, str | None]], lang: str = DEFAULT
+) -> bytes:
     """Every poster as a PNG, zipped."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for url, spot in items:
-            archive.writestr(f"{sid}-{spot or 'poster'}.png", qr.poster_png(biz, url, spot))
+            archive.writestr(f"{sid}-{spot or 'poster'}.png", qr.poster_png(biz, url, spot, lang))
     return buffer.getvalue()
 
 
@@ -81,39 +84,51 @@ class PosterPanel:
         self._downloads: list[DownloadButton] = []
 
         self.link = classed(W.HTML(), "ult-scan-link")
-        self.print = PrintButton(label="Print poster")
+        self.print = PrintButton(label=_("Print poster"))
         self.tools = W.HBox([self.print])
         self.spots = classed(
             W.Text(
-                description="Spots",
-                placeholder="optional: table-1, table-2, bar",
+                description=_("Spots"),
+                placeholder=_("optional: table-1, table-2, bar"),
                 style=FIELD_STYLE,
             ),
             "ult-spots",
         )
-        self.make = classed(W.Button(description="Make posters"), "ult-make-posters")
+        self.make = classed(W.Button(description=_("Make posters")), "ult-make-posters")
         self.tables = classed(
             W.BoundedIntText(
-                value=6, min=1, max=MAX_SPOTS, description="Tables", style=FIELD_STYLE
+                value=6, min=1, max=MAX_SPOTS, description=_("Tables"), style=FIELD_STYLE
             ),
             "ult-tables",
         )
-        self.number = classed(W.Button(description="Number the tables"), "ult-number-tables")
+        self.number = classed(W.Button(description=_("Number the tables")), "ult-number-tables")
+        self.lang = classed(
+            W.Dropdown(
+                description=_("Poster language"),
+                options=[(NAMES[lang], lang) for lang in LANGUAGES],
+                value=DEFAULT,
+                style=FIELD_STYLE,
+            ),
+            "ult-poster-lang",
+        )
         self.message = Message()
         self.posters = classed(W.VBox(), "ult-posters")
-        intro = W.HTML(
-            '<p class="ult-lead">Print the poster and put it where customers see it. '
-            "Changing the rewards later never needs a new poster.</p>"
+        lead = _(
+            "Print the poster and put it where customers see it. Changing the rewards later "
+            "never needs a new poster."
         )
-        spot_help = W.HTML(
-            '<p class="ult-hint">One poster per table or spot (optional): the live feed then '
-            "shows where each scan came from.</p>"
+        intro = W.HTML(f'<p class="ult-lead">{esc(lead)}</p>')
+        spots_words = _(
+            "One poster per table or spot (optional): the live feed then shows where each scan "
+            "came from."
         )
+        spot_help = W.HTML(f'<p class="ult-hint">{esc(spots_words)}</p>')
         self.widget = classed(
             W.VBox(
                 [
                     intro,
                     self.link,
+                    self.lang,
                     self.tools,
                     spot_help,
                     W.HBox([self.spots, self.make]),
@@ -126,19 +141,31 @@ class PosterPanel:
         )
         self.make.on_click(self._on_make)
         self.number.on_click(self._on_number)
+        self.lang.observe(self._on_lang, names="value")
+        self._spots: list[str | None] = [None]
 
-    def show(self, business: Business) -> None:
-        """Show ``business``'s single poster (no spot)."""
+    def show(self, business: Business, country: str | None = None) -> None:
+        """Show ``business``'s single poster (no spot), in the language of its ``country``."""
         self.business = business
         self.spots.value = ""
         self.message.clear()
-        self._render([None])
+        self._spots = [None]
+        lang = language_of_country(country)
+        if self.lang.value != lang:
+            self.lang.value = lang  # renders
+        else:
+            self._render(self._spots)
+
+    @guarded(lambda self: self.message)
+    def _on_lang(self, _change: dict) -> None:
+        self._render(self._spots)
 
     @guarded(lambda self: self.message)
     def _on_make(self, _button: W.Button | None = None) -> None:
         self.message.clear()
         spots = parse_spots(self.spots.value)
-        self._render(spots or [None])
+        self._spots = spots or [None]
+        self._render(self._spots)
 
     @guarded(lambda self: self.message)
     def _on_number(self, _button: W.Button | None = None) -> None:
@@ -154,51 +181,60 @@ class PosterPanel:
             (qr.scan_url(self.ctx.settings.public_url, business.sid, spot), spot) for spot in spots
         ]
         old, self._downloads = self._downloads, []
-        self.link.value = (
-            f'<p>Your code opens <a class="ult-scan-url" href="{esc(base)}" target="_blank" '
-            f'rel="noopener">{esc(base)}</a> — open it in another tab to try a scan.</p>'
+        link = (
+            f'<a class="ult-scan-url" href="{esc(base)}" target="_blank" rel="noopener">'
+            f"{esc(base)}</a>"
         )
-        self.posters.children = [self._poster(business, url, spot) for url, spot in self.items]
-        self.print.html = posters_document(business.biz, self.items)
+        words = esc(_("Your code opens {link} — open it in another tab to try a scan."))
+        self.link.value = f"<p>{words.replace('{link}', link)}</p>"
+        self.posters.children = [
+            self._poster(business, url, spot, self.lang.value) for url, spot in self.items
+        ]
+        lang = self.lang.value
+        self.print.html = posters_document(business.biz, self.items, lang)
         count = len(self.items)
-        self.print.label = "Print poster" if count == 1 else f"Print {count} posters"
+        self.print.label = (
+            _("Print poster") if count == 1 else _("Print {count} posters").format(count=count)
+        )
         tools: list[W.Widget] = [self.print]
         if count > 1:
             items = list(self.items)
             tools.append(
                 self._download(
-                    "All posters (ZIP)",
+                    _("All posters (ZIP)"),
                     f"{business.sid}-posters.zip",
                     "application/zip",
-                    lambda: posters_zip(business.biz, business.sid, items),
+                    lambda: posters_zip(business.biz, business.sid, items, lang),
                 )
             )
         self.tools.children = tools
         for button in old:  # after the page stopped showing them
             button.close()
 
-    def _poster(self, business: Business, url: str, spot: str | None) -> W.VBox:
+    def _poster(self, business: Business, url: str, spot: str | None, lang: str) -> W.VBox:
         stem = f"{business.sid}-{spot}" if spot else business.sid
         downloads = W.HBox(
             [
                 self._download(
-                    "Poster (PNG)",
+                    _("Poster (PNG)"),
                     f"{stem}-poster.png",
                     "image/png",
-                    lambda: qr.poster_png(business.biz, url, spot),
+                    lambda: qr.poster_png(business.biz, url, spot, lang),
                 ),
                 self._download(
-                    "QR code (PNG)", f"{stem}-qr.png", "image/png", lambda: qr.png_bytes(url)
+                    _("QR code (PNG)"), f"{stem}-qr.png", "image/png", lambda: qr.png_bytes(url)
                 ),
                 self._download(
-                    "QR code (SVG)",
+                    _("QR code (SVG)"),
                     f"{stem}-qr.svg",
                     "image/svg+xml",
                     lambda: qr.svg_text(url).encode(),
                 ),
             ]
         )
-        preview = classed(W.HTML(qr.poster_html(business.biz, url, spot)), "ult-poster-preview")
+        preview = classed(
+            W.HTML(qr.poster_html(business.biz, url, spot, lang)), "ult-poster-preview"
+        )
         return classed(W.VBox([preview, downloads]), "ult-poster-item")
 
     def _download(

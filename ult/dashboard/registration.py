@@ -17,19 +17,20 @@ from ult.dashboard.context import Context
 from ult.dashboard.storage import Business
 from ult.dashboard.ui import FIELD_STYLE, Message, classed, esc, guarded
 from ult.errors import UltError
+from ult.i18n import N_, _
 from ult.places import Place, countries
 from ult.sponsors import MAX_ADDRESS, MAX_NAME, check_owner, register
 from ult.validation import check_field, check_text
 
 OnRegistered = Callable[[Business], None]  # gets the new business, owner key included
 
-NOT_VERIFIED = "Not verified by Google — checked offline only"
-VERIFIED = "Verified by Google"
+NOT_VERIFIED = N_("Not verified by Google — checked offline only")
+VERIFIED = N_("Verified by Google")
 
 
 def country_options() -> list[tuple[str, str]]:
     """Every ISO 3166 country by name, after a "choose" placeholder."""
-    return [("Choose your country…", ""), *countries()]
+    return [(_("Choose your country…"), ""), *countries()]
 
 
 def check_form(name: str, address: str, country: str) -> tuple[str, str, str]:
@@ -70,33 +71,37 @@ class RegistrationForm:
         self._checked: tuple[str, str, str] | None = None
 
         self.name = classed(
-            W.Text(description="Business name", placeholder="e.g. Fika Sisters", style=FIELD_STYLE),
+            W.Text(
+                description=_("Business name"),
+                placeholder=_("e.g. Fika Sisters"),
+                style=FIELD_STYLE,
+            ),
             "ult-name",
         )
         self.hint = classed(W.HTML(name_hint("")), "ult-name-hint")
         self.address = classed(
             W.Text(
-                description="Address",
-                placeholder="Street and number, postcode, city",
+                description=_("Address"),
+                placeholder=_("Street and number, postcode, city"),
                 style=FIELD_STYLE,
             ),
             "ult-address",
         )
         self.country = classed(
             W.Dropdown(
-                description="Country", options=country_options(), value="", style=FIELD_STYLE
+                description=_("Country"), options=country_options(), value="", style=FIELD_STYLE
             ),
             "ult-country",
         )
         self.validate = classed(
-            W.Button(description="Validate address", button_style="primary"), "ult-validate"
+            W.Button(description=_("Validate address"), button_style="primary"), "ult-validate"
         )
         self.message = Message()
         self.found = classed(W.HTML(), "ult-found")
         self.approve = classed(
-            W.Button(description="Approve", button_style="success"), "ult-approve"
+            W.Button(description=_("Approve"), button_style="success"), "ult-approve"
         )
-        self.retry = classed(W.Button(description="Try again"), "ult-retry")
+        self.retry = classed(W.Button(description=_("Try again")), "ult-retry")
         self.confirm = classed(
             W.VBox([self.found, W.HBox([self.approve, self.retry])]), "ult-confirm", "ult-card"
         )
@@ -132,11 +137,11 @@ class RegistrationForm:
     def _on_validate(self, _button: W.Button | None = None) -> None:
         self.message.clear()
         biz, address, country = check_form(self.name.value, self.address.value, self.country.value)
-        self.validate.disabled, self.validate.description = True, "Checking…"
+        self.validate.disabled, self.validate.description = True, _("Checking…")
         try:
             place = self.ctx.resolver.resolve(biz, address, country)
         finally:
-            self.validate.disabled, self.validate.description = False, "Validate address"
+            self.validate.disabled, self.validate.description = False, _("Validate address")
         self.place, self._checked = place, (biz, address, country)
         self.found.value = confirmation_html(biz, place)
         self._show_confirmation(True)
@@ -179,22 +184,24 @@ class RegistrationForm:
 
 def confirmation_html(biz: str, place: Place) -> str:
     """The "is this your business?" card (every value escaped)."""
+    verified, not_verified = esc(_(VERIFIED)), esc(_(NOT_VERIFIED))
     badge = (
-        f'<span class="ult-badge ult-badge-ok">{VERIFIED}</span>'
+        f'<span class="ult-badge ult-badge-ok">{verified}</span>'
         if place.verified
-        else f'<span class="ult-badge ult-badge-warn ult-unverified">{NOT_VERIFIED}</span>'
+        else f'<span class="ult-badge ult-badge-warn ult-unverified">{not_verified}</span>'
+    )
+    partial_words = _(
+        "Google matched only part of the address — check that this is the right place."
     )
     partial = (
-        '<p class="ult-note ult-note-warn">Google matched only part of the address — '
-        "check that this is the right place.</p>"
-        if place.partial_match
-        else ""
+        f'<p class="ult-note ult-note-warn">{esc(partial_words)}</p>' if place.partial_match else ""
     )
+    question, place_id = esc(_("Is this your business?")), esc(_("Place id:"))
     return (
-        '<h3 class="ult-h3">Is this your business?</h3>'
+        f'<h3 class="ult-h3">{question}</h3>'
         f'<p class="ult-found-name">{esc(biz)}</p>'
         f'<p class="ult-found-address">{esc(place.formatted_address)}</p>'
-        f'<p class="ult-found-place">Place id: <code>{esc(place.place_id)}</code></p>'
+        f'<p class="ult-found-place">{place_id} <code>{esc(place.place_id)}</code></p>'
         f"{badge}{partial}"
     )
 
@@ -214,7 +221,7 @@ class KeyReveal:
 
     def __init__(self) -> None:
         self.text = classed(W.HTML(), "ult-key-text")
-        self.done = classed(W.Button(description="I have saved it"), "ult-key-done")
+        self.done = classed(W.Button(description=_("I have saved it")), "ult-key-done")
         self.actions = W.HBox([self.done])
         self._save: DownloadButton | None = None
         self.widget = classed(W.VBox([self.text, self.actions]), "ult-key", "ult-card")
@@ -223,19 +230,25 @@ class KeyReveal:
 
     def show(self, business: Business) -> None:
         """Reveal ``business``'s owner key."""
+        registered = esc(_("Registered: {biz}").format(biz=business.biz))
+        advice = esc(
+            _(
+                "This is the owner key of the business. It is shown only now. This browser "
+                "remembers it, but if you clear the browser's data or use another computer you "
+                "will need it to manage the business. Keep it somewhere safe (a password "
+                "manager, or on paper) and never share it: anyone with it can change your "
+                "rewards."
+            )
+        )
+        sid_label, key_label = esc(_("Business id")), esc(_("Owner key"))
         self.text.value = (
-            f'<h3 class="ult-h3">Registered: {esc(business.biz)}</h3>'
-            "<p>This is the <b>owner key</b> of the business. It is shown only now. "
-            "This browser remembers it, but if you clear the browser's data or use another "
-            "computer you will need it to manage the business. Keep it somewhere safe "
-            "(a password manager, or on paper) and never share it: anyone with it can change "
-            "your rewards.</p>"
-            f'<p class="ult-owner-key-line">Business id <code>{esc(business.sid)}</code><br>'
-            f'Owner key <code class="ult-owner-key">{esc(business.owner_key)}</code></p>'
+            f'<h3 class="ult-h3">{registered}</h3><p>{advice}</p>'
+            f'<p class="ult-owner-key-line">{sid_label} <code>{esc(business.sid)}</code><br>'
+            f'{key_label} <code class="ult-owner-key">{esc(business.owner_key)}</code></p>'
         )
         self._drop_save()
         self._save = DownloadButton(
-            "Save key as a file",
+            _("Save key as a file"),
             f"ult-owner-key-{business.sid}.txt",
             "text/plain",
             lambda: owner_key_file(business),
@@ -264,19 +277,22 @@ class ImportForm:
         self.on_added = on_added
         self.sid = classed(
             W.Text(
-                description="Business id",
-                placeholder="e.g. fika-sisters-3fa9",
+                description=_("Business id"),
+                placeholder=_("e.g. fika-sisters-3fa9"),
                 style=FIELD_STYLE,
             ),
             "ult-import-sid",
         )
-        self.key = classed(W.Password(description="Owner key", style=FIELD_STYLE), "ult-import-key")
-        self.add = classed(W.Button(description="Add to this browser"), "ult-import-add")
-        self.message = Message()
-        intro = W.HTML(
-            '<p class="ult-hint">Registered this business on another computer? '
-            "Enter its business id and owner key to manage it here too.</p>"
+        self.key = classed(
+            W.Password(description=_("Owner key"), style=FIELD_STYLE), "ult-import-key"
         )
+        self.add = classed(W.Button(description=_("Add to this browser")), "ult-import-add")
+        self.message = Message()
+        words = _(
+            "Registered this business on another computer? Enter its business id and owner key "
+            "to manage it here too."
+        )
+        intro = W.HTML(f'<p class="ult-hint">{esc(words)}</p>')
         self.widget = classed(
             W.VBox([intro, self.sid, self.key, self.add, self.message]), "ult-import"
         )
@@ -298,17 +314,19 @@ class ImportForm:
             profile.sid, profile.biz, profile.place_id, key, profile.formatted_address
         )
         self.key.value = ""
-        self.message.ok(f"Added {profile.biz}.")
+        self.message.ok(_("Added {biz}.").format(biz=profile.biz))
         self.on_added(business)
 
 
 def registration_tab(form: RegistrationForm, importer: ImportForm) -> W.VBox:
     """The "Add a business" tab: the form, then the owner-key import folded away."""
-    more = W.Accordion(children=[importer.widget], titles=("Add a business registered elsewhere",))
-    more.selected_index = None
-    intro = W.HTML(
-        '<p class="ult-lead">Register a business, or another branch of yours. '
-        "You get a QR code to print; customers scan it to collect visits — "
-        "no app, no sign-up, no personal data.</p>"
+    more = W.Accordion(
+        children=[importer.widget], titles=(_("Add a business registered elsewhere"),)
     )
+    more.selected_index = None
+    words = _(
+        "Register a business, or another branch of yours. You get a QR code to print; "
+        "customers scan it to collect visits — no app, no sign-up, no personal data."
+    )
+    intro = W.HTML(f'<p class="ult-lead">{esc(words)}</p>')
     return classed(W.VBox([intro, form.widget, more]), "ult-tab-register")

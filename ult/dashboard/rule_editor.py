@@ -17,6 +17,7 @@ from ult.dashboard.context import Context
 from ult.dashboard.storage import Business
 from ult.dashboard.ui import Message, classed, esc, guarded
 from ult.errors import UltError
+from ult.i18n import N_, _
 from ult.rules import APPROVALS, LIMITS, Rule, get_rule, set_rule
 
 STYLE = {"description_width": "17em"}
@@ -24,16 +25,19 @@ WIDE = W.Layout(width="34em")
 
 # rule field → (label, help shown next to it)
 NUMBERS: dict[str, tuple[str, str]] = {
-    "points_per_scan": ("Points per visit", ""),
-    "points_needed": ("Points for a reward", ""),
-    "voucher_min": ("Minutes a voucher stays valid", "the customer shows it at the counter"),
-    "cooldown_min": ("Minutes between counted visits", "0 = every scan counts"),
-    "daily_cap": ("Counted visits per card per day", "0 = no limit"),
-    "expiry_days": ("Points expire after days away", "0 = never"),
+    "points_per_scan": (N_("Points per visit"), ""),
+    "points_needed": (N_("Points for a reward"), ""),
+    "voucher_min": (
+        N_("Minutes a voucher stays valid"),
+        N_("the customer shows it at the counter"),
+    ),
+    "cooldown_min": (N_("Minutes between counted visits"), N_("0 = every scan counts")),
+    "daily_cap": (N_("Counted visits per card per day"), N_("0 = no limit")),
+    "expiry_days": (N_("Points expire after days away"), N_("0 = never")),
 }
 REWARD_FIELDS = ("points_per_scan", "points_needed", "voucher_min")  # shown above the reward text
-CODE_HELP = (
-    "Only scans of the code on your <b>Counter screen</b> count: it changes every 30 seconds, "
+CODE_HELP = N_(
+    "Only scans of the code on your Counter screen count: it changes every 30 seconds, "
     "so a photo of your poster taken home earns nothing. Turn it on once the counter screen "
     "is up."
 )
@@ -67,7 +71,7 @@ def check_number(name: str, value: object) -> int:
     """A whole number within the field's limits, or UltError naming the field as the form does."""
     low, high = LIMITS[name]
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        label = NUMBERS[name][0]
+        label = _(NUMBERS[name][0])
         raise UltError("bad_rule", f"{label} must be a whole number from {low:,} to {high:,}.")
     return value
 
@@ -84,37 +88,45 @@ class RuleEditor:
         rows: dict[str, W.Widget] = {}
         for name, (label, help_text) in NUMBERS.items():
             low, high = LIMITS[name]
-            box = W.BoundedIntText(min=low, max=high, description=label, style=STYLE)
+            box = W.BoundedIntText(min=low, max=high, description=_(label), style=STYLE)
             self.inputs[name] = classed(box, f"ult-rule-{name.replace('_', '-')}")
-            rows[name] = W.HBox([box, W.HTML(f'<span class="ult-hint">{help_text}</span>')])
+            hint = esc(_(help_text)) if help_text else ""
+            rows[name] = W.HBox([box, W.HTML(f'<span class="ult-hint">{hint}</span>')])
         self.reward = classed(
-            W.Text(description="Reward", style=STYLE, layout=WIDE, placeholder="10% off your tab"),
+            W.Text(
+                description=_("Reward"),
+                style=STYLE,
+                layout=WIDE,
+                placeholder=_("A free coffee"),
+            ),
             "ult-rule-reward",
         )
         self.approval = classed(
             W.Dropdown(
-                description="Give the reward",
-                options=[("Instantly", "instant"), ("After staff approve it", "staff")],
+                description=_("Give the reward"),
+                options=[(_("Instantly"), "instant"), (_("After staff approve it"), "staff")],
                 style=STYLE,
             ),
             "ult-rule-approval",
         )
         self.require_code = classed(
-            W.Checkbox(description="Require the counter code", indent=False),
+            W.Checkbox(description=_("Require the counter code"), indent=False),
             "ult-rule-require-code",
         )
         self.save = classed(
-            W.Button(description="Save rule", button_style="primary"), "ult-save-rule"
+            W.Button(description=_("Save rule"), button_style="primary"), "ult-save-rule"
         )
         self.summary = classed(W.HTML(), "ult-rule-summary-box")
         self.message = Message()
-        intro = W.HTML(
-            '<p class="ult-lead">How visits turn into rewards. Changes apply from the next '
-            "scan; printed QR codes stay valid.</p>"
+        lead = _(
+            "How visits turn into rewards. Changes apply from the next scan; printed QR codes stay valid."
         )
-        limits = W.HTML('<h3 class="ult-h3">Fair use</h3>')
+        intro = W.HTML(f'<p class="ult-lead">{esc(lead)}</p>')
+        fair_use = esc(_("Fair use"))
+        limits = W.HTML(f'<h3 class="ult-h3">{fair_use}</h3>')
+        code_help = esc(_(CODE_HELP))
         code_box = classed(
-            W.VBox([self.require_code, W.HTML(f'<p class="ult-hint">{CODE_HELP}</p>')]),
+            W.VBox([self.require_code, W.HTML(f'<p class="ult-hint">{code_help}</p>')]),
             "ult-rule-code-box",
         )
         self.widget = classed(

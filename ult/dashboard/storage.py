@@ -2,7 +2,7 @@
 
 The profile is one JSON entry::
 
-    {"v": 1, "uid": "<owner id>", "current": "<sid>",
+    {"v": 1, "uid": "<owner id>", "current": "<sid>", "lang": "<chosen language>",
      "businesses": [{"sid", "biz", "place_id", "owner_key", "formatted_address", "added_ms"}]}
 
 ``storage.js`` reads it once per page (when the widget is first rendered, i.e. after every
@@ -125,6 +125,11 @@ class BrowserStore(anywidget.AnyWidget):
         self._require_loaded()
         if self.business(sid) and self.value.get("current") != sid:
             self._update(current=sid)
+
+    def choose_language(self, lang: str) -> None:
+        """Remember the dashboard language chosen on this browser."""
+        self._require_loaded()
+        self._update(lang=lang)
 
     @property
     def utc_offset_min(self) -> int:

@@ -18,6 +18,8 @@ from typing import Any
 import anywidget
 import traitlets as t
 
+from ult.i18n import _
+
 log = logging.getLogger("ult.dashboard")
 
 OnAction = Callable[[str, str], None]  # (action name, row id)
@@ -36,9 +38,9 @@ class Action:
         """The form the page gets."""
         return {
             "name": self.name,
-            "label": self.label,
+            "label": _(self.label),
             "style": self.style,
-            "confirm": self.confirm,
+            "confirm": _(self.confirm) if self.confirm else "",
         }
 
 
@@ -52,7 +54,7 @@ class Column:
 
     def to_json(self) -> dict[str, str]:
         """The form the page gets."""
-        return {"key": self.key, "label": self.label, "css": self.css}
+        return {"key": self.key, "label": _(self.label), "css": self.css}
 
 
 @dataclass(frozen=True)

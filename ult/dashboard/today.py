@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import redis
 
 from ult.clock import DAY_MS
+from ult.dashboard.ui import esc
+from ult.i18n import _
 from ult.schema import Entry, entry_ms
 
 
@@ -68,8 +70,8 @@ def stats_html(stats: DayStats) -> str:
 
     return (
         '<div class="ult-stats">'
-        + stat("ult-stat-scans", stats.scans, "scans today")
-        + stat("ult-stat-cards", len(stats.cards), "different cards today")
-        + stat("ult-stat-refused", stats.refused, "not counted today")
+        + stat("ult-stat-scans", stats.scans, esc(_("scans today")))
+        + stat("ult-stat-cards", len(stats.cards), esc(_("different cards today")))
+        + stat("ult-stat-refused", stats.refused, esc(_("not counted today")))
         + "</div>"
     )

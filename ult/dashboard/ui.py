@@ -18,6 +18,7 @@ import ipywidgets as W
 import redis.exceptions
 
 from ult.errors import UltError
+from ult.i18n import N_, _
 
 log = logging.getLogger("ult.dashboard")
 
@@ -25,8 +26,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 FIELD_STYLE = {"description_width": "9em"}  # labels of form fields line up on every tab
 
-UNAVAILABLE = "The loyalty database is not reachable right now. Try again in a moment."
-UNEXPECTED = "Something went wrong on our side. Try again; if it keeps happening, restart ULT."
+UNAVAILABLE = N_("The loyalty database is not reachable right now. Try again in a moment.")
+UNEXPECTED = N_("Something went wrong on our side. Try again; if it keeps happening, restart ULT.")
 
 
 def log_to_terminal() -> None:
@@ -62,8 +63,8 @@ def plain_words(exc: BaseException) -> str:
     if isinstance(exc, UltError):
         return exc.message
     if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
-        return UNAVAILABLE
-    return UNEXPECTED
+        return _(UNAVAILABLE)
+    return _(UNEXPECTED)
 
 
 class Message(W.HTML):
@@ -140,3 +141,8 @@ def table(headers: list[str], rows: list[list[str]], css: str, empty: str) -> st
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f'<table class="ult-table {css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def section_html(title: str, hint: str) -> str:
+    """A panel's section heading with its hint line (both escaped)."""
+    return f'<h3 class="ult-h3">{esc(title)}</h3><p class="ult-hint">{esc(hint)}</p>'

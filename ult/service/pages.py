@@ -15,6 +15,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ult import arun
+from ult.i18n import direction, negotiate, translate
 from ult.messages import TEXTS, page_catalog
 from ult.service.health import StorageHealth
 from ult.sponsors import get_profile
@@ -33,26 +34,57 @@ PAGE_HEADERS = {
 }
 
 
+# A page's words follow the browser's Accept-Language (caches must keep one copy per language).
+def _headers(lang: str) -> dict[str, str]:
+    return {**PAGE_HEADERS, "Vary": "Accept-Language", "Content-Language": lang}
+
+
 def _template(name: str) -> Template:
     return Template((PACKAGE / "templates" / name).read_text())
 
 
 def script_json(data: dict) -> str:
     """JSON that is safe inside a ``<script type="application/json">`` element."""
-    text = json.dumps(data, ensure_ascii=True)
+    text = json.dumps(data, ensure_ascii=False)  # the page is UTF-8: Arabic stays 2 bytes a letter
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def page_config(**values: object) -> str:
-    """The JSON config of a customer page: ``values``, plus the wording of every answer and
-    the field formats (declared once, on the server)."""
-    return script_json({**values, **_shared_config()})
+def page_config(lang: str = "en", **values: object) -> str:
+    """The JSON config of a customer page: ``values``, plus the wording of every answer in
+    ``lang`` and the field formats (declared once, on the server)."""
+    return script_json({**values, **_shared_config(lang)})
 
 
 @cache
-def _shared_config() -> dict:
+def _shared_config(lang: str) -> dict:
     formats = {name: pattern.pattern for name, (pattern, _) in FORMATS.items()}
-    return {"messages": page_catalog(), "formats": formats}
+    return {"messages": page_catalog(lang), "formats": formats}
+
+
+def page_language(request: Request) -> str:
+    """The language a page is rendered in: the browser's Accept-Language, else English."""
+    return negotiate(request.headers.get("accept-language"))
+
+
+def render(name: str, lang: str, **values: str) -> str:
+    """Template ``name`` in ``lang``: ``${t_<id>}`` is text ``<id>`` of the catalog (escaped),
+    ``$lang`` and ``$dir`` the page's language and direction; ``values`` are already HTML."""
+    texts = {f"t_{key}": html.escape(translate(lang, text)) for key, text in TEXTS.items()}
+    return _template(name).safe_substitute(texts, lang=lang, dir=direction(lang), **values)
+
+
+def _fill_html(lang: str, key: str, **markup: str) -> str:
+    """Text ``key`` escaped, with its ``{placeholders}`` replaced by the HTML ``markup``."""
+    text = html.escape(translate(lang, TEXTS[key]))
+    for name, fragment in markup.items():
+        text = text.replace(f"{{{name}}}", fragment)
+    return text
+
+
+def _not_found_detail(lang: str, sid: str) -> str:
+    return _fill_html(
+        lang, "not_found_detail", sid=f'<code class="sid">{html.escape(sid[:64])}</code>'
+    )
 
 
 def routes(r: redis.asyncio.Redis, health: StorageHealth | None = None) -> list:
@@ -71,24 +103,35 @@ def routes(r: redis.asyncio.Redis, health: StorageHealth | None = None) -> list:
 
     async def scan_page(request: Request) -> Response:
         sid = request.path_params["sid"]
+        lang = page_language(request)
         profile = None
         if FORMATS["sid"][0].fullmatch(sid):
             profile = await arun(r, get_profile(sid))
         if profile is None:
-            page = _template("not_found.html").safe_substitute(sid=html.escape(sid[:64]))
-            return HTMLResponse(page, status_code=404, headers=PAGE_HEADERS)
-        page = _template("scan.html").safe_substitute(
-            title=html.escape(f"{profile.biz} — loyalty card"),
+            page = render("not_found.html", lang, detail=_not_found_detail(lang, sid))
+            return HTMLResponse(page, status_code=404, headers=_headers(lang))
+        link = f'<a href="/wallet">{html.escape(translate(lang, TEXTS["my_cards"]))}</a>'
+        page = render(
+            "scan.html",
+            lang,
+            title=html.escape(translate(lang, TEXTS["scan_title"]).format(biz=profile.biz)),
             biz=html.escape(profile.biz),
-            config=page_config(sid=profile.sid, biz=profile.biz),
+            fineprint=_fill_html(lang, "scan_fineprint", link=link),
+            config=page_config(lang, sid=profile.sid, biz=profile.biz),
         )
-        return HTMLResponse(page, headers=PAGE_HEADERS)
+        return HTMLResponse(page, headers=_headers(lang))
 
     async def wallet(request: Request) -> Response:
-        page = _template("wallet.html").safe_substitute(
-            title="My loyalty cards", config=page_config()
-        )
-        return HTMLResponse(page, headers=PAGE_HEADERS)
+        lang = page_language(request)
+        page = render("wallet.html", lang, config=page_config(lang))
+        return HTMLResponse(page, headers=_headers(lang))
+
+    async def offline_page(request: Request) -> Response:
+        # The service worker keeps this page for scans made offline, in the language the
+        # browser asked for when it installed.
+        lang = page_language(request)
+        page = render("offline.html", lang)
+        return HTMLResponse(page, headers={**_headers(lang), "Cache-Control": "no-cache"})
 
     async def staff_page(request: Request) -> Response:
         page = _template("staff.html").safe_substitute(
@@ -107,6 +150,7 @@ def routes(r: redis.asyncio.Redis, health: StorageHealth | None = None) -> list:
         Route("/s/{sid}", scan_page),
         Route("/wallet", wallet),
         Route("/staff", staff_page),
+        Route("/static/offline.html", offline_page),
         Route("/sw.js", root_file("sw.js", "text/javascript")),
         Route(
             "/manifest.webmanifest", root_file("manifest.webmanifest", "application/manifest+json")

@@ -6,7 +6,7 @@
 // }
 // Recovery code: "ULT1." + base64url(UTF-8 JSON {v: 1, cards: {"<sid>": {key, biz}}})
 
-import { format } from "./common.js";
+import { format, say } from "./common.js";
 
 const STORE = "ult.cards";
 const CODE_PREFIX = "ULT1.";
@@ -39,7 +39,7 @@ export function loadCards() {
   try {
     raw = localStorage.getItem(STORE);
   } catch (err) {
-    throw new StorageError("This browser does not let the page keep data.");
+    throw new StorageError(say("storage_blocked"));
   }
   let parsed = {};
   try {
@@ -62,7 +62,7 @@ function saveCards(cards) {
   try {
     localStorage.setItem(STORE, JSON.stringify(cards));
   } catch (err) {
-    throw new StorageError("This browser did not let the page save your card.");
+    throw new StorageError(say("storage_refused"));
   }
 }
 
@@ -76,7 +76,7 @@ export function getOrCreateCard(sid, biz) {
     saveCards(cards);
     // Read back: a browser that silently drops writes would otherwise mint a new card per visit.
     if (loadCards()[sid]?.key !== card.key) {
-      throw new StorageError("This browser did not keep your card.");
+      throw new StorageError(say("storage_lost"));
     }
   }
   return card;
@@ -110,9 +110,9 @@ export class CodeError extends Error {}
 /** Parse and check a recovery code; returns {sid: {key, biz}} or throws CodeError. */
 export function parseCode(text) {
   const code = String(text || "").replace(/\s+/g, "");
-  if (!code) throw new CodeError("Paste a recovery code first.");
+  if (!code) throw new CodeError(say("code_empty"));
   if (!code.startsWith(CODE_PREFIX)) {
-    throw new CodeError("That is not a ULT recovery code (it should start with “ULT1.”).");
+    throw new CodeError(say("code_not_ult"));
   }
   const body = code.slice(CODE_PREFIX.length).replace(/={1,2}$/, "");
   let data;
@@ -120,20 +120,20 @@ export function parseCode(text) {
     if (!/^[A-Za-z0-9_-]+$/.test(body)) throw new Error("alphabet");
     data = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(fromBase64url(body)));
   } catch {
-    throw new CodeError("This recovery code is damaged or incomplete. Copy the whole code and try again.");
+    throw new CodeError(say("code_incomplete"));
   }
   if (!data || data.v !== 1 || typeof data.cards !== "object" || Array.isArray(data.cards) || !data.cards) {
-    throw new CodeError("This recovery code is damaged or from a newer version of ULT.");
+    throw new CodeError(say("code_newer"));
   }
   const cards = {};
   for (const [sid, card] of Object.entries(data.cards)) {
     if (!SID_RE.test(sid) || !card || typeof card.key !== "string" || !KEY_RE.test(card.key)) {
-      throw new CodeError("This recovery code is damaged: one of its cards is not valid.");
+      throw new CodeError(say("code_bad_card"));
     }
     const biz = typeof card.biz === "string" && card.biz.trim() ? card.biz.slice(0, MAX_BIZ) : sid;
     cards[sid] = { key: card.key, biz };
   }
-  if (Object.keys(cards).length === 0) throw new CodeError("This recovery code holds no cards.");
+  if (Object.keys(cards).length === 0) throw new CodeError(say("code_no_cards"));
   return cards;
 }
 

@@ -1,7 +1,9 @@
 // Rewards on the customer pages: the Claim button, a claim's states, and the
 // live voucher — full screen, with the current time ticking and a moving background, so that
 // staff can tell it from a screenshot at a glance.
-import { el, friendlyError, noteServerTime, plural, request, say, serverNow } from "./common.js";
+import {
+  count, el, friendlyError, humanDuration, noteServerTime, request, say, serverNow,
+} from "./common.js";
 
 const CONFIRM_GUARD_MS = 400; // a double tap on "Claim now" must not also confirm
 const RECENT_MS = 60 * 60 * 1000; // a claim that ended is still mentioned for an hour
@@ -31,24 +33,23 @@ export function claimState(claim, now = serverNow()) {
 const isOpen = (claim) => ["requested", "approved"].includes(claimState(claim));
 
 function pointsBack(claim) {
-  const n = Number(claim.points) || 0;
-  return `Your ${plural(n, "point")} ${n === 1 ? "is" : "are"} back on your card.`;
+  return count("points_back", Number(claim.points) || 0);
 }
 
 /** Plain words for a claim that has ended. */
 function endedWords(claim) {
   switch (claimState(claim)) {
     case "rejected":
-      return `Sorry — the staff didn't approve this claim. ${pointsBack(claim)}`;
+      return say("claim_rejected", { back: pointsBack(claim) });
     case "void":
-      return `The staff cancelled this reward. ${pointsBack(claim)}`;
+      return say("claim_void", { back: pointsBack(claim) });
     case "redeemed":
       return say("voucher_used", {
         reward: claim.reward,
         time: clockText(claim.redeemed_ms || serverNow()).slice(0, 5),
       });
     case "expired":
-      return `Your voucher for ${claim.reward} expired at ${clockText(claim.expires_at).slice(0, 5)}.`;
+      return say("voucher_expired", { reward: claim.reward, time: clockText(claim.expires_at).slice(0, 5) });
     default:
       return "";
   }
@@ -89,15 +90,15 @@ function buildVoucher() {
     clock: el("time", "voucher-clock"),
     left: el("p", "voucher-left"),
     used: el("p", "voucher-used", say("used")),
-    hint: el("p", "voucher-hint", "Show this screen to the staff"),
-    close: el("button", "button voucher-close", "Done"),
+    hint: el("p", "voucher-hint", say("voucher_hint")),
+    close: el("button", "button voucher-close", say("done")),
   };
   for (const [name, node] of Object.entries(parts)) node.id = `voucher-${name}`;
   parts.close.type = "button";
   const card = el("div", "voucher-card");
   card.append(
     parts.biz,
-    el("p", "voucher-eyebrow", "Reward"),
+    el("p", "voucher-eyebrow", say("reward")),
     parts.reward,
     parts.code,
     parts.used,
@@ -124,7 +125,7 @@ function paintVoucher(now) {
   parts.used.hidden = state !== "redeemed";
   parts.hint.hidden = state !== "approved";
   parts.left.textContent =
-    state === "approved" ? `Valid for ${countdownText(claim.expires_at - now)}` : endedWords(claim);
+    state === "approved" ? say("valid_for", { time: countdownText(claim.expires_at - now) }) : endedWords(claim);
 }
 
 /** Show `claim` full screen (or update the one showing). */
@@ -251,7 +252,7 @@ export class ClaimBox {
       const words = friendlyError({ ...ack, reward: this.card?.rule?.reward });
       if (words.retry) {
         // The claim may have gone through with its answer lost; trying again is safe.
-        words.detail = "We couldn't confirm your claim. Try again — points are never spent twice.";
+        words.detail = say("claim_unconfirmed");
       }
       this.notice = words;
     }
@@ -287,12 +288,12 @@ export class ClaimBox {
 
   offer() {
     const rule = this.card.rule;
-    const go = button("Claim now", "claim-button", () => {
+    const go = button(say("claim_now"), "claim-button", () => {
       this.confirming = true;
       this.render();
     });
     return [
-      el("p", "claim-eyebrow", "Reward earned!"),
+      el("p", "claim-eyebrow", say("reward_earned")),
       el("p", "claim-reward", rule.reward),
       go,
     ];
@@ -300,12 +301,10 @@ export class ClaimBox {
 
   confirm() {
     const rule = this.card.rule;
-    const valid = plural(Number(rule.voucher_min) || 15, "minute");
-    const how = rule.approval === "staff"
-      ? `Show this to staff now — they approve it at the counter, then the voucher is valid for ${valid}.`
-      : `Show this to staff now — the voucher is valid for ${valid}.`;
-    const yes = button(this.busy ? "Claiming…" : "Yes, claim it", "claim-confirm", () => this.submit());
-    const no = button("Not now", "claim-cancel button--secondary", () => {
+    const valid = humanDuration((Number(rule.voucher_min) || 15) * 60);
+    const how = say(rule.approval === "staff" ? "claim_how_staff" : "claim_how", { valid });
+    const yes = button(say(this.busy ? "claiming" : "claim_yes"), "claim-confirm", () => this.submit());
+    const no = button(say("not_now"), "claim-cancel button--secondary", () => {
       this.confirming = false;
       this.render();
     });
@@ -315,19 +314,19 @@ export class ClaimBox {
     const row = el("div", "claim-actions");
     row.append(yes, no);
     return [
-      el("p", "claim-title", `Claim ${rule.reward}?`),
+      el("p", "claim-title", say("claim_title", { reward: rule.reward })),
       el("p", "claim-text", how),
-      el("p", "claim-small", `This uses ${plural(rule.points_needed, "point")}.`),
+      el("p", "claim-small", say("claim_uses", { points: count("points", rule.points_needed) })),
       row,
     ];
   }
 
   waiting(claim) {
     return [
-      el("p", "claim-title claim-title--waiting", "Waiting for staff to approve…"),
-      el("p", "claim-text", "Show this code at the counter:"),
+      el("p", "claim-title claim-title--waiting", say("claim_waiting")),
+      el("p", "claim-text", say("claim_show_code")),
       el("p", "claim-code", claim.code),
-      el("p", "claim-small", `${claim.reward} · ${plural(claim.points, "point")} set aside for it`),
+      el("p", "claim-small", say("claim_set_aside", { reward: claim.reward, points: count("points", claim.points) })),
     ];
   }
 
@@ -336,13 +335,13 @@ export class ClaimBox {
     this.stopTick = everySecond((now) => {
       // Expired: re-render (as its own task; this runs inside render the first time).
       if (claimState(claim, now) !== "approved") return setTimeout(() => this.render());
-      left.textContent = `Valid for ${countdownText(claim.expires_at - now)}`;
+      left.textContent = say("valid_for", { time: countdownText(claim.expires_at - now) });
     });
     return [
-      el("p", "claim-eyebrow", "Your voucher"),
+      el("p", "claim-eyebrow", say("your_voucher")),
       el("p", "claim-reward", claim.reward),
       left,
-      button("Show voucher", "claim-show", () => openVoucher(claim)),
+      button(say("show_voucher"), "claim-show", () => openVoucher(claim)),
     ];
   }
 }

@@ -65,23 +65,59 @@ export function request(socket, event, payload, timeoutMs = 6000) {
   });
 }
 
-/** 2520 → "42 minutes"; 5400 → "1 hour 30 minutes"; 20 → "a few seconds". */
-export function humanDuration(seconds) {
-  const s = Math.max(0, Math.round(Number(seconds) || 0));
-  if (s < 45) return "a few seconds";
-  const minutes = Math.ceil(s / 60);
-  if (minutes < 60) return plural(minutes, "minute");
+/** A wait in whole units: [amount, unit] pairs, e.g. 5400 s → [[1, "hour"], [30, "minute"]]. */
+function waitUnits(seconds) {
+  const minutes = Math.ceil(seconds / 60);
+  if (minutes < 60) return [[minutes, "minute"]];
   const hours = Math.floor(minutes / 60);
   const rest = minutes % 60;
-  if (hours >= 24) {
-    const days = Math.round(hours / 24);
-    return plural(days, "day");
-  }
-  return rest ? `${plural(hours, "hour")} ${plural(rest, "minute")}` : plural(hours, "hour");
+  if (hours >= 24) return [[Math.round(hours / 24), "day"]];
+  return rest ? [[hours, "hour"], [rest, "minute"]] : [[hours, "hour"]];
 }
 
-export function plural(n, word) {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
+/**
+ * 2520 → "42 minutes"; 5400 → "1 hour 30 minutes"; 20 → "a few seconds" — in the page's
+ * language (CLDR unit names through Intl, as the server words it with Babel).
+ */
+export function humanDuration(seconds) {
+  const s = Math.max(0, Math.round(Number(seconds) || 0));
+  if (s < 45) return say("a_few_seconds");
+  const parts = waitUnits(s).map(([n, unit]) =>
+    new Intl.NumberFormat(LANG, { style: "unit", unit, unitDisplay: "long" }).format(n));
+  return parts.length > 1 ? new Intl.ListFormat(LANG, { type: "unit", style: "narrow" }).format(parts) : parts[0];
+}
+
+/** "in 42 minutes" (Intl.RelativeTimeFormat); a wait of two units: "in 1 hour 30 minutes". */
+export function relativeWait(seconds) {
+  const s = Math.max(0, Math.round(Number(seconds) || 0));
+  const parts = waitUnits(s);
+  if (s < 45 || parts.length > 1) return say("in_wait", { wait: humanDuration(s) });
+  const [[n, unit]] = parts;
+  return new Intl.RelativeTimeFormat(LANG, { numeric: "always" }).format(n, unit);
+}
+
+/** A number in the page's language: 1234 → "1,234" (en), "1 234" (sv), "١٬٢٣٤" (ar). */
+export function number(n) {
+  return new Intl.NumberFormat(LANG).format(n);
+}
+
+/**
+ * A plural text of the catalog for `n` ("points": 1 → "1 point", 2 → "2 points"): the form
+ * is chosen by Intl.PluralRules, so Arabic gets its six forms.
+ */
+export function count(id, n, values = {}) {
+  const forms = CATALOG.plurals?.[id] || {};
+  const category = new Intl.PluralRules(LANG).select(n);
+  const template = forms[category] ?? forms.other ?? `{n} ${id}`;
+  return fill(template, { ...values, n: number(n) });
+}
+
+/** A date (with `withTime`, a date and time) in the page's language. */
+export function dateText(ms, withTime = false) {
+  const date = new Date(ms);
+  return withTime
+    ? date.toLocaleString(LANG, { dateStyle: "medium", timeStyle: "short" })
+    : date.toLocaleDateString(LANG);
 }
 
 /**
@@ -94,7 +130,7 @@ export function progress({ points, points_needed: needed, reward }) {
   if (needed <= 0 || !reward) return null;
   const ready = points >= needed;
   const text = say(ready ? "progress_ready" : "progress", {
-    points, needed, more: needed - points, reward,
+    points: number(points), needed: number(needed), more: number(needed - points), reward,
   });
   return { text, fraction: Math.min(1, points / needed), ready };
 }
@@ -102,7 +138,9 @@ export function progress({ points, points_needed: needed, reward }) {
 // The wording of every answer and the field formats, sent by the server in the page's config
 // (ult/messages.py, ult/validation.py): declared once, on the server.
 const CONFIG = pageConfig();
-const CATALOG = CONFIG.messages || { errors: {}, retryable: [], texts: {} };
+const CATALOG = CONFIG.messages || { errors: {}, retryable: [], texts: {}, plurals: {} };
+/** The page's language (the server chose it from the browser's Accept-Language). */
+export const LANG = CATALOG.lang || document.documentElement.lang || "en";
 
 /** A text of the catalog with its {placeholders} filled in. */
 export function say(id, values = {}) {
@@ -127,8 +165,8 @@ export function friendlyError(ack) {
   const missing = Number(ack?.points_needed) - Number(ack?.points);
   const values = {
     wait: humanDuration(ack?.next_scan_in),
-    missing: plural(Math.max(missing, 0), "more point"),
-    reward: ack?.reward || "your reward",
+    missing: count("more_points", Math.max(missing, 0)),
+    reward: ack?.reward || say("your_reward"),
   };
   return {
     code,

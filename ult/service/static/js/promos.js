@@ -1,5 +1,5 @@
 // A sponsor's promotions as the customer's pages word them (texts from ult/messages.py).
-import { plural, say } from "./common.js";
+import { count, say } from "./common.js";
 
 const TIME = { hour: "2-digit", minute: "2-digit" };
 const DAY_TIME = { weekday: "short", hour: "2-digit", minute: "2-digit" };
@@ -15,7 +15,7 @@ function when(ms) {
 export function appliedLine(ack) {
   const promo = ack && ack.promotion;
   if (!promo || !promo.name) return "";
-  return say("promo_applied", { name: promo.name, points: plural(Number(ack.gained) || 0, "point") });
+  return say("promo_applied", { name: promo.name, points: count("points", Number(ack.gained) || 0) });
 }
 
 /** The sponsor's running and next promotion, as lines ([] when there are none). */

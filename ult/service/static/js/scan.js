@@ -2,7 +2,8 @@
 import { getOrCreateCard, randomToken, rememberBalance, StorageError } from "./cards.js";
 import { ClaimBox } from "./claim.js";
 import {
-  connect, el, format, friendlyError, humanDuration, pageConfig, plural, progress, registerServiceWorker,
+  connect, count, el, format, number, friendlyError, humanDuration, pageConfig, progress,
+  registerServiceWorker,
   request, say,
 } from "./common.js";
 import { appliedLine, promotionLines } from "./promos.js";
@@ -55,7 +56,7 @@ function show({ tone, icon, title, detail = "", balance = null, retry = false })
 /** Points and progress from a scan answer ({points, points_needed, reward}), or hide them. */
 function showBalance(balance) {
   $("points").hidden = !balance;
-  if (balance) $("points").textContent = plural(balance.points, "point");
+  if (balance) $("points").textContent = count("points", balance.points);
   const p = balance && progress(balance);
   $("progress").hidden = !p;
   if (p) {
@@ -92,7 +93,7 @@ function showVisit(ack, retried) {
   show({
     tone: "ok",
     icon: "ok",
-    title: say(again ? "visit_again" : "visit_recorded", { visits: ack.visits }),
+    title: say(again ? "visit_again" : "visit_recorded", { visits: number(ack.visits) }),
     detail: next > 0 ? say("next_visit", { wait: humanDuration(next) }) : say("thanks"),
     balance: ack,
   });

@@ -2,7 +2,8 @@
 import { CodeError, exportCode, importCode, loadCards, rememberBalance, StorageError } from "./cards.js";
 import { ClaimBox } from "./claim.js";
 import {
-  connect, el, friendlyError, humanDuration, plural, progress, registerServiceWorker, request,
+  connect, count, dateText, el, friendlyError, progress, registerServiceWorker, relativeWait, request,
+  LANG, say,
 } from "./common.js";
 import { promotionLines } from "./promos.js";
 
@@ -14,12 +15,12 @@ let socket = null;
 function historyItem(entry) {
   const li = el("li");
   const when = Number.isFinite(entry.at_ms) ? new Date(entry.at_ms) : null;
-  const what = "Visit"; // a card's history lists its recent visits
+  const what = say("visit"); // a card's history lists its recent visits
   const pts = Number(entry.points) || 0;
   li.append(el("span", "history-what", what + (entry.tag ? ` · ${entry.tag}` : "")));
-  if (pts) li.append(el("span", "history-points", `${pts > 0 ? "+" : ""}${plural(pts, "point")}`));
+  if (pts) li.append(el("span", "history-points", `${pts > 0 ? "+" : ""}${count("points", pts)}`));
   if (when) {
-    const words = when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    const words = dateText(when.getTime(), true);
     const time = el("time", "history-when", words);
     time.dateTime = when.toISOString();
     li.append(time);
@@ -43,10 +44,10 @@ function cardItem(sid, card) {
   const head = el("div", "card-head");
   head.append(el("span", "card-biz", (ack?.ok && ack.biz) || card.biz || sid));
   const points = Number(known.points);
-  head.append(el("span", "card-points", Number.isFinite(points) ? plural(points, "point") : "— points"));
+  head.append(el("span", "card-points", Number.isFinite(points) ? count("points", points) : say("points_unknown")));
   summary.append(head);
   const visits = Number(known.visits);
-  const visitsText = Number.isFinite(visits) ? plural(visits, "visit") : "Balance not loaded yet";
+  const visitsText = Number.isFinite(visits) ? count("visits", visits) : say("balance_not_loaded");
   summary.append(el("span", "card-visits", visitsText));
 
   const p = ack?.ok ? progress({ ...ack, ...ack.rule }) : null;
@@ -66,11 +67,11 @@ function cardItem(sid, card) {
   }
   if (ack && !ack.ok) {
     const words = ack.error?.code === "unknown_sponsor"
-      ? { title: "This business has left ULT." }
+      ? { title: say("business_left") }
       : friendlyError(ack);
     summary.append(el("span", "card-note", words.title));
   } else if (!ack && card.seen_at) {
-    summary.append(el("span", "card-note", `Last seen ${new Date(card.seen_at).toLocaleDateString()}`));
+    summary.append(el("span", "card-note", say("last_seen", { date: dateText(card.seen_at) })));
   }
   details.append(summary);
 
@@ -78,16 +79,19 @@ function cardItem(sid, card) {
   const facts = el("dl");
   if (ack?.ok && ack.rule) {
     const rule = ack.rule;
-    if (rule.reward) detailRow(facts, "Reward", `${rule.reward} at ${plural(rule.points_needed, "point")}`);
-    detailRow(facts, "Each visit", plural(rule.points_per_scan || 1, "point"));
+    if (rule.reward) {
+      const at = { reward: rule.reward, points: count("points", rule.points_needed) };
+      detailRow(facts, say("reward"), say("reward_at", at));
+    }
+    detailRow(facts, say("each_visit"), count("points", rule.points_per_scan || 1));
     const next = Number(ack.next_scan_in) || 0;
-    detailRow(facts, "Next visit counts", next > 0 ? `in ${humanDuration(next)}` : "now");
+    detailRow(facts, say("next_visit_counts"), next > 0 ? relativeWait(next) : say("now"));
   }
-  if (ack?.ok && ack.cid) detailRow(facts, "Card number", ack.cid);
-  if (card.added_at) detailRow(facts, "On this phone since", new Date(card.added_at).toLocaleDateString());
+  if (ack?.ok && ack.cid) detailRow(facts, say("card_number"), ack.cid);
+  if (card.added_at) detailRow(facts, say("on_phone_since"), dateText(card.added_at));
   body.append(facts);
   if (ack?.ok && Array.isArray(ack.history) && ack.history.length) {
-    body.append(el("h3", "", "Recent activity"));
+    body.append(el("h3", "", say("recent_activity")));
     const list = el("ol", "history");
     const newest = ack.history.slice().sort((a, b) => (Number(b.at_ms) || 0) - (Number(a.at_ms) || 0));
     for (const entry of newest.slice(0, 20)) list.append(historyItem(entry));
@@ -153,7 +157,7 @@ async function refresh(sids) {
     }
   }
   render();
-  setStatus(offline ? "Some balances could not be loaded. Showing what this phone saw last." : "");
+  setStatus(offline ? say("balances_partial") : "");
 }
 
 /** The reward panel of a card: claiming here counts no visit (it never opens /s/{sid}). */
@@ -184,10 +188,13 @@ function setUpExport() {
       $("export-code").select();
       copied = document.execCommand?.("copy") ?? false;
     }
-    $("copy-status").textContent = copied
-      ? "Copied. Keep it somewhere private."
-      : "Select the code and copy it.";
+    $("copy-status").textContent = say(copied ? "copied" : "copy_by_hand");
   });
+}
+
+/** "a, b, c" (the page's language joins lists its own way). */
+function names(list) {
+  return new Intl.ListFormat(LANG, { style: "short", type: "unit" }).format(list);
 }
 
 function setUpImport() {
@@ -205,15 +212,11 @@ function setUpImport() {
     }
     const lines = [];
     if (result.added.length) {
-      lines.push(`Added ${plural(result.added.length, "card")}: ${result.added.join(", ")}.`);
+      const cards = count("cards", result.added.length);
+      lines.push(say("import_added", { cards, names: names(result.added) }));
     }
-    if (result.same.length) lines.push(`Already on this phone: ${result.same.join(", ")}.`);
-    if (result.conflicts.length) {
-      lines.push(
-        `Kept the card this phone already has for ${result.conflicts.join(", ")} ` +
-          "(the code holds a different card there; it was not imported, so no points were lost)."
-      );
-    }
+    if (result.same.length) lines.push(say("import_same", { names: names(result.same) }));
+    if (result.conflicts.length) lines.push(say("import_conflicts", { names: names(result.conflicts) }));
     msg.className = `form-msg ${result.conflicts.length ? "form-msg--warn" : "form-msg--ok"}`;
     msg.textContent = lines.join(" ");
     if (result.added.length) $("import-code").value = "";
@@ -232,7 +235,7 @@ function ensureSocket() {
     for (const box of claims.values()) if (box.cid && box.cid === claim.cid) box.onUpdate(claim);
   });
   socket.on("connect_error", () =>
-    setStatus("Offline — showing the balances this phone saw last.", "warn")
+    setStatus(say("wallet_offline"), "warn")
   );
 }
 
