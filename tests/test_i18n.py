@@ -89,6 +89,16 @@ def test_every_page_text_is_used_and_every_used_text_exists() -> None:
     }
     counted = set(re.findall(r"\bcount\(\"(\w+)\"", scripts))
     in_html = set(re.findall(r"\$\{t_(\w+)\}", templates))
+    in_html |= set(re.findall(r'data-say="(\w+)"', templates))
+    # ids chosen at run time from a fixed set: listed as string literals (e.g. "staff_approve")
+    said |= set(re.findall(r'"(\w+)"', scripts)) & set(TEXTS)
+    said |= {
+        f"{prefix}{suffix}"
+        for prefix in re.findall(r"`(\w+_)\$\{", scripts)
+        for suffix in ("requested", "approved", "redeemed", "expired", "rejected", "void")
+        + ("approve", "reject", "redeem")
+        if f"{prefix}{suffix}" in TEXTS
+    }
     in_python = set(re.findall(r"TEXTS\[\"(\w+)\"\]|_fill_html\(\s*lang,\s*\"(\w+)\"", python))
     in_python = {i for pair in in_python for i in pair if i}
     assert said | in_html | in_python <= set(TEXTS)

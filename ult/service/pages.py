@@ -134,10 +134,10 @@ def routes(r: redis.asyncio.Redis, health: StorageHealth | None = None) -> list:
         return HTMLResponse(page, headers={**_headers(lang), "Cache-Control": "no-cache"})
 
     async def staff_page(request: Request) -> Response:
-        page = _template("staff.html").safe_substitute(
-            title=html.escape(f"ULT — {TEXTS['staff_title']}"), config=page_config(page="staff")
-        )
-        return HTMLResponse(page, headers=PAGE_HEADERS)
+        lang = page_language(request)
+        title = html.escape(f"ULT — {translate(lang, TEXTS['staff_title'])}")
+        page = render("staff.html", lang, title=title, config=page_config(lang, page="staff"))
+        return HTMLResponse(page, headers=_headers(lang))
 
     def root_file(name: str, media_type: str):
         async def serve(request: Request) -> Response:
