@@ -17,21 +17,23 @@ from ult.dashboard.context import Context
 from ult.dashboard.storage import Business
 from ult.dashboard.ui import Message, classed, esc, guarded
 from ult.errors import UltError
+from ult.i18n import N_, _
 
 STYLE = {"description_width": "10em"}
-KINDS = (("One-off (start and end)", "once"), ("Every week (days and hours)", "weekly"))
-LEAD = (
-    '<h3 class="ult-h3">Promotions</h3><p class="ult-lead">Multiply the points of every visit '
-    "while a promotion runs: a one-off event, or a weekly happy hour. When promotions overlap, "
-    "<b>the largest multiplier wins</b> (they do not add up). Customers see the running and the "
-    "next promotion on their card.</p>"
+KINDS = ((N_("One-off (start and end)"), "once"), (N_("Every week (days and hours)"), "weekly"))
+LEAD = N_(
+    "Multiply the points of every visit while a promotion runs: a one-off event, or a weekly "
+    "happy hour. When promotions overlap, {largest} (they do not add up). Customers see the "
+    "running and the next promotion on their card."
 )
+LARGEST = N_("the largest multiplier wins")
 
 
 def promotion_rows(promos: list[pr.Promotion], zone: ZoneInfo) -> str:
     """The promotions as an HTML table (escaped), times in the sponsor's zone."""
     if not promos:
-        return '<p class="ult-hint ult-promo-none">No promotions yet.</p>'
+        none = _("No promotions yet.")
+        return f'<p class="ult-hint ult-promo-none">{esc(none)}</p>'
     rows = []
     for p in promos:
         d = p.to_dict()
@@ -48,7 +50,10 @@ def promotion_rows(promos: list[pr.Promotion], zone: ZoneInfo) -> str:
             f"<tr><td>{esc(p.name)}</td><td>×{p.multiplier:g}</td><td>{esc(when)}</td>"
             f"<td><code>{esc(p.id)}</code></td></tr>"
         )
-    head = "<tr><th>Promotion</th><th>Points</th><th>When</th><th>Id</th></tr>"
+    head = "".join(
+        f"<th>{esc(_(h))}</th>" for h in (N_("Promotion"), N_("Points"), N_("When"), N_("Id"))
+    )
+    head = f"<tr>{head}</tr>"
     return f'<table class="ult-table ult-promo-table">{head}{"".join(rows)}</table>'
 
 
@@ -61,7 +66,8 @@ class PromoEditor:
         self.promos: list[pr.Promotion] = []
         self.table = classed(W.HTML(), "ult-promo-list")
         self.name = classed(
-            W.Text(description="Name", placeholder="Double points", style=STYLE), "ult-promo-name"
+            W.Text(description=_("Name"), placeholder=_("Double points"), style=STYLE),
+            "ult-promo-name",
         )
         self.multiplier = classed(
             W.BoundedFloatText(
@@ -69,54 +75,72 @@ class PromoEditor:
                 min=0,
                 max=100,
                 step=0.5,
-                description="Multiply points by",
+                description=_("Multiply points by"),
                 style=STYLE,
             ),
             "ult-promo-multiplier",
         )
         self.kind = classed(
-            W.ToggleButtons(options=KINDS, value="once", description="Runs", style=STYLE),
+            W.ToggleButtons(
+                options=[(_(label), kind) for label, kind in KINDS],
+                value="once",
+                description=_("Runs"),
+                style=STYLE,
+            ),
             "ult-promo-kind",
         )
         self.start = classed(
-            W.Text(description="Start", placeholder="2026-12-24 14:00", style=STYLE),
+            W.Text(description=_("Start"), placeholder="2026-12-24 14:00", style=STYLE),
             "ult-promo-start",
         )
         self.end = classed(
-            W.Text(description="End", placeholder="2026-12-24 17:00", style=STYLE), "ult-promo-end"
+            W.Text(description=_("End"), placeholder="2026-12-24 17:00", style=STYLE),
+            "ult-promo-end",
         )
         self.days = classed(
-            W.Text(description="Days", placeholder="tue-thu or sat,sun", style=STYLE),
+            W.Text(description=_("Days"), placeholder=_("tue-thu or sat,sun"), style=STYLE),
             "ult-promo-days",
         )
         self.from_time = classed(
-            W.Text(description="From", placeholder="14:00", style=STYLE), "ult-promo-from"
+            W.Text(description=_("From"), placeholder="14:00", style=STYLE), "ult-promo-from"
         )
         self.to_time = classed(
-            W.Text(description="To", placeholder="17:00 (before From: past midnight)", style=STYLE),
+            W.Text(
+                description=_("To"),
+                placeholder=_("17:00 (before From: past midnight)"),
+                style=STYLE,
+            ),
             "ult-promo-to",
         )
         self.once_box = W.VBox([self.start, self.end])
         self.weekly_box = W.VBox([self.days, self.from_time, self.to_time])
         self.add = classed(
-            W.Button(description="Add promotion", button_style="primary"), "ult-add-promo"
+            W.Button(description=_("Add promotion"), button_style="primary"), "ult-add-promo"
         )
-        self.to_delete = classed(W.Dropdown(description="Promotion", style=STYLE), "ult-promo-pick")
-        self.delete = classed(W.Button(description="Delete promotion"), "ult-delete-promo")
+        self.to_delete = classed(
+            W.Dropdown(description=_("Promotion"), style=STYLE), "ult-promo-pick"
+        )
+        self.delete = classed(W.Button(description=_("Delete promotion")), "ult-delete-promo")
         self.zone = classed(
             W.Combobox(
-                description="Time zone",
+                description=_("Time zone"),
                 options=pr.zone_names(),
                 ensure_option=False,
                 style=STYLE,
             ),
             "ult-promo-zone",
         )
-        self.save_zone = classed(W.Button(description="Save time zone"), "ult-save-zone")
+        self.save_zone = classed(W.Button(description=_("Save time zone")), "ult-save-zone")
         self.message = Message()
+        heading = _("Promotions")
+        largest = f"<b>{esc(_(LARGEST))}</b>"
+        lead = (
+            f'<h3 class="ult-h3">{esc(heading)}</h3>'
+            f'<p class="ult-lead">{esc(_(LEAD)).format(largest=largest)}</p>'
+        )
         self.widget = classed(
             W.VBox(
-                [W.HTML(LEAD), self.table, self.name, self.multiplier, self.kind]
+                [W.HTML(lead), self.table, self.name, self.multiplier, self.kind]
                 + [self.once_box, self.weekly_box, self.add, W.HBox([self.to_delete, self.delete])]
                 + [W.HBox([self.zone, self.save_zone]), self.message]
             ),
@@ -165,7 +189,9 @@ class PromoEditor:
         promo = pr.new_promotion(self.name.value, self.multiplier.value, zone=zone, **times)
         pr.add_promotion(self.ctx.redis, business.sid, business.owner_key, promo)
         self._load()
-        self.message.ok(f"Added “{promo.name}”: it applies from the next scan in its hours.")
+        self.message.ok(
+            _("Added “{name}”: it applies from the next scan in its hours.").format(name=promo.name)
+        )
 
     @guarded(lambda self: self.message)
     def _on_delete(self, _button: W.Button | None = None) -> None:
@@ -174,7 +200,7 @@ class PromoEditor:
             raise UltError("bad_request", "Choose a promotion to delete.")
         pr.delete_promotion(self.ctx.redis, business.sid, business.owner_key, self.to_delete.value)
         self._load()
-        self.message.ok("Deleted.")
+        self.message.ok(_("Deleted."))
 
     @guarded(lambda self: self.message)
     def _on_zone(self, _button: W.Button | None = None) -> None:
@@ -182,5 +208,7 @@ class PromoEditor:
         pr.set_zone(self.ctx.redis, business.sid, business.owner_key, self.zone.value)
         self._load()
         self.message.ok(
-            f"Weekly hours now follow {self.zone.value} time, daylight saving included."
+            _("Weekly hours now follow {zone} time, daylight saving included.").format(
+                zone=self.zone.value
+            )
         )

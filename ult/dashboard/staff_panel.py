@@ -17,12 +17,17 @@ from ult.dashboard.storage import Business
 from ult.dashboard.table import Action, ActionTable, Column, Row
 from ult.dashboard.ui import Message, classed, esc, guarded, local_time
 from ult.errors import UltError
+from ult.i18n import N_, _
 from ult.staff import MAX_STAFF_NAME, StaffKey, create_staff_key, list_staff_keys, revoke_staff_key
 
 log = logging.getLogger("ult.dashboard")
 
-REVOKE = Action("revoke", "Revoke", "danger", confirm="Confirm revoke")
-COLUMNS = [Column("name", "Name"), Column("made", "Made")]
+REVOKE = Action("revoke", N_("Revoke"), "danger", confirm=N_("Confirm revoke"))
+LEAD = N_(
+    "Give the till its own key instead of your owner key: the staff page approves and redeems "
+    "vouchers with it."
+)
+COLUMNS = [Column("name", N_("Name")), Column("made", N_("Made"))]
 
 
 def staff_rows(staff: list[StaffKey], offset_min: int) -> list[Row]:
@@ -39,14 +44,18 @@ def staff_rows(staff: list[StaffKey], offset_min: int) -> list[Row]:
 
 def reveal_html(name: str, key: str, sid: str, staff_url: str) -> str:
     """The new key, once, with what to do with it (escaped)."""
+    link = f'<a href="{esc(staff_url)}" target="_blank" rel="noopener">{esc(staff_url)}</a>'
+    intro = esc(_("Staff key for {name} — shown only now. On the till, open {link} and enter:"))
+    hint = _(
+        "It can approve, reject and redeem claims and watch the live feed; it cannot change "
+        "your rewards or staff keys. Revoke it when a device is lost or someone leaves."
+    )
+    sid_label, key_label = _("Business id"), _("Staff key")
     return (
-        f"<p>Staff key for <b>{esc(name)}</b> — shown only now. On the till, open "
-        f'<a href="{esc(staff_url)}" target="_blank" rel="noopener">{esc(staff_url)}</a> and '
-        f'enter:</p><p class="ult-owner-key-line">Business id <code>{esc(sid)}</code><br>'
-        f'Staff key <code class="ult-staff-key">{esc(key)}</code></p>'
-        '<p class="ult-hint">It can approve, reject and redeem claims and watch the live '
-        "feed; it cannot change your rewards or staff keys. Revoke it when a device is lost "
-        "or someone leaves.</p>"
+        f"<p>{intro.format(name=f'<b>{esc(name)}</b>', link=link)}</p>"
+        f'<p class="ult-owner-key-line">{esc(sid_label)} <code>{esc(sid)}</code><br>'
+        f'{esc(key_label)} <code class="ult-staff-key">{esc(key)}</code></p>'
+        f'<p class="ult-hint">{esc(hint)}</p>'
     )
 
 
@@ -58,23 +67,23 @@ class StaffPanel:
         self.business: Business | None = None
         self.offset_min = 0
         self.name = classed(
-            W.Text(placeholder="e.g. Till 1 or Anna's tablet", description="Name"),
+            W.Text(placeholder=_("e.g. Till 1 or Anna's tablet"), description=_("Name")),
             "ult-staff-name",
         )
-        self.make = classed(W.Button(description="Make a staff key"), "ult-staff-make")
+        self.make = classed(W.Button(description=_("Make a staff key")), "ult-staff-make")
         self.reveal = classed(W.HTML(), "ult-staff-reveal")
         self.message = Message()
         self.table = classed(
-            ActionTable(COLUMNS, "No staff keys yet.", self._on_action, css="ult-staff-table"),
+            ActionTable(COLUMNS, _("No staff keys yet."), self._on_action, css="ult-staff-table"),
             "ult-staff-list",
         )
+        heading = _("Staff keys")
         self.widget = classed(
             W.VBox(
                 [
                     W.HTML(
-                        '<h3 class="ult-h3">Staff keys</h3><p class="ult-hint">Give the till its '
-                        "own key instead of your owner key: the staff page approves and redeems "
-                        "vouchers with it.</p>"
+                        f'<h3 class="ult-h3">{esc(heading)}</h3>'
+                        f'<p class="ult-hint">{esc(_(LEAD))}</p>'
                     ),
                     W.HBox([self.name, self.make]),
                     self.message,
@@ -134,5 +143,7 @@ class StaffPanel:
         except Exception:
             log.exception("could not drop the live connections of a revoked staff key")
         self.reveal.value = ""
-        self.message.ok(f"Revoked “{name}”: that key no longer works, on any till.")
+        self.message.ok(
+            _("Revoked “{name}”: that key no longer works, on any till.").format(name=name)
+        )
         self.reload()
