@@ -13,7 +13,7 @@ from __future__ import annotations
 import gettext as _gettext
 import re
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 from babel import Locale
@@ -65,6 +65,7 @@ def translate(lang: str, message: str) -> str:
     return translations(lang).gettext(message)
 
 
+@lru_cache(maxsize=4096)  # every scan's English message says its points: parse them once
 def translate_plural(lang: str, forms: tuple[str, str], n: int) -> str:
     """The form of ``forms`` for the number ``n`` in ``lang``, with ``{n}`` filled in."""
     return plural_form(lang, forms, n).replace("{n}", format_decimal(n, locale=lang))

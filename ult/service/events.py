@@ -13,7 +13,7 @@ import socketio
 from ult import counter_code
 from ult.cards import read_card
 from ult.claims import claim, decide, list_claims
-from ult.clock import now_ms
+from ult.clock import DAY_MS, now_ms
 from ult.errors import UltError
 from ult.identity import card_id, short_cid
 from ult.messages import customer_error
@@ -70,12 +70,10 @@ def register_events(
                     if in_flight >= MAX_IN_FLIGHT:  # overloaded: say so now, not after a wait
                         raise customer_error("unavailable")
                     in_flight += 1
-                    metrics.IN_FLIGHT.inc()
                     try:
                         return await fn(conn, fields)
                     finally:
                         in_flight -= 1
-                        metrics.IN_FLIGHT.dec()
                 except UltError as e:
                     return e.to_ack()
                 except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
@@ -218,27 +216,30 @@ def register_events(
 
     @sio.event
     async def connect(conn: str, environ: dict, auth: Any = None) -> None:
+        nonlocal flusher
         client = scope_client(environ, guards.trusted)
         if not guards.connections.acquire(client):
             raise socketio.exceptions.ConnectionRefusedError(
                 {"code": "too_many_connections", "message": TOO_MANY_CONNECTIONS}
             )
         address[conn] = client
-        metrics.CONNECTIONS.inc()
+        if flusher is None:
+            flusher = sio.start_background_task(metrics.flush_forever)
 
     @sio.event
     async def disconnect(conn: str, *args: Any) -> None:
         limits.forget(conn)
+        metrics.flush()  # a connection's requests are in /metrics once it leaves
         client = address.pop(conn, None)
         if client is not None:
             guards.connections.release(client)
-            metrics.CONNECTIONS.dec()
 
     watchers = WatchFlags(sio, r)
+    flusher = None  # the task writing the metrics, started with the first connection
+    metrics.watch(lambda: (in_flight, len(address)))
 
 
 COUNTER_DECISIONS = ("approve", "reject", "redeem")  # voiding stays on the owner's dashboard
-DAY_MS = 86_400_000
 MAX_LISTED_CLAIMS = 200  # the `claims` answer: newest first, bounded
 
 # Requests of one process waiting for Redis at once; past this the service answers
