@@ -25,21 +25,45 @@ from ult.bench.scans import LoadPlan, run_load
 from ult.connection import connect
 from ult.embedded import EmbeddedServer
 
+PARTS = (  # (what, how its files' paths start in py-spy's frames), first match wins
+    ("ULT's own code", ("(ult/",)),
+    ("Redis client (redis-py, hiredis)", ("(redis/", "(hiredis")),
+    ("Socket.IO, engine.io", ("(socketio/", "(engineio/")),
+    (
+        "websocket frames, HTTP (uvicorn, websockets, starlette)",
+        ("(uvicorn/", "(websockets/", "(starlette/"),
+    ),
+    ("JSON", ("(json/",)),
+    ("asyncio event loop", ("(asyncio/",)),
+)
+
+
+def part_of(frame: str) -> str:
+    """Which part of the stack a sampled frame's file belongs to."""
+    for what, fragments in PARTS:
+        if any(f in frame for f in fragments):
+            return what
+    return "other (Python runtime, stdlib)"
+
 
 def summarize(collapsed: Path, top: int) -> None:
     """Print the functions with the most samples, self and total, from py-spy's raw output."""
     self_n: Counter[str] = Counter()
     total_n: Counter[str] = Counter()
+    parts: Counter[str] = Counter()
     samples = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         n = int(count)
         samples += n
+        parts[part_of(stack.split(";")[-1])] += n
         frames = [f.split(" (")[0] + " " + f.split("/")[-1].rstrip(")") for f in stack.split(";")]
         self_n[frames[-1]] += n
         for frame in set(frames):
             total_n[frame] += n
-    print(f"{samples} samples")
+    print(f"{samples} samples\n\n  self %  where (the file of the sampled frame)")
+    for part, n in parts.most_common():
+        print(f"  {100 * n / samples:6.1f}  {part}")
     for title, counter in (("self", self_n), ("total", total_n)):
         print(f"\n  {title:>5} %  function")
         for frame, n in counter.most_common(top):
