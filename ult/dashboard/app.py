@@ -106,7 +106,7 @@ class Dashboard:
             W.Dropdown(
                 options=[(NAMES[lang], lang) for lang in LANGUAGES],
                 value=use("en"),
-                layout=W.Layout(width="9em"),
+                layout=W.Layout(width="15em"),
             ),
             "ult-language",
         )
