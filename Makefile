@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast test-browser lint format bench demo chromium nginx wheel-smoke dist clean i18n
+.PHONY: run test test-fast test-browser screenshots lint format bench demo chromium nginx wheel-smoke dist clean i18n i18n
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test-fast: $(STAMP)
 
 test-browser: $(STAMP) chromium
 	$(PY) -m pytest -q -m browser
+
+# The README's pictures in docs/img, taken by the browser tests from today's pages.
+screenshots: $(STAMP) chromium
+	ULT_SCREENSHOTS=1 $(PY) -m pytest -q -m browser
 
 # The built wheel in a fresh venv, `ult up` from an empty directory (about 1–2 minutes).
 wheel-smoke: $(STAMP)

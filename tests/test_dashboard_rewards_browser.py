@@ -5,7 +5,7 @@ closes); the scan service is the session's. Redis is shared: sponsor names and p
 unique per test. Staff decisions travel dashboard kernel → Socket.IO Redis manager → service →
 the customer's page, with no reload anywhere.
 
-Set ULT_UPDATE_SCREENSHOTS=1 to write docs/img/dashboard-claims.png.
+Set ULT_SCREENSHOTS=1 to write docs/img/dashboard-claims.png.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def test_staff_approve_end_to_end(
     expect(row).to_contain_text(REWARD)
     expect(dash.get_by_role("tab", name="Claims (1)")).to_be_visible()
     expect(dash.locator(".ult-claims-badge .ult-count")).to_have_text("1")
-    if os.environ.get("ULT_UPDATE_SCREENSHOTS"):
+    if os.environ.get("ULT_SCREENSHOTS"):
         CLAIMS_SHOT.parent.mkdir(parents=True, exist_ok=True)
         dash.screenshot(path=str(CLAIMS_SHOT))
 
