@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast test-browser screenshots lint format bench demo chromium nginx wheel-smoke dist clean i18n i18n
+.PHONY: run test test-fast test-browser screenshots lint format bench demo chromium nginx wheel-smoke dist clean i18n
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
