@@ -10,7 +10,7 @@ from ult import demo, run
 from ult.keys import sponsor_keys
 from ult.rules import RULE_FIELDS, Rule
 from ult.scans import scan
-from ult.schema import COLUMNS, KINDS, SCAN_REPLY, F
+from ult.schema import CLAIM_STATUSES, COLUMNS, KINDS, SCAN_REPLY, F
 
 LUA = resources.files("ult").joinpath("lua")
 
@@ -46,9 +46,13 @@ def test_every_field_the_scripts_write_is_declared(r) -> None:
     declared in ``ult.schema``."""
     report = demo.load(r, demo.DemoConfig(sponsors=5, days=60, seed=4), progress=False)
     seen: dict[str, set[str]] = {}
+    statuses: set[str] = set()
     for sponsor in report.sponsors:
         for _, entry in r.xrange(sponsor_keys(sponsor["sid"]).events):
             seen.setdefault(entry[F.KIND], set()).update(set(entry) - {F.KIND})
+            if entry[F.KIND] in ("claim", "void") and F.STATUS in entry:
+                statuses.add(entry[F.STATUS])
+    assert statuses == set(CLAIM_STATUSES)
     assert set(seen) == set(KINDS)
     for kind, written in seen.items():
         assert written <= set(KINDS[kind]), (kind, written - set(KINDS[kind]))

@@ -18,7 +18,8 @@ from ult.clock import or_now
 from ult.errors import UltError
 from ult.identity import card_id, hash_owner_key, hash_staff_key, short_cid
 from ult.keys import sponsor_keys
-from ult.messages import format_message
+from ult.messages import TEXTS, format_message, plural
+from ult.schema import CLAIM_REPLY, DECIDE_REPLY, reply_dict
 from ult.validation import check_field
 
 # Short codes staff read aloud: no 0/O, 1/I/L, 5/S.
@@ -85,18 +86,16 @@ def claim(sid: str, key: str, now_ms: int | None = None) -> ops.Op[tuple[Claim, 
     k = sponsor_keys(sid)
     args = [cid, now_ms, secrets.token_urlsafe(9), new_code()]
 
-    def parse(reply: list[Any]) -> tuple[Claim, bool]:
-        status, raw, points, needed = ops.text(reply[0]), ops.text(reply[1]), reply[2], reply[3]
+    def parse(raw_reply: list[Any]) -> tuple[Claim, bool]:
+        reply = reply_dict(CLAIM_REPLY, raw_reply)
+        status, raw = ops.text(reply["status"]), ops.text(reply["claim"])
         if status == "unknown_sponsor":
-            raise UltError("unknown_sponsor", "This loyalty card's business is not registered.")
+            raise UltError(status, format_message(status))
         if status == "not_enough_points":
-            missing = int(needed) - int(points)
-            raise UltError(
-                "not_enough_points",
-                f"Not yet — {missing} more point{'s' if missing != 1 else ''} for the reward.",
-                points=int(points),
-                points_needed=int(needed),
-            )
+            points, needed = int(reply["points"]), int(reply["points_needed"])
+            missing = plural(needed - points, "more_point")
+            words = format_message(status, missing=missing, reward=TEXTS["your_reward"])
+            raise UltError(status, words, points=points, points_needed=needed)
         return Claim.from_json(raw), status == "ok"
 
     return ops.script("claim", [k.profile, k.rule, k.cards, k.events, k.claims], args, parse)
@@ -118,8 +117,9 @@ def decide(
     k = sponsor_keys(sid)
     args = [hash_owner_key(key), hash_staff_key(key), claim_id, decision, now_ms]
 
-    def parse(reply: list[Any]) -> Claim:
-        status, raw = ops.text(reply[0]), ops.text(reply[1])
+    def parse(raw_reply: list[Any]) -> Claim:
+        reply = reply_dict(DECIDE_REPLY, raw_reply)
+        status, raw = ops.text(reply["status"]), ops.text(reply["claim"])
         if status == "unknown_sponsor":
             raise UltError(status, f"No business with id '{sid}'.")
         if status != "ok":
