@@ -17,7 +17,7 @@ import redis
 import redis.asyncio
 
 from ult import run
-from ult.chromium import CHROMIUM, CHROMIUM_ARGS
+from ult.bench.chromium import CHROMIUM, CHROMIUM_ARGS
 from ult.embedded import EmbeddedServer, free_port
 from ult.launcher import stop_process, wait_http
 from ult.rules import Rule, set_rule

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from ult.bench.chromium import CHROMIUM, CHROMIUM_ARGS
 from ult.bench.procs import child_env, start_child
-from ult.chromium import CHROMIUM, CHROMIUM_ARGS
 
 # the control that makes the registration form usable (role, accessible name)
 READY_ROLE, READY_NAME = "button", "Validate address"
