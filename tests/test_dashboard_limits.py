@@ -7,6 +7,7 @@ processes; the browser one then opens the dashboard in Chromium from 127.0.0.1.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import threading
@@ -23,7 +24,7 @@ from test_dashboard_browser import open_dashboard, open_tab, register, unique
 from voila_support import voila_process
 
 from ult.addresses import TrustedProxies
-from ult.dashboard.kernels import PageLedger, Refusal
+from ult.dashboard.kernels import PageKernelManager, PageLedger, Refusal
 from ult.dashboard.launch import POOL_SIZE, voila_command
 from ult.dashboard.voila_app import refusal_page
 from ult.errors import UltError
@@ -110,6 +111,7 @@ def test_voila_command_carries_the_limits(tmp_path: Path) -> None:
         "ULT_DASHBOARD_KERNELS_PER_ADDRESS": "1",
         "ULT_DASHBOARD_KERNEL_TIMEOUT": "100",
         "ULT_TRUSTED_PROXIES": "10.0.0.1",
+        "ULT_DASHBOARD_PAGE_GONE": "4",
     }
     argv = voila_command(load_settings(env), port=9999, base_env={}).argv
     assert argv[1:3] == ["-m", "ult.dashboard.voila_app"]
@@ -120,8 +122,33 @@ def test_voila_command_carries_the_limits(tmp_path: Path) -> None:
         "--PageKernelManager.trusted_proxies=10.0.0.1",
         "--MappingKernelManager.cull_idle_timeout=100",
         "--MappingKernelManager.cull_interval=25",
+        "--PageKernelManager.page_gone_s=4",
     ):
         assert part in argv
+
+
+async def test_a_kernel_outlives_a_reconnect_but_not_its_page_going(tmp_path: Path) -> None:
+    """A real kernel: a page that reconnects within the grace keeps it; one that goes, not."""
+    manager = PageKernelManager(page_gone_s=1, connection_dir=str(tmp_path))
+    kernel_id = await manager.start_kernel()
+    try:
+        assert manager.ledger.admit("127.0.0.1") is None
+        manager.handed_to_page("127.0.0.1", kernel_id)
+        manager.notify_connect(kernel_id)
+        manager.notify_disconnect(kernel_id)  # a phone's network blinks
+        await asyncio.sleep(0.3)
+        manager.notify_connect(kernel_id)  # ... and the page reconnects
+        await asyncio.sleep(1.5)
+        assert kernel_id in manager and manager.ledger.pages == 1
+        manager.notify_disconnect(kernel_id)  # the tab is closed
+        for _ in range(100):
+            if kernel_id not in manager:
+                break
+            await asyncio.sleep(0.1)
+        assert kernel_id not in manager and manager.ledger.pages == 0
+    finally:
+        if kernel_id in manager:
+            await manager.shutdown_kernel(kernel_id, now=True)
 
 
 # ---- a real Voilà under a flood ----------------------------------------------------------

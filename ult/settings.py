@@ -105,6 +105,12 @@ class Settings:
         "Seconds a dashboard kernel lives without its page connected (never opened, or "
         "closed) before it is shut down; 0: never.",
     )
+    dashboard_page_gone_s: int = _setting(
+        "ULT_DASHBOARD_PAGE_GONE",
+        5,
+        "Seconds a dashboard kernel outlives the websocket of its last page (a page that "
+        "reconnects within them keeps its kernel); 0: only ULT_DASHBOARD_KERNEL_TIMEOUT.",
+    )
     trusted_proxies: str = _setting(
         "ULT_TRUSTED_PROXIES",
         "",

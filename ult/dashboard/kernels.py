@@ -2,16 +2,21 @@
 
 - :class:`PageLedger` counts the pages (kernels) each client address holds and all
   addresses together, and refuses a new page beyond either cap. In memory only.
-- :class:`PageKernelManager` is Jupyter's kernel manager with that ledger and a culling
-  rule of its own: a kernel is shut down once no page has been connected to it for
-  ``cull_idle_timeout`` seconds, counted from when it was handed to a page or from when its
-  last page disconnected. Whether the kernel is busy does not matter (a live dashboard keeps
-  its kernel busy with nobody watching), and a preheated kernel's wait in the pool does not
-  count (it would otherwise be culled while its page is still loading).
+- :class:`PageKernelManager` is Jupyter's kernel manager with that ledger and two rules of its
+  own for letting kernels go:
+
+  - a kernel whose page's websocket closed is shut down ``page_gone_s`` seconds later unless
+    a page reconnects. The browser's own unload request (Voilà's ``sendBeacon``) is not
+    relied on: a browser may drop it, and a phone that loses its network sends none.
+  - a kernel no page ever connected to is culled ``cull_idle_timeout`` seconds after it was
+    handed to a page. Whether the kernel is busy does not matter (a live dashboard keeps its
+    kernel busy with nobody watching), and a preheated kernel's wait in the pool does not
+    count (it would otherwise be culled while its page is still loading).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from enum import Enum
@@ -88,12 +93,16 @@ class PageKernelManager(AsyncMappingKernelManager):
     trusted_proxies = Unicode(
         "", config=True, help="Reverse proxies whose X-Forwarded-For is believed."
     )
+    page_gone_s = Integer(
+        5, config=True, help="Seconds a kernel outlives its last page's websocket; 0: culling only."
+    )
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.ledger = PageLedger(self.pages_per_address, self.max_pages)
         self.proxies = TrustedProxies(self.trusted_proxies)
         self._pageless_since: dict[str, float] = {}
+        self._gone_timers: dict[str, asyncio.TimerHandle] = {}
 
     def handed_to_page(self, key: str, kernel_id: str) -> None:
         """``kernel_id`` now serves a page for ``key``; its page has the timeout to connect."""
@@ -106,6 +115,31 @@ class PageKernelManager(AsyncMappingKernelManager):
         if self.cull_idle_timeout <= 0:
             return 60  # no culling: only closing tabs frees pages
         return self.cull_idle_timeout + 2 * self.cull_interval
+
+    def notify_connect(self, kernel_id: str) -> None:
+        """A page's websocket reached ``kernel_id``: a pending let-go is called off."""
+        super().notify_connect(kernel_id)
+        timer = self._gone_timers.pop(kernel_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def notify_disconnect(self, kernel_id: str) -> None:
+        """A page's websocket went away: with no page left, the kernel goes after the grace."""
+        super().notify_disconnect(kernel_id)
+        if self.page_gone_s <= 0 or self._kernel_connections.get(kernel_id, 1) > 0:
+            return
+        self._pageless_since[kernel_id] = time.monotonic()
+        if kernel_id not in self._gone_timers:
+            loop = asyncio.get_running_loop()
+            self._gone_timers[kernel_id] = loop.call_later(
+                self.page_gone_s, lambda: asyncio.ensure_future(self._let_go(kernel_id))
+            )
+
+    async def _let_go(self, kernel_id: str) -> None:
+        self._gone_timers.pop(kernel_id, None)
+        if kernel_id in self and self._kernel_connections.get(kernel_id, 0) <= 0:
+            self.log.info("Shutting down a dashboard kernel whose page went away")
+            await ensure_async(self.shutdown_kernel(kernel_id))
 
     async def shutdown_kernel(self, kernel_id: str, *args, **kwargs) -> None:
         try:
@@ -136,3 +170,6 @@ class PageKernelManager(AsyncMappingKernelManager):
     def _forget(self, kernel_id: str) -> None:
         self.ledger.forget(kernel_id)
         self._pageless_since.pop(kernel_id, None)
+        timer = self._gone_timers.pop(kernel_id, None)
+        if timer is not None:
+            timer.cancel()

@@ -112,6 +112,7 @@ def kernel_limits(settings: Settings) -> list[str]:
         f"--PageKernelManager.trusted_proxies={settings.trusted_proxies}",
         f"--MappingKernelManager.cull_idle_timeout={timeout}",
         f"--MappingKernelManager.cull_interval={max(1, timeout // 4)}",
+        f"--PageKernelManager.page_gone_s={settings.dashboard_page_gone_s}",
     ]
 
 
