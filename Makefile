@@ -59,8 +59,10 @@ i18n: $(STAMP)
 	  --ignore-obsolete
 	$(BABEL) -q compile -D ult -d ult/locale --statistics
 
+# ruff, then mypy on ult/ (configured in pyproject.toml's [tool.mypy])
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . .ci/wheel-smoke && $(VENV)/bin/ruff format --check . .ci/wheel-smoke
+	$(VENV)/bin/mypy
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ult.analytics.benchmark import ENTRIES, report, run
+from ult.bench.analytics_memory import ENTRIES, report, run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,27 +1,34 @@
-"""Shared fixtures: a real embedded Valkey, a real scan service, real Chromium.
+"""Shared fixtures: a real embedded Valkey (and cluster), a real scan service, dashboards,
+real Chromium. The helpers they use are in tests/support/.
 
 Everything binds to 127.0.0.1 on free ports and lives under pytest's tmp dirs.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlparse
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
 import redis.asyncio
+from redis.cluster import RedisCluster
+from support.service import running_service
+from support.wait import wait_until
 
 from ult import run
 from ult.bench.chromium import CHROMIUM, CHROMIUM_ARGS
-from ult.embedded import EmbeddedServer, free_port
-from ult.launcher import stop_process, wait_http
+from ult.bench.embedded_cluster import EmbeddedCluster
+from ult.connection import connect
+from ult.embedded import EmbeddedServer
 from ult.rules import Rule, set_rule
 from ult.sponsors import register
+
+if TYPE_CHECKING:
+    from support.dashboard import Shop
+
+    from ult.dashboard import Dashboard
 
 
 @pytest.fixture(scope="session")
@@ -46,18 +53,11 @@ def r(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-async def ar(redis_url: str, r: redis.Redis) -> redis.asyncio.Redis:
+async def ar(redis_url: str, r: redis.Redis) -> AsyncIterator[redis.asyncio.Redis]:
     """An asyncio client on the same (flushed) server."""
     client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
     yield client
     await client.aclose()
-
-
-def service_env(redis_url: str, var_dir: Path, **extra: str) -> dict[str, str]:
-    """Environment for a child process of the project, isolated from ~ and .env."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ULT_", "REDIS_URL"))}
-    env.update(REDIS_URL=redis_url, ULT_VAR_DIR=str(var_dir), **extra)
-    return env
 
 
 @pytest.fixture(scope="session")
@@ -67,22 +67,8 @@ def service_url(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     Every test client comes from 127.0.0.1, so the per-address limits are off here;
     tests/test_hostile.py runs its own service with them on.
     """
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = service_env(
-        redis_url,
-        tmp_path_factory.mktemp("var"),
-        ULT_PUBLIC_URL=base,
-        ULT_NEW_CARDS_PER_MINUTE="0",
-        ULT_CONNECTIONS_PER_ADDRESS="0",
-        ULT_KEY_GUESSES_PER_MINUTE="0",
-    )
-    proc = subprocess.Popen([sys.executable, "-m", "ult", "serve", "--port", str(port)], env=env)
-    try:
-        assert wait_http(f"{base}/healthz", timeout=30, proc=proc), "scan service did not start"
+    with running_service(redis_url, tmp_path_factory.mktemp("var")) as base:
         yield base
-    finally:
-        stop_process(proc)
 
 
 @pytest.fixture
@@ -100,7 +86,74 @@ def make_sponsor(r: redis.Redis) -> Callable[..., dict]:
     return make
 
 
+# ---- cluster --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedCluster]:
+    """A real Redis Cluster for the session: 3 masters + 3 replicas of the embedded Valkey
+    (the failover test kills a master: it runs last)."""
+    with EmbeddedCluster(tmp_path_factory.mktemp("cluster")) as c:
+        yield c
+
+
+@pytest.fixture
+def rcl(cluster: EmbeddedCluster) -> Iterator[RedisCluster]:
+    """A cluster client on flushed masters."""
+    client = connect(url=cluster.url)
+    assert isinstance(client, RedisCluster)
+    client.flushall(target_nodes=RedisCluster.PRIMARIES)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def cluster_services(
+    cluster: EmbeddedCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """Two service processes on the cluster (separate ports: a client picks its process).
+    No per-connection rate limit: the failover test's phones scan as fast as they can."""
+    with (
+        running_service(cluster.url, tmp_path_factory.mktemp("var"), ULT_EVENT_RATE="0") as one,
+        running_service(cluster.url, tmp_path_factory.mktemp("var"), ULT_EVENT_RATE="0") as two,
+    ):
+        yield one, two
+
+
 # ---- dashboard ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_dashboard(redis_url: str, r: redis.Redis) -> Iterator[Callable[..., Dashboard]]:
+    """Dashboards on the flushed test Redis, their browser storage already synced (see
+    support.dashboard.new_dashboard); closed afterwards, their readers gone."""
+    from support.dashboard import live_threads, new_dashboard
+
+    made: list[Dashboard] = []
+
+    def make(
+        value: dict | None = None, resolver: Any = None, tz_offset_min: int = -60
+    ) -> Dashboard:
+        made.append(new_dashboard(redis_url, value, resolver, tz_offset_min))
+        return made[-1]
+
+    yield make
+    for dash in made:
+        dash.close()
+    # readers left by a business switch end within ~1 s
+    wait_until(lambda: not live_threads(), 3, message=lambda: f"still running: {live_threads()}")
+
+
+@pytest.fixture
+def shop(make_dashboard: Callable[..., Dashboard]) -> Shop:
+    """A dashboard with one registered business; claim updates recorded."""
+    from support.dashboard import Recorder, Shop, register_in
+
+    dash = make_dashboard()
+    business = register_in(dash, "Fika Sisters", "Storgatan 1")
+    notes = Recorder()
+    dash.ctx.notifier_override = notes
+    return Shop(dash, business, notes)
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +161,7 @@ def dashboard_url(
     redis_url: str, service_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """A real Voilà serving the dashboard, one per test module."""
-    from voila_support import running_voila
+    from support.voila import running_voila
 
     with running_voila(redis_url, tmp_path_factory.mktemp("var"), service_url) as launch:
         yield launch.url
@@ -144,23 +197,17 @@ def browser():
         b.close()
 
 
-def _block_external(route) -> None:
-    host = urlparse(route.request.url).hostname
-    if host in ("127.0.0.1", "localhost") or route.request.url.startswith(("data:", "blob:")):
-        route.continue_()
-    else:
-        route.abort()
-
-
 @pytest.fixture
 def new_page(browser) -> Iterator[Callable]:
     """Pages in fresh browser contexts (fresh localStorage); external requests aborted."""
+    from support.browser import block_external
+
     contexts = []
 
     def make(context=None, **context_args):
         if context is None:
             context = browser.new_context(**context_args)
-            context.route("**/*", _block_external)
+            context.route("**/*", block_external)
             contexts.append(context)
         return context.new_page()
 

@@ -11,6 +11,7 @@ import json
 import pandas as pd
 import pytest
 import redis
+from support.analytics import DAY, MONDAY, SID, add, card, load, ms
 
 import ult.analytics as ua
 from ult import demo, keys, run
@@ -20,25 +21,6 @@ from ult.scans import scan
 from ult.sponsors import register
 
 END_MS = 1_790_000_000_000  # a fixed "now" for the demo data
-MONDAY = pd.Timestamp("2024-01-01 10:00", tz="UTC")  # a Monday
-DAY = pd.Timedelta(days=1)
-SID = "cafe-test-0001"
-
-
-def ms(t: pd.Timestamp) -> int:
-    return int(t.value // 1_000_000)
-
-
-def card(n: int) -> str:
-    """A 32-hex card id whose short form is unique: ``00000000000n…``."""
-    return f"{n:012x}" + "f" * 20
-
-
-def add(db: redis.Redis, when: pd.Timestamp, sid: str = SID, **fields: object) -> str:
-    """XADD one entry at ``when`` (entry ids are event times) to ``sid``'s stream."""
-    if not db.exists(keys.sponsor_keys(sid).events):
-        db.xadd(keys.REGISTRY, {"sid": sid, "biz": sid, "country": "SE", "place_id": sid})
-    return db.xadd(keys.sponsor_keys(sid).events, fields, id=f"{ms(when)}-*")
 
 
 def visits(r: redis.Redis, schedule: dict[int, list[int]], start: pd.Timestamp = MONDAY) -> None:
@@ -49,10 +31,6 @@ def visits(r: redis.Redis, schedule: dict[int, list[int]], start: pd.Timestamp =
             seen[n] = seen.get(n, 0) + 1
             when = start + day * DAY + pd.Timedelta(minutes=i)
             add(r, when, t="scan", c=card(n), v=seen[n], p=1)
-
-
-def load(r: redis.Redis) -> pd.DataFrame:
-    return ua.load_events(r, progress=False)
 
 
 # ---- loading ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ package has no import cycles."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import ult
@@ -53,6 +54,23 @@ def test_no_module_imports_a_layer_above_its_own() -> None:
         above = FORBIDDEN.get(layer(name), ())
         wrong += [(name, i) for i in imported if i.startswith(above)]
     assert not wrong
+
+
+def core_row() -> set[str]:
+    """The top-level modules the Layers table of docs/architecture.md puts in the core."""
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| **core** |"))
+    cell = re.sub(r"\([^)]*\)", "", row.split("|")[2])  # without the submodules
+    return {name for name in re.findall(r"`([^`]+)`", cell) if not name.endswith(".lua")}
+
+
+def test_the_layer_table_names_every_core_module() -> None:
+    """The core is what the table says: dev-only code lives under a tool, not in the core."""
+    top = {p.stem for p in PACKAGE.glob("*.py")} | {
+        p.parent.name for p in PACKAGE.glob("*/__init__.py")
+    }
+    core = {name for name in top - {"__init__"} if layer(f"ult.{name}") == "core"}
+    assert core == core_row()
 
 
 def test_no_import_cycles() -> None:

@@ -9,8 +9,8 @@ import urllib.request
 
 import pytest
 import zxingcpp
-from conftest import service_env
 from PIL import Image
+from support.service import service_env
 
 from ult import run
 from ult.cards import read_card

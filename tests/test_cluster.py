@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 import socketio
+from support.wait import wait_until, wait_until_async
 
 from ult import analytics as ua
 from ult import demo, keys, run
@@ -23,8 +25,6 @@ from ult.identity import card_id
 from ult.rules import Rule, get_rule
 from ult.service.notify import Notifier
 from ult.sponsors import list_sponsors, register
-
-pytest_plugins = ["cluster_support"]  # the cluster fixtures
 
 KEY = "c" * 43
 
@@ -121,7 +121,7 @@ def cluster_slot_owner(r, key: str) -> str:
 
 
 def test_metrics_add_up_over_worker_processes(cluster, rcl, tmp_path):
-    from cluster_support import running_service
+    from support.service import running_service
 
     s = make_sponsor(rcl, cooldown_min=0)
 
@@ -147,7 +147,7 @@ def test_metrics_add_up_over_worker_processes(cluster, rcl, tmp_path):
 
 
 def test_dashboard_registers_follows_the_live_feed_and_edits_the_rule(cluster, rcl):
-    from test_dashboard import live_threads, register_in
+    from support.dashboard import live_threads, register_in
 
     from ult.claims import claim
     from ult.dashboard import Context, Dashboard
@@ -159,10 +159,7 @@ def test_dashboard_registers_follows_the_live_feed_and_edits_the_rule(cluster, r
     try:
         business = register_in(dash, "Klustret", "Nodgatan 3")
         run(rcl, scan(business.sid, KEY, at="table-9"))
-        deadline = time.monotonic() + 5
-        while "table-9" not in str(dash.live.feed.rows) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert "table-9" in str(dash.live.feed.rows)
+        wait_until(lambda: "table-9" in str(dash.live.feed.rows), 5, message="scan not in the feed")
         dash.rules.inputs["points_needed"].value = 2
         dash.rules.inputs["cooldown_min"].value = 0
         dash.rules.approval.value = "staff"
@@ -171,17 +168,36 @@ def test_dashboard_registers_follows_the_live_feed_and_edits_the_rule(cluster, r
         assert run(rcl, get_rule(business.sid)).points_needed == 2
         run(rcl, scan(business.sid, KEY))
         made, _ = run(rcl, claim(business.sid, KEY))
-        deadline = time.monotonic() + 5
-        while dash.claims.pending.row_ids != [made.id] and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: dash.claims.pending.row_ids == [made.id], 5, message="claim not shown")
         assert dash.claims.pending.act("approve", made.id)  # the real notifier, on the cluster
         assert f"Approved {made.code}" in dash.claims.message.value
     finally:
         dash.close()
-    deadline = time.monotonic() + 4
-    while live_threads() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not live_threads()
+    wait_until(lambda: not live_threads(), 4, message="the live reader still runs")
+
+
+def healthz(base: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"{base}/healthz", timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_healthz_asks_every_master(cluster, cluster_services, rcl):
+    """A master that stops answering makes /healthz degraded, whichever master it is."""
+    from ult.service.health import MASTER_SILENT, MASTER_TIMEOUT_S
+
+    one, _ = cluster_services
+    assert healthz(one) == (200, {"status": "ok", "redis": "ok"})
+    pause_ms = int((MASTER_TIMEOUT_S + 1) * 1000)  # past the check's wait, short of a failover
+    for master in rcl.get_primaries():
+        with cluster.client(master.port) as paused:
+            paused.execute_command("CLIENT", "PAUSE", pause_ms, "ALL")
+        status, body = healthz(one)
+        assert status == 503 and body["status"] == "degraded", body
+        assert body["reason"] == f"{MASTER_SILENT} ({master.name})"
+        wait_until(lambda: healthz(one)[0] == 200, 10, message="/healthz not ok after the pause")
 
 
 @pytest.mark.slow
@@ -222,12 +238,13 @@ async def test_failover_loses_no_acknowledged_scan(cluster, cluster_services, rc
     assert 0 < waits < before
     cluster.kill(victim)
     killed_at = time.monotonic()
-    deadline = killed_at + 30
-    while not resumed_at and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-    await asyncio.sleep(1.0)  # and keep going on the promoted replica
-    stop.set()
-    await asyncio.gather(*tasks)
+    try:
+        resumed = "scans did not resume after the failover"
+        await wait_until_async(lambda: resumed_at, 30, interval=0.1, message=resumed)
+        await asyncio.sleep(1.0)  # and keep going on the promoted replica
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
     assert before > 0 and resumed_at, "scans did not resume after the failover"
     assert set(codes) <= {"unavailable"}, codes  # a failover shows as `unavailable`, nothing else
     await asyncio.to_thread(cluster.wait_healthy, 30)

@@ -10,17 +10,16 @@ from collections.abc import Iterator
 import pytest
 import socketio
 from playwright.sync_api import expect
-from test_dashboard_browser import in_own_loop, open_dashboard, open_tab, register, unique
+from support.browser import in_own_loop, open_dashboard, open_tab, register, unique
 
 from ult.identity import card_id, short_cid
 
-pytest_plugins = ["cluster_support"]  # the cluster fixtures
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def cluster_dashboard_url(cluster, cluster_services, tmp_path_factory) -> Iterator[str]:
-    from voila_support import running_voila
+    from support.voila import running_voila
 
     with running_voila(cluster.url, tmp_path_factory.mktemp("var"), cluster_services[0]) as v:
         yield v.url

@@ -16,17 +16,12 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
+from support.browser import PHONE, visit
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY_43 = re.compile(r"[A-Za-z0-9_-]{43}")
-PHONE = {
-    "viewport": {"width": 390, "height": 844},
-    "device_scale_factor": 2,
-    "is_mobile": True,
-    "has_touch": True,
-}
 SCAN_FIELDS = {"sid", "key", "nonce", "at", "code"}
 
 
@@ -59,11 +54,6 @@ def sent_events(page: Page) -> list:
 
     page.on("websocket", on_ws)
     return sent
-
-
-def visit(page: Page, url: str, expected: str) -> None:
-    page.goto(url)
-    expect(page.locator("#headline")).to_have_text(expected, timeout=5000)
 
 
 def recovery_code(page: Page, base: str) -> str:

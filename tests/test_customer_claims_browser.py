@@ -8,7 +8,6 @@ Set ULT_SCREENSHOTS=1 to refresh docs/img/customer-voucher.png.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from test_customer_browser import visit
+from support.browser import PHONE, REWARD, confirm, earn, key_of, start_claim, visit
 
 from ult import run
 from ult.cards import read_card
@@ -27,18 +26,7 @@ from ult.service.notify import Notifier
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
-REWARD = "10% off your tab"
-PHONE = {
-    "viewport": {"width": 390, "height": 844},
-    "device_scale_factor": 2,
-    "is_mobile": True,
-    "has_touch": True,
-}
 CLOCK = re.compile(r"^\d\d:\d\d:\d\d$")
-
-
-def key_of(page: Page, sid: str) -> str:
-    return json.loads(page.evaluate("localStorage.getItem('ult.cards')"))[sid]["key"]
 
 
 def scans_in_stream(r, sid: str) -> int:
@@ -59,23 +47,6 @@ def claims_sent(page: Page) -> list:
 
     page.on("websocket", on_ws)
     return sent
-
-
-def earn(page: Page, base: str, sid: str, visits: int) -> None:
-    for n in range(1, visits + 1):
-        visit(page, f"{base}/s/{sid}", f"Visit {n} recorded")
-
-
-def start_claim(page: Page, valid_for: str) -> None:
-    """Tap Claim now and see the confirmation (the final tap is the caller's)."""
-    box = page.locator("#claim")
-    expect(box.locator(".claim-reward")).to_have_text(REWARD)
-    box.get_by_role("button", name="Claim now").click()
-    expect(box.locator(".claim-text")).to_contain_text(f"the voucher is valid for {valid_for}")
-
-
-def confirm(page: Page) -> None:
-    page.locator("#claim").get_by_role("button", name="Yes, claim it").click()
 
 
 def click_now(page: Page, times: int = 1) -> None:

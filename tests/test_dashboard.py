@@ -1,13 +1,12 @@
 """The sponsor dashboard without a browser: panels driven from Python, the Voilà launch, the
 served page, and the notebook run headless.
 
-``running_voila`` (tests/voila_support.py) starts a real Voilà for the slow and browser tests.
+``running_voila`` (tests/support/voila.py) starts a real Voilà for the slow and browser tests.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -17,11 +16,13 @@ import nbformat
 import pytest
 import redis
 from nbclient import NotebookClient
-from voila_support import decode_qr, running_voila, wait_for_client
+from support.dashboard import EVIL, fill, register_in
+from support.voila import decode_qr, running_voila, wait_for_client
+from support.wait import wait_until
 
 from ult import run
 from ult.clock import DAY_MS
-from ult.dashboard import Context, Dashboard
+from ult.dashboard import Context
 from ult.dashboard.feed import feed_rows
 from ult.dashboard.follower import StreamFollower
 from ult.dashboard.launch import NOTEBOOK, TEMPLATE_ROOT, voila_command
@@ -34,10 +35,10 @@ from ult.keys import sponsor_keys
 from ult.places import OfflineResolver, Place
 from ult.rules import get_rule
 from ult.scans import scan
+from ult.schema import Event
 from ult.settings import load_settings
 from ult.sponsors import check_owner, get_profile
 
-EVIL = "<img src=x onerror=alert(1)>"
 CUSTOMER_KEY = "c" * 43
 
 
@@ -52,50 +53,6 @@ class FailingResolver:
 
     def resolve(self, name: str, address: str, country: str) -> Place:
         raise self.exc
-
-
-@pytest.fixture
-def make_dashboard(r: redis.Redis, redis_url: str) -> Iterator:
-    """Dashboards on the flushed test Redis, their browser storage already synced."""
-    made: list[Dashboard] = []
-
-    def make(value: dict | None = None, resolver=None, tz_offset_min: int = -60) -> Dashboard:
-        settings = load_settings({"REDIS_URL": redis_url})
-        dash = Dashboard(Context(settings, resolver_override=resolver))
-        dash.store.value = value if value is not None else {"uid": "a" * 32}
-        dash.store.tz_offset_min = tz_offset_min
-        dash.store.locale = "en-SE"  # English words, Swedish region
-        dash.store.loaded = True
-        made.append(dash)
-        return dash
-
-    yield make
-    for dash in made:
-        dash.close()
-    deadline = time.monotonic() + 3  # readers left by a business switch end within ~1 s
-    while live_threads() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not live_threads()
-
-
-def live_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("ult-live")]
-
-
-def fill(dash: Dashboard, name: str, address: str, country: str = "SE") -> None:
-    dash.form.name.value = name
-    dash.form.address.value = address
-    dash.form.country.value = country
-
-
-def register_in(dash: Dashboard, name: str, address: str, country: str = "SE") -> Business:
-    fill(dash, name, address, country)
-    dash.form._on_validate()
-    assert dash.form.message.value == "", dash.form.message.value
-    dash.form._on_approve()
-    assert dash.form.message.value == "", dash.form.message.value
-    assert dash.current is not None
-    return dash.current
 
 
 def test_first_run_shows_the_form_with_country_from_the_browser(make_dashboard) -> None:
@@ -313,15 +270,16 @@ def test_day_stats_and_feed(r: redis.Redis, make_sponsor) -> None:
     stats = read_day(r, key, day_start_ms(int(time.time() * 1000), 0), last)
     assert (stats.scans, len(stats.cards), stats.refused) == (2, 2, 1)
     yesterday = DayStats(day_start_ms(int(time.time() * 1000), 0) - DAY_MS)
-    yesterday.add((last, {"t": "scan", "c": "x"}))
+    yesterday.add(Event(last, int(last.split("-")[0]), kind="scan", card="x"))
     assert yesterday.scans == 0
 
+    at = 1_700_000_000_000
     [row] = feed_rows(
-        [("1700000000000-0", {"t": "scan", "c": "ab" * 16, "v": "2", "p": "1"})], 0, set()
+        [Event(f"{at}-0", at, kind="scan", card="ab" * 16, visit=2, points=1)], 0, set()
     )
     assert row.cells["card"] == "abababababab" and row.cells["what"].startswith("Visit 2")
     assert "ab" * 16 not in str(row.to_json())  # only the short anonymous id
-    [evil] = feed_rows([("1700000000000-0", {"t": "scan", "c": "0" * 32, "a": EVIL})], 0, set())
+    [evil] = feed_rows([Event(f"{at}-0", at, kind="scan", card="0" * 32, tag=EVIL)], 0, set())
     assert evil.cells["spot"] == EVIL  # plain text: table.js inserts it with textContent
 
 
@@ -336,10 +294,8 @@ def test_stream_follower_is_quick_and_stops(r: redis.Redis, redis_url: str) -> N
     time.sleep(0.3)
     sent = time.monotonic()
     r.xadd("ult:{t}:events", {"t": "scan", "c": "1" * 32})
-    deadline = time.monotonic() + 3
-    while not got and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert got and got[0][0] - sent < 0.5
+    wait_until(lambda: got, 3, interval=0.01, message="the follower saw no entry")
+    assert got[0][0] - sent < 0.5
     started = time.monotonic()
     follower.stop(wait=True)
     assert not follower.running and time.monotonic() - started < 2.5
@@ -349,16 +305,11 @@ def test_live_panel_follows_scans_and_stops_on_close(make_dashboard, r: redis.Re
     dash = make_dashboard()
     business = register_in(dash, "Fika Sisters", "Storgatan 1")
     run(r, scan(business.sid, CUSTOMER_KEY, at="table-3"))
-    deadline = time.monotonic() + 3
-    while "table-3" not in str(dash.live.feed.rows) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert "table-3" in str(dash.live.feed.rows)
+    wait_until(lambda: "table-3" in str(dash.live.feed.rows), 3, message="scan not in the feed")
     assert '<span class="ult-stat-value">1</span><span class="ult-stat-label">scans today' in (
         dash.live.stats_view.value
     )
-    deadline = time.monotonic() + 6
-    while "Visits" not in dash.live.loyal.value and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: "Visits" in dash.live.loyal.value, 6, message="no loyalists table")
     assert "<td>1</td>" in dash.live.loyal.value
     assert wait_for_client(r, f"ult-live-{business.sid}", present=True)
     dash.live.widget.close()  # the page's widget closing stops its reader

@@ -6,80 +6,27 @@ Voilà when the page closes. Sponsor names carry a random suffix: Redis is share
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
 import uuid
-from collections.abc import Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 import redis
 import socketio
-from playwright.sync_api import Page, expect
-from voila_support import decode_qr, wait_for_client
+from playwright.sync_api import expect
+from support.browser import FIRST_RENDER_S, in_own_loop, open_dashboard, open_tab, register, unique
+from support.voila import decode_qr, wait_for_client
 
 from ult import run
 from ult.identity import card_id, short_cid
 from ult.sponsors import check_owner
 
 pytestmark = pytest.mark.browser
-T = TypeVar("T")
 
 EVIL = "<img src=x onerror=alert(1)>"
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "img" / "dashboard.png"
-FIRST_RENDER_S = 15  # generous for a loaded CI machine; typically ~2 s
-
-
-def unique(name: str) -> str:
-    return f"{name} {uuid.uuid4().hex[:6]}"
-
-
-def open_dashboard(page: Page, url: str | None) -> float:
-    """Load ``url`` (None: reload) until the form or a business shows; returns the seconds."""
-    console: list[str] = []
-    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-    page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
-
-    started = time.monotonic()
-    if url is None:
-        page.reload()
-    else:
-        page.goto(url)
-    ready = page.locator(".ult-name input:visible, .ult-biz-name:visible").first
-    try:
-        expect(ready).to_be_visible(timeout=FIRST_RENDER_S * 1000)
-    except AssertionError:
-        print("\n".join(console))
-        raise
-    return time.monotonic() - started
-
-
-def open_tab(page: Page, title: str) -> None:
-    page.get_by_role("tab", name=title).click()
-
-
-def register(page: Page, name: str, address: str, country: str = "Sweden") -> dict:
-    """Fill, validate, approve; returns the business as stored in localStorage."""
-    if page.locator(".ult-tabs").is_visible():
-        open_tab(page, "Add a business")
-    page.locator(".ult-name input").fill(name)
-    page.locator(".ult-address input").fill(address)
-    page.locator(".ult-country select").select_option(label=country)
-    page.get_by_role("button", name="Validate address").click()
-    found = page.locator(".ult-found")
-    expect(found).to_contain_text("Not verified by Google")
-    expect(found).to_contain_text("local:")
-    page.get_by_role("button", name="Approve").click()
-    expect(page.locator(".ult-owner-key")).to_be_visible()
-    stored = json.loads(page.evaluate("localStorage.getItem('ult.sponsor')"))
-    business = stored["businesses"][-1]
-    assert business["biz"] == " ".join(name.split())
-    assert page.locator(".ult-owner-key").inner_text() == business["owner_key"]
-    return business
 
 
 def test_register_see_qr_and_storage(
@@ -180,12 +127,6 @@ async def customer_scan(service_url: str, sid: str, key: str, at: str | None = N
         return await client.call("scan", payload, timeout=10)
     finally:
         await client.disconnect()
-
-
-def in_own_loop(coro: Coroutine[Any, Any, T]) -> T:
-    """asyncio.run in a worker thread: Playwright's sync API owns this thread's event loop."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result(timeout=30)
 
 
 def test_scan_appears_live_and_reader_stops_with_the_page(

@@ -20,8 +20,9 @@ from urllib.parse import urlparse
 import psutil
 import pytest
 from playwright.sync_api import expect
-from test_dashboard_browser import open_dashboard, open_tab, register, unique
-from voila_support import voila_process
+from support.browser import open_dashboard, open_tab, register, unique
+from support.voila import voila_process
+from support.wait import wait_until, wait_until_async
 
 from ult.addresses import TrustedProxies
 from ult.dashboard.kernels import PageKernelManager, PageLedger, Refusal
@@ -141,10 +142,8 @@ async def test_a_kernel_outlives_a_reconnect_but_not_its_page_going(tmp_path: Pa
         await asyncio.sleep(1.5)
         assert kernel_id in manager and manager.ledger.pages == 1
         manager.notify_disconnect(kernel_id)  # the tab is closed
-        for _ in range(100):
-            if kernel_id not in manager:
-                break
-            await asyncio.sleep(0.1)
+        gone = "the kernel outlived its page"
+        await wait_until_async(lambda: kernel_id not in manager, 10, interval=0.1, message=gone)
         assert kernel_id not in manager and manager.ledger.pages == 0
     finally:
         if kernel_id in manager:
@@ -194,14 +193,16 @@ def kernels(pid: int) -> int:
     return count
 
 
-def wait_for_kernels(pid: int, count: int, timeout: float) -> float | None:
-    """Seconds until Voilà runs ``count`` kernels, or None after ``timeout``."""
+def wait_for_kernels(pid: int, count: int, timeout: float) -> float:
+    """Seconds until Voilà runs ``count`` kernels (fails after ``timeout``)."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if kernels(pid) == count:
-            return time.monotonic() - started
-        time.sleep(0.25)
-    return None
+    wait_until(
+        lambda: kernels(pid) == count,
+        timeout,
+        interval=0.25,
+        message=lambda: f"{kernels(pid)} kernels, not {count}",
+    )
+    return time.monotonic() - started
 
 
 class KernelSampler:

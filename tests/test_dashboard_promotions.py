@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import redis
-from test_dashboard import make_dashboard, register_in  # noqa: F401 (fixture)
+from support.dashboard import register_in
 
 from ult import promotions as pr
 from ult import run
@@ -11,9 +11,10 @@ from ult.dashboard.feed import describe
 from ult.dashboard.storage import Business
 from ult.keys import sponsor_keys
 from ult.scans import scan
+from ult.schema import Event
 
 
-def test_promotion_editor_adds_lists_and_deletes(make_dashboard, r: redis.Redis) -> None:  # noqa: F811
+def test_promotion_editor_adds_lists_and_deletes(make_dashboard, r: redis.Redis) -> None:
     dash = make_dashboard()
     business = register_in(dash, "Fika Sisters", "Storgatan 1")
     editor = dash.promos
@@ -59,7 +60,7 @@ def test_promotion_editor_adds_lists_and_deletes(make_dashboard, r: redis.Redis)
     assert kinds == ["add", "add", "delete", "tz"]
 
 
-def test_promotion_editor_refuses_bad_input_in_plain_words(make_dashboard, r: redis.Redis) -> None:  # noqa: F811
+def test_promotion_editor_refuses_bad_input_in_plain_words(make_dashboard, r: redis.Redis) -> None:
     dash = make_dashboard()
     business = register_in(dash, "Fika Sisters", "Storgatan 1")
     editor = dash.promos
@@ -119,6 +120,7 @@ def test_promotion_editor_refuses_bad_input_in_plain_words(make_dashboard, r: re
 
 
 def test_the_live_feed_words_promotions() -> None:
-    assert describe({"t": "promo", "s": "add"}) == ("ult-ev-info", "Promotions changed")
-    scan_fields = {"t": "scan", "v": "3", "p": "2", "pr": "0000beef"}
-    assert describe(scan_fields)[1] == "Visit 3 · +2 points (promotion)"
+    changed = Event("1-0", 1, kind="promo", status="add")
+    assert describe(changed) == ("ult-ev-info", "Promotions changed")
+    promoted = Event("2-0", 2, kind="scan", visit=3, points=2, promo="0000beef")
+    assert describe(promoted)[1] == "Visit 3 · +2 points (promotion)"

@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 import redis
-from test_dashboard import EVIL, make_dashboard, register_in  # noqa: F401 (fixture)
+from support.dashboard import EVIL, Shop, earn_and_claim, set_shop_rule
+from support.wait import wait_until
 
 import ult.dashboard.alerts as alerts_module
 from ult import counter_code, qr, run
 from ult.cards import read_card
-from ult.claims import Claim, claim, list_claims
-from ult.dashboard import Dashboard
+from ult.claims import list_claims
 from ult.dashboard.alerts import alerts_html
 from ult.dashboard.app import CLAIMS_TAB
 from ult.dashboard.feed import describe
@@ -32,66 +29,15 @@ from ult.dashboard.storage import Business
 from ult.errors import UltError
 from ult.identity import card_id, short_cid
 from ult.keys import sponsor_keys
-from ult.rules import Rule, get_rule, set_rule
+from ult.rules import Rule, get_rule
 from ult.scans import scan
+from ult.schema import Event
 from ult.sponsors import check_owner
 from ult.velocity import Alert
 
 KEY_A = "a" * 43
 KEY_B = "b" * 43
 LIVE_WAIT_S = 3.0  # the reader shows an entry within ~1 s; generous for a busy machine
-
-
-@dataclass
-class Recorder:
-    """Stands in for ult.service.notify.Notifier: records every claim_update."""
-
-    sent: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-
-    def claim_update(self, sid: str, cid: str, data: dict[str, Any]) -> None:
-        self.sent.append((sid, cid, data))
-
-
-@dataclass
-class Shop:
-    dash: Dashboard
-    business: Business
-    notes: Recorder
-
-    @property
-    def sid(self) -> str:
-        return self.business.sid
-
-
-@pytest.fixture
-def shop(make_dashboard) -> Shop:  # noqa: F811 (the fixture imported above)
-    """A dashboard with one registered business; claim updates recorded."""
-    dash = make_dashboard()
-    business = register_in(dash, "Fika Sisters", "Storgatan 1")
-    notes = Recorder()
-    dash.ctx.notifier_override = notes
-    return Shop(dash, business, notes)
-
-
-def wait_until(check: Callable[[], object], timeout: float = LIVE_WAIT_S) -> float:
-    """Seconds until ``check()`` was true (fails after ``timeout``)."""
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < timeout, "not within the time limit"
-        time.sleep(0.02)
-    return time.monotonic() - started
-
-
-def set_shop_rule(r: redis.Redis, shop: Shop, **fields: Any) -> None:
-    run(r, set_rule(shop.sid, shop.business.owner_key, Rule(**fields)))
-
-
-def earn_and_claim(r: redis.Redis, sid: str, key: str, visits: int) -> Claim:
-    for _ in range(visits):
-        run(r, scan(sid, key))
-    made, created = run(r, claim(sid, key))
-    assert created
-    return made
 
 
 # --- rule editor ---------------------------------------------------------------------------------
@@ -156,7 +102,9 @@ def test_claims_appear_live_and_staff_approve_reject_void(shop: Shop, r: redis.R
     assert panel.pending.rows == [] and shop.dash.tabs.get_title(CLAIMS_TAB) == "Claims"
 
     first = earn_and_claim(r, shop.sid, KEY_A, 2)
-    seconds = wait_until(lambda: panel.pending.row_ids == [first.id])
+    started = time.monotonic()
+    wait_until(lambda: panel.pending.row_ids == [first.id], LIVE_WAIT_S, interval=0.02)
+    seconds = time.monotonic() - started
     print(f"claim to dashboard: {seconds:.2f} s")
     assert seconds < 2.0
     row = panel.pending.row(first.id)
@@ -178,7 +126,7 @@ def test_claims_appear_live_and_staff_approve_reject_void(shop: Shop, r: redis.R
     assert [a["name"] for a in recent["actions"]] == ["void"]
 
     second = earn_and_claim(r, shop.sid, KEY_B, 2)
-    wait_until(lambda: panel.pending.row_ids == [second.id])
+    wait_until(lambda: panel.pending.row_ids == [second.id], LIVE_WAIT_S)
     assert panel.pending.act("reject", second.id)
     assert shop.notes.sent[-1][2]["status"] == "rejected"
     assert run(r, read_card(shop.sid, KEY_B)).points == 2  # points given back
@@ -201,7 +149,7 @@ def test_claim_actions_need_the_owner_key(shop: Shop, r: redis.Redis) -> None:
     set_shop_rule(r, shop, points_needed=1, cooldown_min=0, approval="staff")
     made = earn_and_claim(r, shop.sid, KEY_A, 1)
     panel = shop.dash.claims
-    wait_until(lambda: panel.pending.row_ids == [made.id])
+    wait_until(lambda: panel.pending.row_ids == [made.id], LIVE_WAIT_S)
     panel.business = Business(shop.sid, "x", "local:x", "z" * 43)
     assert panel.pending.act("approve", made.id)
     assert "does not match" in panel.message.value
@@ -217,7 +165,7 @@ def test_a_failed_notification_is_a_warning_not_an_error(shop: Shop, r: redis.Re
     set_shop_rule(r, shop, points_needed=1, cooldown_min=0, approval="staff")
     made = earn_and_claim(r, shop.sid, KEY_A, 1)
     panel = shop.dash.claims
-    wait_until(lambda: panel.pending.row_ids == [made.id])
+    wait_until(lambda: panel.pending.row_ids == [made.id], LIVE_WAIT_S)
     panel.pending.act("approve", made.id)
     assert "ask them to reload" in panel.message.value and "ult-note-warn" in panel.message.value
     assert run(r, list_claims(shop.sid))[0].status == "approved"
@@ -227,7 +175,7 @@ def test_claim_text_stays_text(shop: Shop, r: redis.Redis) -> None:
     set_shop_rule(r, shop, points_needed=1, cooldown_min=0, approval="staff", reward=EVIL)
     made = earn_and_claim(r, shop.sid, KEY_A, 1)
     panel = shop.dash.claims
-    wait_until(lambda: panel.pending.row_ids == [made.id])
+    wait_until(lambda: panel.pending.row_ids == [made.id], LIVE_WAIT_S)
     assert panel.pending.row(made.id)["cells"]["reward"] == EVIL  # table.js: textContent
     for html in (panel.badge.value, panel.mode.value, panel.message.value):
         assert "<img" not in html
@@ -241,7 +189,7 @@ def test_void_a_scan_from_the_feed(shop: Shop, r: redis.Redis) -> None:
     first = run(r, scan(shop.sid, KEY_A, at="table-2"))
     second = run(r, scan(shop.sid, KEY_A))
     feed = shop.dash.live.feed
-    wait_until(lambda: feed.row_ids[:2] == [second.entry_id, first.entry_id])
+    wait_until(lambda: feed.row_ids[:2] == [second.entry_id, first.entry_id], LIVE_WAIT_S)
     assert feed.offers(second.entry_id, "void") and feed.offers(first.entry_id, "void")
 
     assert feed.act("void", second.entry_id)
@@ -251,7 +199,7 @@ def test_void_a_scan_from_the_feed(shop: Shop, r: redis.Redis) -> None:
     voided = feed.row(second.entry_id)
     assert voided["css"] == "ult-row-voided" and voided["actions"] == []
     assert voided["cells"]["what"].endswith("voided")
-    wait_until(lambda: "Visit voided by you" in feed.rows[0]["cells"]["what"])
+    wait_until(lambda: "Visit voided by you" in feed.rows[0]["cells"]["what"], LIVE_WAIT_S)
     assert feed.offers(first.entry_id, "void")
 
     # once only, whatever the page sends
@@ -270,7 +218,7 @@ def test_void_needs_the_owner_key(shop: Shop, r: redis.Redis) -> None:
     set_shop_rule(r, shop, cooldown_min=0)
     done = run(r, scan(shop.sid, KEY_A))
     live = shop.dash.live
-    wait_until(lambda: live.feed.offers(done.entry_id, "void"))
+    wait_until(lambda: live.feed.offers(done.entry_id, "void"), LIVE_WAIT_S)
     live.business = Business(shop.sid, "x", "local:x", "z" * 43)
     live.feed.act("void", done.entry_id)
     assert "does not match" in live.message.value
@@ -278,10 +226,13 @@ def test_void_needs_the_owner_key(shop: Shop, r: redis.Redis) -> None:
 
 
 def test_feed_words_for_claims_and_voids() -> None:
-    assert describe({"t": "claim", "s": "requested"})[1] == "Reward claimed — waiting for staff"
-    assert describe({"t": "claim", "s": "approved"})[1] == "Reward given"
-    assert describe({"t": "void", "ref": "1-0"})[1].startswith("Visit voided")
-    assert describe({"t": "void", "id": "x"})[1].startswith("Reward voided")
+    def words(**fields: str) -> str:
+        return describe(Event("2-0", 2, **fields))[1]
+
+    assert words(kind="claim", status="requested") == "Reward claimed — waiting for staff"
+    assert words(kind="claim", status="approved") == "Reward given"
+    assert words(kind="void", ref="1-0").startswith("Visit voided")
+    assert words(kind="void", claim="x").startswith("Reward voided")
 
 
 # --- the rotating counter code -------------------------------------------------------------------

@@ -11,12 +11,9 @@ Set ULT_SCREENSHOTS=1 to write docs/img/dashboard-claims.png.
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import time
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,43 +21,37 @@ import redis
 import zxingcpp
 from PIL import Image
 from playwright.sync_api import Page, expect
-from test_customer_claims_browser import PHONE, REWARD, confirm, earn, key_of, start_claim, visit
-from test_dashboard_browser import open_dashboard, open_tab, register, unique
+from support.browser import (
+    DESK,
+    PHONE,
+    REWARD,
+    confirm,
+    earn,
+    key_of,
+    open_as_owner,
+    open_dashboard,
+    open_tab,
+    register,
+    sponsor_via_core,
+    start_claim,
+    unique,
+    visit,
+)
+from support.wait import wait_until
 
 from ult import counter_code, run
 from ult.clock import DAY_MS
-from ult.dashboard.storage import STORAGE_KEY, Business
 from ult.dashboard.today import day_start_ms
 from ult.errors import UltError
-from ult.rules import Rule, get_rule, set_rule
+from ult.rules import get_rule
 from ult.scans import scan
 from ult.sponsors import check_owner
-from ult.sponsors import register as register_sponsor
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 CLAIMS_SHOT = ROOT / "docs" / "img" / "dashboard-claims.png"
-DESK = {"viewport": {"width": 1200, "height": 900}}
 LIVE_S = 3.0  # a claim reaches the dashboard in ~1 s; generous for a loaded machine
-
-
-def sponsor_via_core(r: redis.Redis, name: str, **rule: object) -> Business:
-    """Register through the core (as `ult register` does) and set the rule."""
-    place = f"local:test-{uuid.uuid4().hex}"
-    reg = register_sponsor(r, name, "Storgatan 1, Stockholm", "SE", place)
-    run(r, set_rule(reg.sid, reg.owner_key, Rule(**rule)))
-    return Business(reg.sid, reg.biz, place, reg.owner_key, "Storgatan 1, Stockholm", 1)
-
-
-def open_as_owner(page: Page, url: str, business: Business) -> None:
-    """Put the business into the browser's profile the way the dashboard keeps it, then open
-    the dashboard (the owner key comes from there, as after a registration)."""
-    page.goto(f"{url}/voila/static/voila.js")  # the origin, without starting a kernel
-    profile = {"v": 1, "uid": uuid.uuid4().hex, "businesses": [business.to_json()]}
-    page.evaluate("([k, v]) => localStorage.setItem(k, v)", [STORAGE_KEY, json.dumps(profile)])
-    open_dashboard(page, url)
-    expect(page.locator(".ult-biz-name")).to_have_text(business.biz)
 
 
 def pending_row(page: Page, code: str):
@@ -231,7 +222,12 @@ def test_counter_screen_asks_for_codes_only_while_shown(
     assert asked == []
 
     dash.clock.fast_forward(counter_code.WINDOW_S * 1000 + 1000)
-    wait_for(dash, lambda: asked, "the page asks for the next code when its window ends")
+    wait_until(
+        lambda: asked,
+        LIVE_S,
+        message="the page asks for the next code when its window ends",
+        sleep=lambda s: dash.wait_for_timeout(s * 1000),  # the page's events come meanwhile
+    )
     expect(left).not_to_have_text("New code in 0 s")  # the kernel answered: counting again
 
     open_tab(dash, "Live")
@@ -243,13 +239,10 @@ def test_counter_screen_asks_for_codes_only_while_shown(
 
     open_tab(dash, "Counter screen")  # back on screen with a stale code: a fresh one at once
     expect(screen).to_have_attribute("data-running", "yes")
-    wait_for(dash, lambda: len(asked) > before, "a counter screen shown again asks at once")
+    wait_until(
+        lambda: len(asked) > before,
+        LIVE_S,
+        message="a counter screen shown again asks at once",
+        sleep=lambda s: dash.wait_for_timeout(s * 1000),
+    )
     expect(left).not_to_have_text("New code in 0 s")
-
-
-def wait_for(page: Page, check: Callable[[], object], what: str, timeout: float = LIVE_S) -> None:
-    """Poll ``check``, letting Playwright deliver the page's events meanwhile."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        page.wait_for_timeout(50)

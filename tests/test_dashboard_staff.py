@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_dashboard import make_dashboard  # noqa: F401 (fixture)
-from test_dashboard_rewards import Shop, earn_and_claim, set_shop_rule, shop  # noqa: F401
+from support.dashboard import Shop, earn_and_claim, set_shop_rule
 
 from ult import run
 from ult.claims import decide
@@ -15,7 +14,7 @@ from ult.errors import UltError
 from ult.staff import key_holder
 
 
-def test_owner_makes_lists_and_revokes_staff_keys(shop: Shop, r) -> None:  # noqa: F811
+def test_owner_makes_lists_and_revokes_staff_keys(shop: Shop, r) -> None:
     panel = shop.dash.claims.staff
     panel.name.value = "  Till   1 "
     panel.create()

@@ -8,8 +8,7 @@ import re
 import pytest
 import redis
 from playwright.sync_api import expect
-from test_dashboard_browser import open_tab
-from test_dashboard_rewards_browser import DESK, open_as_owner, sponsor_via_core
+from support.browser import DESK, open_as_owner, open_tab, sponsor_via_core
 
 from ult import run
 from ult.errors import UltError

@@ -4,6 +4,7 @@ import asyncio
 
 import redis
 import redis.asyncio
+from support.wait import wait_until_async
 
 from ult import arun, keys, run
 from ult.cards import read_card
@@ -34,8 +35,9 @@ def test_acked_scans_survive_a_kill_and_restart(tmp_path):
                 acked.append(res.entry_id)
 
         async def killer() -> None:
-            while len(acked) < 500:
-                await asyncio.sleep(0.01)
+            await wait_until_async(
+                lambda: len(acked) >= 500, 60, interval=0.01, message="500 scans not acked"
+            )
             server.process.kill()  # SIGKILL mid-write: no chance to flush anything
 
         await asyncio.gather(killer(), *(one_card(n) for n in range(10)))

@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import socketio
-from conftest import service_env
+from support.service import service_env
 
 from ult import run
 from ult.embedded import free_port

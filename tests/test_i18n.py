@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 import redis
+from babel import Locale
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 
 from ult.dashboard import Context, Dashboard
 from ult.dashboard.app import CLAIMS_TAB
@@ -26,7 +28,7 @@ from ult.i18n import (
     translate_plural,
     use,
 )
-from ult.messages import PLURALS, TEXTS, format_message, in_words, page_catalog
+from ult.messages import PLURALS, TEXTS, format_message, in_words, page_catalog, wait_parts
 from ult.qr import poster_html
 from ult.settings import load_settings
 
@@ -174,6 +176,28 @@ def test_waits_in_words_at_their_boundaries() -> None:
     assert format_message("cooldown", "fr", wait=in_words(2520, "fr")) == (
         "Déjà comptée — merci ! Votre prochaine visite comptera dans 42 minutes."
     )
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_page_words_waits_from_the_words_the_server_words_them_with(lang: str) -> None:
+    """The page's wait words (page_catalog "waits", filled as common.js fills them) are the
+    server's: one wording, from one CLDR source."""
+    waits = page_catalog(lang)["waits"]
+    rule = Locale.parse(lang).plural_form
+
+    def page_words(seconds: int) -> str:
+        if seconds < waits["few_seconds"]:
+            return page_catalog(lang)["texts"]["a_few_seconds"]
+        parts = []
+        for n, unit in wait_parts(seconds):
+            forms = waits["units"][unit]
+            parts.append(
+                forms.get(rule(n), forms["other"]).replace("{n}", format_decimal(n, locale=lang))
+            )
+        return waits["pair"].format(a=parts[0], b=parts[1]) if len(parts) > 1 else parts[0]
+
+    for seconds in (20, 45, 60, 61, 120, 660, 2520, 3600, 5400, 7260, 86400, 86400 * 3):
+        assert page_words(seconds) == in_words(seconds, lang), seconds
 
 
 def test_poster_in_the_business_language() -> None:

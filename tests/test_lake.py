@@ -15,11 +15,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import redis
-from conftest import service_env
+from support.service import service_env
+from support.wait import wait_until
 
 import ult.analytics as ua
 from ult import demo, run
 from ult.analytics import lake
+from ult.analytics.lake.archiving import DAY_MS
+from ult.analytics.lake.ids import parse_id
+from ult.analytics.lake.layout import day_name, lake_sids, last_archived, parts, sponsor_dir
 from ult.cards import loyalists
 from ult.dashboard.live import read_day
 from ult.errors import UltError
@@ -27,7 +31,6 @@ from ult.keys import REGISTRY, sponsor_keys
 from ult.scans import scan
 
 END_MS = 1_790_000_000_000
-DAY_MS = lake.DAY_MS
 KEY = "k" * 40
 NOW_MS = int(time.time() * 1000)
 
@@ -89,15 +92,15 @@ def test_archive_trim_keeps_every_figure(r: redis.Redis, redis_url: str, tmp_pat
     line = done.stdout.strip()
     assert line.count("\n") == 0 and f"Archived {sum(lengths.values()):,} entries" in line
     assert stream_lengths(r, sids) == lengths, "archiving alone removes nothing"
-    assert sum(p.rows for sid in sids for p in lake.parts(lake_dir, sid)) == sum(lengths.values())
+    assert sum(p.rows for sid in sids for p in parts(lake_dir, sid)) == sum(lengths.values())
 
     trimmed = lake.archive(r, lake_dir, trim_days=30, now_ms=END_MS)
     assert trimmed.entries == 0, "a second archive adds nothing"
     cutoff = END_MS - 30 * DAY_MS
     for sid in sids:
         oldest = r.xrange(sponsor_keys(sid).events, count=1)[0][0]
-        assert cutoff <= lake.parse_id(oldest)[0]
-        assert lake.parse_id(lake.last_archived(lake_dir, sid)) >= lake.parse_id(oldest)
+        assert cutoff <= parse_id(oldest)[0]
+        assert parse_id(last_archived(lake_dir, sid)) >= parse_id(oldest)
     assert trimmed.trimmed == sum(lengths.values()) - sum(stream_lengths(r, sids).values()) > 0
     assert stream_memory(r, sids) < memory * 0.6
     after = figures(r, lake_dir, sids)
@@ -117,7 +120,7 @@ def test_archive_trim_keeps_every_figure(r: redis.Redis, redis_url: str, tmp_pat
     latest = ua.load_events(r, progress=False, lake=lake_dir)
     assert len(latest) == len(before["events"]) + 1 and latest["entry_id"].is_unique
     assert lake.archive(r, lake_dir).entries == 0
-    day = lake.sponsor_dir(lake_dir, sids[0]) / f"day={lake._day_name(END_MS + 60_000)}"
+    day = sponsor_dir(lake_dir, sids[0]) / f"day={day_name(END_MS + 60_000)}"
     assert len(list(day.glob("*.parquet"))) == 1, "a day keeps one file"
 
 
@@ -132,8 +135,8 @@ def small_history(r: redis.Redis, make_sponsor, days: int = 4, per_day: int = 30
 
 
 KILLERS = {
-    "before_rename": "lake.os.replace = lambda *a: os._exit(9)",
-    "before_bookmark": "lake._write_bookmark = lambda *a: os._exit(9)",
+    "before_rename": "os.replace = lambda *a: os._exit(9)",
+    "before_bookmark": "lake.archiving.write_bookmark = lambda *a: os._exit(9)",
 }
 
 
@@ -200,7 +203,7 @@ def test_full_disk_leaves_redis_and_lake_as_they_were(
     assert err.value.code == "lake_full" and "full" in err.value.message
     assert r.xlen(events) == length, "nothing trimmed"
     assert not list(tiny_disk.rglob(".*.tmp")), "no half-written file left"
-    assert lake.last_archived(tiny_disk / "lake", sid) is None
+    assert last_archived(tiny_disk / "lake", sid) is None
 
 
 def test_bad_input_changes_nothing(r: redis.Redis, make_sponsor, tmp_path: Path) -> None:
@@ -213,7 +216,7 @@ def test_bad_input_changes_nothing(r: redis.Redis, make_sponsor, tmp_path: Path)
     r.xadd(REGISTRY, {"sid": "../../escape"})  # a hostile registry entry
     report = lake.archive(r, lake_dir)
     assert report.skipped == ["../../escape"] and report.entries == 4
-    assert not (tmp_path.parent / "escape").exists() and lake.lake_sids(lake_dir) == [sid]
+    assert not (tmp_path.parent / "escape").exists() and lake_sids(lake_dir) == [sid]
     lake_dir.joinpath(".lock").touch()
     with open(lake_dir / ".lock") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
@@ -241,10 +244,11 @@ def test_scheduled_archive_in_ult_up(
     settings = replace(load_settings({}), var_dir=str(tmp_path), archive_every_minutes=1)
     stop = launcher.start_archiver(settings, redis_url)
     try:
-        deadline = time.monotonic() + 20
-        while lake.last_archived(settings.lake_path, sid) != newest:
-            assert time.monotonic() < deadline, "the scheduled archive did not run"
-            time.sleep(0.05)
+        wait_until(
+            lambda: last_archived(settings.lake_path, sid) == newest,
+            20,
+            message="the scheduled archive did not run",
+        )
     finally:
         stop()
     assert r.xlen(sponsor_keys(sid).events) == 7, "ULT_TRIM_DAYS unset: nothing trimmed"
@@ -279,4 +283,4 @@ def test_corrupt_bookmark_is_a_clear_error(r: redis.Redis, make_sponsor, tmp_pat
     mark.unlink()
     again = lake.archive(r, lake_dir)
     assert (again.entries, again.repaired) == (0, 1)
-    assert lake.last_archived(lake_dir, sid) == r.xrevrange(sponsor_keys(sid).events, count=1)[0][0]
+    assert last_archived(lake_dir, sid) == r.xrevrange(sponsor_keys(sid).events, count=1)[0][0]

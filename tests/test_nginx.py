@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import socketio
-from conftest import service_env
+from support.service import service_env
 
 from ult.embedded import free_port
 from ult.launcher import stop_process, wait_http

@@ -13,8 +13,9 @@ from ult.cards import read_card
 from ult.embedded import free_port
 from ult.errors import UltError
 from ult.identity import card_id
-from ult.ops import AutoPipeline
+from ult.ops import AutoPipeline, script_source
 from ult.scans import scan
+from ult.schema import lua_header
 
 KEY = "k" * 43
 
@@ -107,3 +108,14 @@ def test_sync_run_reports_errors_the_same_way(r):
     with pytest.raises(UltError) as e:
         run(r, scan("no-such-cafe", KEY))
     assert e.value.code == "unknown_sponsor"
+
+
+def test_each_script_gets_the_generated_header_it_uses() -> None:
+    """``script_source`` prepends the tables of ``ult.schema.lua_header`` the script names
+    (each is built on every call), then ``lib.lua``."""
+    scan_source, sha = script_source("scan")
+    assert scan_source.startswith(lua_header(scan_source))
+    assert "local F = {" in scan_source and "local SCAN_REPLY = {" in scan_source
+    assert "local DECIDE_REPLY" not in scan_source
+    assert "local DECIDE_REPLY = {" in script_source("decide")[0]
+    assert len(sha) == 40 and script_source("scan") == (scan_source, sha)

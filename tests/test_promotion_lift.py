@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 import redis
-from test_analytics import MONDAY, add, card, load
+from support.analytics import MONDAY, add, card, load
 
 import ult.analytics as ua
 

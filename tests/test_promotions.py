@@ -10,7 +10,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import service_env
+from support.service import service_env
 
 from ult import promotions as pr
 from ult import run
@@ -18,6 +18,10 @@ from ult.clock import now_ms
 from ult.errors import UltError
 from ult.identity import hash_owner_key
 from ult.keys import sponsor_keys
+from ult.promotions.parsing import parse_days
+from ult.promotions.plan import parse_plan
+from ult.promotions.storage import MAX_PROMOTIONS
+from ult.promotions.zones import guess_zone
 from ult.scans import scan
 from ult.schema import F
 
@@ -48,8 +52,8 @@ def gained(r, cafe, at: int, key: str = "k" * 43):
 
 def test_the_sponsor_zone_comes_from_its_country(r, cafe) -> None:
     assert pr.sponsor_zone(r, cafe["sid"]) == "Europe/Stockholm"
-    assert pr.guess_zone("US", -300) == "Etc/GMT+5"  # several zones: the offset, no DST
-    assert pr.guess_zone("ZZ", 0) == "UTC"
+    assert guess_zone("US", -300) == "Etc/GMT+5"  # several zones: the offset, no DST
+    assert guess_zone("ZZ", 0) == "UTC"
 
 
 def test_one_off_window_counts_from_start_up_to_but_not_at_its_end(r, cafe) -> None:
@@ -118,7 +122,7 @@ def test_a_window_across_the_dst_night_is_an_hour_shorter(r, cafe) -> None:
     assert end - start == 4 * 60 * MIN  # 02:00 → 03:00 is skipped
     assert gained(r, cafe, end - 1)[0] == 2
     assert gained(r, cafe, end)[0] == 1
-    plan = pr.parse_plan(r.hget(sponsor_keys(cafe["sid"]).profile, "promo_plan"))
+    plan = parse_plan(r.hget(sponsor_keys(cafe["sid"]).profile, "promo_plan"))
     assert plan.status(start)["active"]["until_ms"] == end
 
 
@@ -172,18 +176,18 @@ def test_bad_input_is_refused_and_changes_nothing(r, cafe, kw, words) -> None:
 
 
 def test_weekday_spellings() -> None:
-    assert pr.parse_days("tue-thu") == (1, 2, 3)
-    assert pr.parse_days("Friday-Monday") == (0, 4, 5, 6)
-    assert pr.parse_days("sat,sun") == (5, 6)
+    assert parse_days("tue-thu") == (1, 2, 3)
+    assert parse_days("Friday-Monday") == (0, 4, 5, 6)
+    assert parse_days("sat,sun") == (5, 6)
 
 
 def test_at_most_twenty_promotions_to_come(r, cafe) -> None:
     now = ms("2026-12-01T09:00")
-    for n in range(pr.MAX_PROMOTIONS):
+    for n in range(MAX_PROMOTIONS):
         add(r, cafe, now, name=f"P{n}", days="mon", from_time="10:00", to_time="11:00")
     with pytest.raises(UltError, match="At most 20"):
         add(r, cafe, now, days="tue", from_time="10:00", to_time="11:00")
-    assert len(pr.list_promotions(r, cafe["sid"])) == pr.MAX_PROMOTIONS
+    assert len(pr.list_promotions(r, cafe["sid"])) == MAX_PROMOTIONS
 
 
 def test_wrong_owner_key_unknown_zone_and_unknown_id_change_nothing(r, cafe) -> None:
@@ -342,5 +346,5 @@ def test_concurrent_changes_all_land_in_the_plan(redis_url, r, cafe) -> None:
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(add_five, (1, 2)))
     stored = {p.id for p in pr.list_promotions(r, cafe["sid"])}
-    plan = pr.parse_plan(r.hget(sponsor_keys(cafe["sid"]).profile, "promo_plan"))
+    plan = parse_plan(r.hget(sponsor_keys(cafe["sid"]).profile, "promo_plan"))
     assert len(stored) == 10 and {p.id for p in plan.promos} == stored

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 import socketio
-from conftest import service_env
+from support.service import service_env
 
 from ult import run
 from ult.embedded import EmbeddedServer, free_port

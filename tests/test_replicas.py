@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 import redis.asyncio
+from support.wait import wait_until
 
 from ult import run
-from ult.cluster import wait_until
 from ult.embedded import EmbeddedServer
 from ult.replicas import ReplicatedPipeline, Unconfirmed, parse_acks
 from ult.rules import Rule, set_rule
@@ -32,7 +32,9 @@ def primary_and_replica(tmp_path) -> Iterator[tuple[EmbeddedServer, EmbeddedServ
         try:
             with redis.Redis(port=replica.port, decode_responses=True) as c:
                 wait_until(
-                    lambda: c.info("replication").get("master_link_status") == "up", 20, "sync"
+                    lambda: c.info("replication").get("master_link_status") == "up",
+                    20,
+                    message="the replica did not sync",
                 )
             yield primary, replica
         finally:

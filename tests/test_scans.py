@@ -103,6 +103,19 @@ def test_points_expire_after_days_without_a_visit(r, make_sponsor):
     assert expired == [{"t": "expired", "c": card_id(KEY), "p": "-2"}]
 
 
+def test_a_card_read_applies_the_scan_scripts_rules_and_writes_nothing(r, make_sponsor):
+    """Cooldown and expiry are the scripts' (lib.lua): the card read answers them as a scan."""
+    s = make_sponsor(cooldown_min=30, expiry_days=1)
+    assert run(r, scan(s["sid"], KEY, now_ms=T0)).next_scan_in == 30 * 60
+    assert run(r, read_card(s["sid"], KEY, now_ms=T0 + 60_000)).next_scan_in == 29 * 60
+    assert run(r, read_card(s["sid"], KEY, now_ms=T0 + 60_001)).next_scan_in == 29 * 60
+    before = r.xlen(keys.sponsor_keys(s["sid"]).events)
+    late = run(r, read_card(s["sid"], KEY, now_ms=T0 + DAY + 1))
+    assert (late.visits, late.points, late.next_scan_in) == (1, 0, 0)
+    assert r.xlen(keys.sponsor_keys(s["sid"]).events) == before  # the next scan logs it
+    assert run(r, read_card(s["sid"], KEY, now_ms=T0 + DAY)).points == 1
+
+
 def test_rule_change_takes_effect_on_next_scan(r, make_sponsor):
     s = make_sponsor(cooldown_min=0)
     assert run(r, scan(s["sid"], KEY, now_ms=T0)).points == 1

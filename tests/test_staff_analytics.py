@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import redis
-from test_analytics import DAY, MONDAY, SID, add, card, load
+from support.analytics import DAY, MONDAY, SID, add, card, load
 
 import ult.analytics as ua
 

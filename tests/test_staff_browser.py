@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
-from test_customer_browser import visit
+from support.browser import visit
 
 from ult import run
 from ult.claims import list_claims

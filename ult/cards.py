@@ -1,5 +1,6 @@
 """Customer cards: one per (sponsor, customer key), stored as ``cid → packed record`` in the
-sponsor's ``cards`` hash. Only ``scan.lua`` (and the claim scripts) write records."""
+sponsor's ``cards`` hash (``ult.schema.CARD_RECORD``). Only the scripts write records and apply
+the card's rules (expiry, cooldown: ``lua/lib.lua``); ``card.lua`` answers a card under them."""
 
 from __future__ import annotations
 
@@ -8,51 +9,14 @@ from typing import Any
 
 from ult import ops
 from ult.claims import Claim
-from ult.clock import DAY_MS, or_now
+from ult.clock import or_now
 from ult.errors import UltError
 from ult.identity import card_id, short_cid
 from ult.keys import sponsor_keys
-from ult.promotions import promotion_status
+from ult.promotions.plan import promotion_status
 from ult.rules import Rule
+from ult.schema import CARD_REPLY, CardRecord, Event, parse_entry, reply_dict
 from ult.validation import check_field
-
-
-@dataclass(frozen=True)
-class CardRecord:
-    """The packed record ``visits|points|first|last|day|day_count|nonces|recent_ids``."""
-
-    visits: int = 0
-    points: int = 0
-    first_ms: int = 0
-    last_ms: int = 0
-    recent_ids: tuple[str, ...] = ()
-
-    @classmethod
-    def parse(cls, packed: str) -> CardRecord:
-        if not packed:
-            return cls()
-        parts = packed.split("|")
-        return cls(
-            visits=int(parts[0]),
-            points=int(parts[1]),
-            first_ms=int(parts[2]),
-            last_ms=int(parts[3]),
-            recent_ids=tuple(x for x in parts[7].split(",") if x),
-        )
-
-    def points_now(self, rule: Rule, now_ms: int) -> int:
-        """Points after expiry (points lapse after ``expiry_days`` without a visit)."""
-        expired = (
-            rule.expiry_days and self.last_ms and now_ms - self.last_ms > rule.expiry_days * DAY_MS
-        )
-        return 0 if expired else self.points
-
-    def next_scan_in(self, rule: Rule, now_ms: int) -> int:
-        """Seconds until a scan of this card counts again under the cooldown (0: now)."""
-        if not rule.cooldown_min or not self.last_ms:
-            return 0
-        left_ms = self.last_ms + rule.cooldown_min * 60_000 - now_ms
-        return max(0, -(-left_ms // 1000))
 
 
 @dataclass(frozen=True)
@@ -85,17 +49,13 @@ class Card:
         }
 
 
-def event_summary(entry_id: str, fields: dict[str, str]) -> dict[str, Any]:
+def event_summary(event: Event) -> dict[str, Any]:
     """A stream entry as the card history shows it."""
-    item: dict[str, Any] = {
-        "id": entry_id,
-        "at_ms": int(entry_id.split("-")[0]),
-        "type": fields["t"],
-    }
-    if "p" in fields:
-        item["points"] = int(fields["p"])
-    if "a" in fields:
-        item["tag"] = fields["a"]
+    item: dict[str, Any] = {"id": event.id, "at_ms": event.ms, "type": event.kind}
+    if event.points is not None:
+        item["points"] = event.points
+    if event.tag:
+        item["tag"] = event.tag
     return item
 
 
@@ -106,27 +66,27 @@ def read_card(sid: str, key: str, now_ms: int | None = None) -> ops.Op[Card]:
     now_ms = or_now(now_ms)
     k = sponsor_keys(sid)
 
-    def parse(reply: list[Any]) -> Card:
-        if not reply:
+    def parse(raw: list[Any]) -> Card:
+        reply = reply_dict(CARD_REPLY, raw)
+        if ops.text(reply["status"]) != "ok":
             raise UltError("unknown_sponsor", "This loyalty card's business is not registered.")
-        biz, rule_flat, packed, claim_json, plan, *entries = reply
-        rule = Rule.from_hash(ops.as_dict(rule_flat))
-        record = CardRecord.parse(ops.text(packed))
-        history = [event_summary(ops.text(eid), ops.as_dict(flat)) for eid, flat in entries]
+        history = [event_summary(parse_entry((eid, ops.as_dict(f)))) for eid, f in reply["history"]]
+        claim = reply["claim"] and Claim.from_reply(reply["claim"], reply["claim_state"])
         return Card(
             sid=sid,
-            biz=ops.text(biz),
+            biz=ops.text(reply["biz"]),
             cid=cid,
-            visits=record.visits,
-            points=record.points_now(rule, now_ms),
-            rule=rule,
-            next_scan_in=record.next_scan_in(rule, now_ms),
+            visits=int(reply["visits"]),
+            points=int(reply["points"]),
+            rule=Rule.from_values([ops.text(v) for v in reply["rule"]]),
+            next_scan_in=-(-int(ops.text(reply["next_in_ms"])) // 1000),
             history=history[::-1],
-            claim=Claim.from_json(ops.text(claim_json)).to_dict(now_ms) if claim_json else None,
-            promotions=promotion_status(ops.text(plan), now_ms),
+            claim=claim.to_dict() if claim else None,
+            promotions=promotion_status(ops.text(reply["promo_plan"]), now_ms),
         )
 
-    return ops.script("card", [k.profile, k.rule, k.cards, k.events, k.claims], [cid], parse)
+    keys = [k.profile, k.rule, k.cards, k.events, k.claims]
+    return ops.script("card", keys, [cid, now_ms], parse)
 
 
 def loyalists(sid: str, limit: int = 100) -> ops.Op[list[dict[str, Any]]]:
@@ -136,7 +96,7 @@ def loyalists(sid: str, limit: int = 100) -> ops.Op[list[dict[str, Any]]]:
         h = ops.as_dict(flat)
         rows = []
         for cid, packed in h.items():
-            rec = CardRecord.parse(ops.text(packed))
+            rec = CardRecord.parse(packed)
             rows.append(
                 {
                     "cid": short_cid(ops.text(cid)),

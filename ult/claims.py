@@ -4,6 +4,9 @@ A claim deducts the points at once (atomically, in ``claim.lua``); ``instant`` a
 gives a voucher straight away, ``staff`` approval waits for the dashboard or the staff page.
 A voucher is valid for the rule's ``voucher_min`` minutes and is used once: staff ``redeem`` it
 at the counter. Rejecting or voiding a claim gives the points back.
+
+A claim's *state* (``ult.schema.CLAIM_STATES``: is the voucher still valid?) is decided by the
+scripts only (``lib.lua``: ``claim_state``); every script that answers a claim answers its state.
 """
 
 from __future__ import annotations
@@ -19,7 +22,13 @@ from ult.errors import UltError
 from ult.identity import card_id, hash_owner_key, hash_staff_key, short_cid
 from ult.keys import sponsor_keys
 from ult.messages import TEXTS, format_message, plural
-from ult.schema import CLAIM_REPLY, DECIDE_REPLY, reply_dict
+from ult.schema import (
+    CLAIM_REPLY,
+    CLAIMS_REPLY,
+    DECIDE_REPLY,
+    OPEN_CLAIM_STATES,
+    reply_dict,
+)
 from ult.validation import check_field
 
 # Short codes staff read aloud: no 0/O, 1/I/L, 5/S.
@@ -29,7 +38,7 @@ DECISIONS = ("approve", "reject", "void", "redeem")
 
 @dataclass(frozen=True)
 class Claim:
-    """One claim as stored; ``state(now)`` adds ``expired`` for a voucher past its time."""
+    """One claim as stored, and its ``state`` as the script that read it decided."""
 
     id: str
     cid: str
@@ -44,25 +53,28 @@ class Claim:
     decided_ms: int = 0
     redeemed_ms: int = 0
     by: str = ""  # who decided last: "owner" or a staff key's name (staff only, not customers)
+    state: str = ""  # one of ult.schema.CLAIM_STATES, decided by the script that answered it
 
     @classmethod
-    def from_json(cls, raw: str) -> Claim:
-        data = json.loads(raw)
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+    def from_reply(cls, raw: Any, state: Any) -> Claim:
+        """The claim of a script's reply: its JSON and the state the script decided."""
+        data = json.loads(ops.text(raw))
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**fields | {"state": ops.text(state)})
 
-    def state(self, now_ms: int | None = None) -> str:
-        now_ms = or_now(now_ms)
-        if self.status == "approved" and self.expires_at <= now_ms:
-            return "expired"
-        return self.status
+    @property
+    def open(self) -> bool:
+        """Waiting for staff or a voucher still valid: it holds the points, and can be voided."""
+        return self.state in OPEN_CLAIM_STATES
 
-    def to_dict(self, now_ms: int | None = None) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """What the customer page and the dashboard see (short cid only)."""
         return {
             "id": self.id,
             "cid": short_cid(self.cid),
             "biz": self.biz,
-            "status": self.state(now_ms),
+            "status": self.status,
+            "state": self.state,
             "reward": self.reward,
             "points": self.points,
             "code": self.code,
@@ -96,7 +108,7 @@ def claim(sid: str, key: str, now_ms: int | None = None) -> ops.Op[tuple[Claim, 
             missing = plural(needed - points, "more_point")
             words = format_message(status, missing=missing, reward=TEXTS["your_reward"])
             raise UltError(status, words, points=points, points_needed=needed)
-        return Claim.from_json(raw), status == "ok"
+        return Claim.from_reply(raw, reply["state"]), status == "ok"
 
     return ops.script("claim", [k.profile, k.rule, k.cards, k.events, k.claims], args, parse)
 
@@ -123,32 +135,29 @@ def decide(
         if status == "unknown_sponsor":
             raise UltError(status, f"No business with id '{sid}'.")
         if status != "ok":
-            extra = {"claim": Claim.from_json(raw).to_dict(now_ms)} if raw else {}
+            extra = {"claim": Claim.from_reply(raw, reply["state"]).to_dict()} if raw else {}
             raise UltError(status, format_message(status), **extra)
-        return Claim.from_json(raw)
+        return Claim.from_reply(raw, reply["state"])
 
     keys = [k.profile, k.rule, k.cards, k.events, k.claims, k.staff]
     return ops.script("decide", keys, args, parse)
 
 
 def list_claims(sid: str, now_ms: int | None = None) -> ops.Op[list[Claim]]:
-    """All claims of a sponsor, newest first."""
+    """All claims of a sponsor with their state at ``now_ms``, newest first."""
+    n = len(CLAIMS_REPLY)
 
-    def parse(flat: Any) -> list[Claim]:
-        h = ops.as_dict(flat)
-        found = [
-            Claim.from_json(ops.text(v))
-            for f, v in h.items()
-            if not ops.text(f).startswith("card:")
-        ]
+    def parse(flat: list[Any]) -> list[Claim]:
+        replies = [reply_dict(CLAIMS_REPLY, flat[i : i + n]) for i in range(0, len(flat), n)]
+        found = [Claim.from_reply(one["claim"], one["state"]) for one in replies]
         return sorted(found, key=lambda c: -c.created_ms)
 
-    return ops.command(parse, "HGETALL", sponsor_keys(sid).claims)
+    return ops.script("claims", [sponsor_keys(sid).claims], [or_now(now_ms)], parse)
 
 
 def pending(claims: list[Claim]) -> list[Claim]:
     """The claims waiting for staff."""
-    return [c for c in claims if c.status == "requested"]
+    return [c for c in claims if c.state == "requested"]
 
 
 def void_scan(sid: str, owner_key: str, entry_id: str, now_ms: int | None = None) -> ops.Op[None]:

@@ -13,11 +13,20 @@ import redis
 from ult import __version__, run
 from ult.connection import connect
 from ult.errors import UltError
-from ult.settings import describe, load_settings
+from ult.settings import describe, load_settings, markdown_table, shown_default
 
 EPILOG = "Settings (environment variables, or a .env file):\n" + "\n".join(
-    f"  {env:<22} {help} (default: {default})" for env, default, help in describe()
+    f"  {env:<22} {help} (default: {shown_default(default)})" for env, default, help in describe()
 )
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    if args.markdown:
+        print(markdown_table(), end="")
+        return 0
+    for env, default, help in describe():
+        print(f"{env}={'' if default is None else default}\n    {help}")
+    return 0
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -177,7 +186,7 @@ MODULE_COMMANDS = {
     "demo": "ult.demo",
     "export": "ult.analytics.export",
     "bench": "ult.bench",
-    "archive": "ult.analytics.lake",
+    "archive": "ult.analytics.lake.cli",
 }
 
 
@@ -203,6 +212,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port (default: ULT_DASHBOARD_PORT)")
     p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)  # for `ult up`
     p.set_defaults(func=cmd_dashboard)
+
+    p = sub.add_parser("settings", help="print every setting with its default and help")
+    p.add_argument(
+        "--markdown", action="store_true", help="as the README's table (README.md, Configuration)"
+    )
+    p.set_defaults(func=cmd_settings)
 
     p = sub.add_parser("register", help="register a business; prints its sid and owner key")
     p.add_argument("--name", required=True, help="business name")

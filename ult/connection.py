@@ -13,7 +13,7 @@ retry on a new one succeeds instead of reporting an outage.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, TypeAlias
 
 import redis
 import redis.asyncio
@@ -24,6 +24,9 @@ from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
 
 from ult.settings import Settings, load_settings
+
+Client: TypeAlias = redis.Redis | RedisCluster  # what :func:`connect` makes
+AsyncClient: TypeAlias = redis.asyncio.Redis | AsyncRedisCluster  # what :func:`aconnect` makes
 
 RETRIES = 5  # waits 0.1 + 0.2 + 0.4 + 0.8 + 1 s: rides out a restart, not a long outage
 RETRY_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
@@ -60,9 +63,7 @@ def _cluster_options(options: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def connect(
-    settings: Settings | None = None, url: str | None = None, **options: Any
-) -> redis.Redis | RedisCluster:
+def connect(settings: Settings | None = None, url: str | None = None, **options: Any) -> Client:
     """A synchronous client with decoded responses (a cluster client on a cluster)."""
     url = _url(settings, url)
     options = {"decode_responses": True, "retry": retry(), **options}
@@ -73,7 +74,7 @@ def connect(
 
 def aconnect(
     settings: Settings | None = None, url: str | None = None, **options: Any
-) -> redis.asyncio.Redis | AsyncRedisCluster:
+) -> AsyncClient:
     """An asyncio client with decoded responses (a cluster client on a cluster)."""
     url = _url(settings, url)
     options = {"decode_responses": True, "retry": aretry(), **options}

@@ -30,7 +30,9 @@ class EmbeddedServer:
     ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
-        self.extra_args = list(extra_args)  # e.g. the cluster options of ``ult.cluster``
+        self.extra_args = list(
+            extra_args
+        )  # e.g. the cluster options of ``ult.bench.embedded_cluster``
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

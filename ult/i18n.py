@@ -33,7 +33,9 @@ LANGUAGES = (DEFAULT,) + tuple(
     )
 )
 RTL = frozenset(x for x in LANGUAGES if Locale.parse(x).character_order == "right-to-left")
-NAMES = {lang: Locale.parse(lang).get_display_name(lang).capitalize() for lang in LANGUAGES}
+NAMES = {
+    lang: (Locale.parse(lang).get_display_name(lang) or lang).capitalize() for lang in LANGUAGES
+}
 # An Accept-Language header is read only this far, and only this many of its entries.
 _MAX_HEADER = 500
 _MAX_ENTRIES = 16

@@ -112,7 +112,7 @@ def start_archiver(settings: Settings, url: str) -> Callable[[], None]:
     """Run `ult archive` (with ULT_TRIM_DAYS) every ULT_ARCHIVE_EVERY_MINUTES in a daemon
     thread; call the returned function to stop it (it waits for a run under way to end,
     up to a minute). A failed run is reported and retried later."""
-    from ult.analytics.lake import NICE, archive
+    from ult.analytics.lake.archiving import NICE, archive
     from ult.errors import UltError
 
     stop = threading.Event()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from babel.numbers import format_decimal
+
 from ult.errors import UltError
 from ult.i18n import (
     DEFAULT,
@@ -69,6 +71,10 @@ ERRORS: dict[str, tuple[str, str]] = {
     "too_many_new_cards": (
         N_("Lots of new cards from here"),
         N_("Many new cards were just started on this network. Try again in a minute."),
+    ),
+    "too_many_connections": (
+        N_("Too many connections from this network"),
+        N_("Close some tabs, then try again."),
     ),
     "storage": (
         N_("This browser won't keep your card"),
@@ -128,6 +134,7 @@ RETRYABLE = (
     "unavailable",
     "storage_full",
     "too_many_new_cards",
+    "too_many_connections",
     "server_error",
 )
 
@@ -312,18 +319,47 @@ def plural(n: int, word: str, lang: str = DEFAULT) -> str:
     return translate_plural(lang, PLURALS[f"{word}s"], n)
 
 
-def in_words(seconds: int, lang: str = DEFAULT) -> str:
-    """``42 minutes``, ``1 hour 30 minutes``, ``2 days`` — a wait in ``lang``, as the page
-    words it too (``common.js`` ``humanDuration``)."""
-    if seconds < 45:
-        return translate(lang, TEXTS["a_few_seconds"])
+FEW_SECONDS = 45  # a shorter wait is "a few seconds"
+WAIT_UNITS = ("minute", "hour", "day")
+
+
+def wait_parts(seconds: int) -> list[tuple[int, str]]:
+    """A wait of at least :data:`FEW_SECONDS` in whole units: 5400 → [(1, hour), (30, minute)]
+    (``common.js`` ``waitUnits`` splits the same way)."""
     minutes = -(-int(seconds) // 60)
     if minutes < 60:
-        return unit(minutes, "minute", lang)
+        return [(minutes, "minute")]
     hours, rest = divmod(minutes, 60)
     if hours >= 24:
-        return unit(round(hours / 24), "day", lang)
-    return units([unit(hours, "hour", lang)] + ([unit(rest, "minute", lang)] if rest else []), lang)
+        return [(round(hours / 24), "day")]
+    return [(hours, "hour")] + ([(rest, "minute")] if rest else [])
+
+
+def in_words(seconds: int, lang: str = DEFAULT) -> str:
+    """``42 minutes``, ``1 hour 30 minutes``, ``2 days`` — a wait in ``lang``; the page words
+    it from :func:`wait_words` (``common.js`` ``humanDuration``)."""
+    if seconds < FEW_SECONDS:
+        return translate(lang, TEXTS["a_few_seconds"])
+    return units([unit(n, name, lang) for n, name in wait_parts(seconds)], lang)
+
+
+def wait_words(lang: str = DEFAULT) -> dict[str, Any]:
+    """How the page words a wait in ``lang``, from the same CLDR data as :func:`in_words`:
+    each unit's text by plural category with ``{n}`` for the number, the pattern joining two
+    units (``{a}``, ``{b}``) and the shortest wait worded in units."""
+    samples = plural_samples(lang)
+
+    def template(n: int, name: str) -> str:
+        return unit(n, name, lang).replace(format_decimal(n, locale=lang), "{n}", 1)
+
+    return {
+        "units": {
+            name: {category: template(n, name) for category, n in samples.items()}
+            for name in WAIT_UNITS
+        },
+        "pair": units(["{a}", "{b}"], lang),
+        "few_seconds": FEW_SECONDS,
+    }
 
 
 def format_message(code: str, lang: str = DEFAULT, **values: Any) -> str:
@@ -341,7 +377,7 @@ def customer_error(code: str, **values: Any) -> UltError:
 
 def page_catalog(lang: str = DEFAULT) -> dict[str, Any]:
     """What the customer pages need to word every answer in ``lang``: errors, retryable codes,
-    texts, and plural texts as {Intl.PluralRules category: text}."""
+    texts, plural texts as {Intl.PluralRules category: text}, and the words of waits."""
     t = lambda text: translate(lang, text)  # noqa: E731
     samples = plural_samples(lang)
     return {
@@ -353,4 +389,5 @@ def page_catalog(lang: str = DEFAULT) -> dict[str, Any]:
             key: {category: plural_form(lang, forms, n) for category, n in samples.items()}
             for key, forms in PLURALS.items()
         },
+        "waits": wait_words(lang),
     }

@@ -25,6 +25,8 @@ import redis
 import redis.asyncio
 from redis.crc import key_slot
 
+from ult import schema
+
 T = TypeVar("T")
 
 BATCH_SCRIPTS = frozenset({"scan"})  # scripts that take several calls at once (see above)
@@ -32,9 +34,12 @@ BATCH_SCRIPTS = frozenset({"scan"})  # scripts that take several calls at once (
 
 @cache
 def script_source(name: str) -> tuple[str, str]:
-    """(source, sha1) of ``ult/lua/<name>.lua``, with the shared ``lib.lua`` prepended."""
+    """(source, sha1) of ``ult/lua/<name>.lua``, with the shared ``lib.lua`` and, before
+    both, the header generated from ``ult.schema`` (field codes, card record, reply shapes)
+    prepended."""
     lua = resources.files("ult").joinpath("lua")
-    source = lua.joinpath("lib.lua").read_text() + lua.joinpath(f"{name}.lua").read_text()
+    code = lua.joinpath("lib.lua").read_text() + lua.joinpath(f"{name}.lua").read_text()
+    source = schema.lua_header(code) + code
     return source, hashlib.sha1(source.encode()).hexdigest()
 
 

@@ -31,12 +31,9 @@ import pycountry
 import requests
 
 from ult.errors import UltError
-from ult.validation import check_text
+from ult.validation import LIMITS, check_text
 
 log = logging.getLogger(__name__)
-
-MAX_NAME = 120
-MAX_ADDRESS = 300
 
 
 @dataclass(frozen=True)
@@ -97,8 +94,8 @@ def check_country(country: object) -> tuple[str, str]:
 
 def _check_inputs(name: object, address: object, country: object) -> tuple[str, str, str, str]:
     """Validated ``(name, address, ALPHA_2, country_name)``; raises UltError otherwise."""
-    clean_name = check_text("Business name", name, max_len=MAX_NAME)
-    clean_address = check_text("Address", address, max_len=MAX_ADDRESS)
+    clean_name = check_text("Business name", name, max_len=LIMITS["business_name"])
+    clean_address = check_text("Address", address, max_len=LIMITS["address"])
     code, country_name = check_country(country)
     return clean_name, clean_address, code, country_name
 

@@ -22,14 +22,13 @@ from qrcode.exceptions import DataOverflowError
 
 from ult.errors import UltError
 from ult.i18n import DEFAULT, N_, direction, translate
-from ult.validation import check_field
+from ult.validation import LIMITS, check_field
 
 # The poster's words, in the business's language (``lang``: one of ult.i18n.LANGUAGES).
 HEADLINE = N_("Scan to earn rewards")
 PROMISE = N_("No app, no sign-up, no personal data")
 SPOT = N_("Spot: {spot}")
 MAX_URL = 1000  # far below a QR code's capacity, far above any real scan URL
-MAX_BIZ = 120
 
 FontType = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
@@ -115,8 +114,9 @@ def _check_poster(biz: str, at: str | None) -> tuple[str, str | None]:
     name = " ".join(biz.split()) if isinstance(biz, str) else ""
     if not name:
         raise UltError("bad_request", "The poster needs the business name.")
-    if len(name) > MAX_BIZ:
-        raise UltError("bad_request", f"The business name is too long (at most {MAX_BIZ}).")
+    if len(name) > LIMITS["business_name"]:
+        most = LIMITS["business_name"]
+        raise UltError("bad_request", f"The business name is too long (at most {most}).")
     return name, (check_field("at", at) if at is not None else None)
 
 

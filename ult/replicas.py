@@ -117,7 +117,8 @@ class ReplicatedPipeline(AutoPipeline):
         return replies
 
     async def _execute_cluster(self, pipe: Any, calls: list[Call]) -> list[Any]:
-        r: AsyncRedisCluster = self.r
+        r = self.r
+        assert isinstance(r, AsyncRedisCluster)  # set in __init__: the client is a cluster's
         await r.initialize()
         if self._stale:  # a failure last time: reload the layout before this batch
             self._stale = False

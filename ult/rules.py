@@ -13,6 +13,7 @@ from ult.clock import or_now
 from ult.errors import UltError
 from ult.identity import hash_owner_key
 from ult.keys import sponsor_keys
+from ult.validation import LIMITS as TEXT_LIMITS
 from ult.validation import check_text
 
 APPROVALS = ("instant", "staff")
@@ -52,7 +53,7 @@ class Rule:
             raise UltError("bad_rule", "approval must be 'instant' or 'staff'.")
         if not isinstance(self.require_code, bool):
             raise UltError("bad_rule", "require_code must be true or false.")
-        reward = check_text("Reward", self.reward, max_len=80)
+        reward = check_text("Reward", self.reward, max_len=TEXT_LIMITS["reward"])
         return replace(self, reward=reward)
 
     def to_hash(self) -> dict[str, str]:

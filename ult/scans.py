@@ -16,8 +16,8 @@ from ult.clock import or_now
 from ult.errors import UltError
 from ult.identity import card_id
 from ult.keys import sponsor_keys
-from ult.messages import format_message, in_words, plural
-from ult.promotions import parse_plan, promotion_status
+from ult.messages import TEXTS, format_message, in_words, plural
+from ult.promotions.plan import parse_plan, promotion_status
 from ult.rules import Rule
 from ult.schema import SCAN_REFUSALS, SCAN_REPLY, reply_dict
 from ult.validation import check_field
@@ -45,8 +45,8 @@ class ScanResult(Card):
 
     @property
     def message(self) -> str:
-        visit = "Visit {} already recorded" if self.duplicate else "Visit {} recorded"
-        return f"{visit.format(self.visits)} — {plural(self.points, 'point')}"
+        visit = TEXTS["visit_again" if self.duplicate else "visit_recorded"]
+        return f"{visit.format(visits=self.visits)} — {plural(self.points, 'point')}"
 
     def to_ack(self) -> dict[str, Any]:
         """The scan's acknowledgement: the card as ``card`` answers it (less the history),
@@ -109,7 +109,9 @@ def scan(
         rule = Rule.from_values([ops.text(v) for v in reply["rule"]])
         next_in = -(-int(ops.text(reply["next_in_ms"])) // 1000)
         claim = (
-            Claim.from_json(ops.text(reply["claim"])).to_dict(now_ms) if reply["claim"] else None
+            Claim.from_reply(reply["claim"], reply["claim_state"]).to_dict()
+            if reply["claim"]
+            else None
         )
         result = ScanResult(
             sid=sid,

@@ -1,15 +1,19 @@
-"""The stream schema and the scripts' reply shapes, declared once.
+"""The stream schema, the card record and the scripts' reply shapes, declared once.
 
 A sponsor's stream ``ult:{sid}:events`` is its log. Every entry has a kind (field ``t``) and
 short field codes: Redis stores the field names of an entry unless they equal the first
 entry's of its node, so one-letter codes keep a scan at ~80 B. The Lua scripts write these
-codes (``tests/test_schema.py`` checks each code they write is declared here); Python reads
-them through :data:`COLUMNS` and :class:`F`. See ``docs/architecture.md`` for the whole schema.
+codes through the table ``F`` of :func:`lua_header` (``ult.ops`` prepends it to every script);
+Python reads an entry once, with :func:`parse_entry`, into an :class:`Event` (the analytics
+loaders name its fields as columns through :data:`COLUMNS`). No other module spells a code.
+See ``docs/architecture.md`` for the whole schema.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -56,14 +60,37 @@ COLUMNS = {
     F.CLAIM: "claim_id",
     F.BY: "by",
     F.PROMO: "promo_id",
+    F.REF: "ref",
+    F.RULE: "rule",
+    F.PROMOTION: "promo",
 }
 
 # Reasons a scan is refused (stored in F.REASON, and the error code of the refused scan).
 SCAN_REFUSALS = ("cooldown", "daily_cap", "code_required", "code_invalid")
 
-# Claim statuses as stored; `expired` is derived (an approved voucher past its time);
-# `redeemed`: staff marked the voucher used at the counter (once).
+# Claim statuses as stored; `redeemed`: staff marked the voucher used at the counter (once).
 CLAIM_STATUSES = ("requested", "approved", "rejected", "void", "redeemed")
+
+# A claim's state at a given time, decided by the scripts only (lib.lua: claim_state) and sent
+# with the claim: its status, except that an approved voucher past `expires_at` is `expired`.
+# `requested`: waiting for staff; `approved`: a voucher still valid.
+CLAIM_STATES = ("requested", "approved", "expired", "redeemed", "rejected", "void")
+# The states of an open claim: it holds the card's points and can be voided; a card has one.
+OPEN_CLAIM_STATES = ("requested", "approved")
+
+# The packed card record (the ``cards`` hash: cid → these fields joined by ``|``), in order.
+# Only the scripts write it and apply the card's rules to it (lib.lua: read_card, write_card).
+CARD_RECORD = (
+    "visits",
+    "points",
+    "first_ms",  # the first counted visit
+    "last_ms",  # the last counted visit (cooldown, expiry)
+    "day",  # the local day of the last counted visit (days since the epoch)
+    "day_count",  # visits counted that day (daily cap)
+    "nonces",  # the last scans' nonces, comma-separated (a retried scan is answered again)
+    "recent_ids",  # entry ids of the last counted visits, comma-separated (the card's history)
+)
+CARD_LISTS = ("nonces", "recent_ids")  # the record's text fields; the others are numbers
 
 # Reply shapes of the scripts that answer with a list: field names in reply order.
 SCAN_REPLY = (
@@ -80,13 +107,100 @@ SCAN_REPLY = (
     "promo_plan",  # the sponsor's compiled promotions (ult.promotions), '' for none
     "promo",  # id of the promotion that multiplied this scan, '' for none
     "gained",  # points this scan gave (0 unless counted)
+    "claim_state",  # the claim's state now (one of CLAIM_STATES), or ''
 )
-CLAIM_REPLY = ("status", "claim", "points", "points_needed")
-DECIDE_REPLY = ("status", "claim", "who")
+CARD_REPLY = (
+    "status",  # ok | unknown_sponsor (then nothing else)
+    "biz",
+    "rule",  # the rule's values in the order of ult.rules.RULE_FIELDS
+    "visits",
+    "points",  # after expiry: points lapse after expiry_days without a visit
+    "next_in_ms",  # until a scan counts again under the cooldown (0: now)
+    "claim",  # the card's last claim, JSON, or ''
+    "claim_state",  # its state now (one of CLAIM_STATES), or ''
+    "promo_plan",  # the sponsor's compiled promotions, '' for none
+    "history",  # the entries of the card's recent visits, oldest first
+)
+CLAIM_REPLY = ("status", "claim", "points", "points_needed", "state")
+DECIDE_REPLY = ("status", "claim", "who", "state")
+# The claims script answers {claim json, state, claim json, state, ...}: CLAIMS_REPLY per claim.
+CLAIMS_REPLY = ("claim", "state")
 
 
 # A stream entry as redis-py returns it: (entry id, {field: value}).
 Entry = tuple[str, dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One stream entry, read by :func:`parse_entry`: each declared field of :class:`F` as
+    the attribute of its name in lower case ('' or None when the entry lacks it)."""
+
+    id: str  # the entry id
+    ms: int  # its time (see entry_ms)
+    kind: str = ""
+    card: str = ""
+    visit: int | None = None
+    points: int | None = None
+    tag: str = ""
+    reason: str = ""
+    status: str = ""
+    claim: str = ""
+    ref: str = ""
+    rule: str = ""
+    by: str = ""
+    promo: str = ""
+    promotion: str = ""
+
+
+# field code → Event attribute; the codes whose values are whole numbers
+ATTRIBUTES = {code: name.lower() for name, code in vars(F).items() if name.isupper()}
+NUMBERS = frozenset({F.VISIT, F.POINTS})
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def parse_entry(entry: tuple[Any, Mapping[Any, Any]]) -> Event:
+    """Read one stream entry ``(id, {code: value})`` (text or bytes, as a client returns it)
+    into an :class:`Event`; fields not declared in :class:`F` are left out."""
+    entry_id, raw = entry
+    entry_id = _text(entry_id)
+    values: dict[str, Any] = {}
+    for code, value in raw.items():
+        code = _text(code)
+        name = ATTRIBUTES.get(code)
+        if name is not None:
+            values[name] = int(value) if code in NUMBERS else _text(value)
+    return Event(entry_id, entry_ms(entry_id), **values)
+
+
+@dataclass(frozen=True, slots=True)
+class CardRecord:
+    """A packed card record read as it is stored (no rule applied: the scripts do that)."""
+
+    visits: int = 0
+    points: int = 0
+    first_ms: int = 0
+    last_ms: int = 0
+    day: int = -1
+    day_count: int = 0
+    nonces: str = ""
+    recent_ids: str = ""
+
+    @classmethod
+    def parse(cls, packed: str | bytes) -> CardRecord:
+        """The record of the ``cards`` hash's value ``packed`` ('' reads as a new card)."""
+        if not packed:
+            return cls()
+        parts = _text(packed).split("|")
+        return cls(
+            **{
+                name: part if name in CARD_LISTS else int(part)
+                for name, part in zip(CARD_RECORD, parts, strict=False)
+            }
+        )
 
 
 def entry_ms(entry_id: str) -> int:
@@ -97,3 +211,49 @@ def entry_ms(entry_id: str) -> int:
 def reply_dict(shape: Sequence[str], reply: Sequence[Any]) -> dict[str, Any]:
     """A script's list reply as a dict by the field names of ``shape`` (missing: None)."""
     return {name: reply[i] if i < len(reply) else None for i, name in enumerate(shape)}
+
+
+def _lua(value: str | int) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _lua_table(items: Mapping[str, str | int | bool]) -> str:
+    return (
+        "{"
+        + ", ".join(f"{k} = {_lua(v) if v is not True else 'true'}" for k, v in items.items())
+        + "}"
+    )
+
+
+def _lua_list(values: Sequence[str]) -> str:
+    return "{" + ", ".join(_lua(v) for v in values) + "}"
+
+
+def lua_header(used: str | None = None) -> str:
+    """The Lua locals ``ult.ops`` prepends to every script, generated from this module: the
+    field codes (``F.CARD``...), the card record's fields in order, the open claim states and
+    each reply shape's positions (``SCAN_REPLY.status`` → 1...). With ``used`` (the script's
+    source), only the tables it names: each costs the script a little on every call."""
+    codes = {name: code for name, code in vars(F).items() if name.isupper()}
+    tables = {
+        "F": _lua_table(codes),
+        "CARD_RECORD": _lua_list(CARD_RECORD),
+        "CARD_LISTS": _lua_table(dict.fromkeys(CARD_LISTS, True)),
+        "OPEN_CLAIM": _lua_table(dict.fromkeys(OPEN_CLAIM_STATES, True)),
+    }
+    shapes = {
+        "SCAN_REPLY": SCAN_REPLY,
+        "CARD_REPLY": CARD_REPLY,
+        "CLAIM_REPLY": CLAIM_REPLY,
+        "DECIDE_REPLY": DECIDE_REPLY,
+        "CLAIMS_REPLY": CLAIMS_REPLY,
+    }
+    for name, shape in shapes.items():
+        tables[name] = _lua_table({field: i for i, field in enumerate(shape, 1)})
+    lines = ["-- Generated from ult/schema.py by ult.schema.lua_header: change it there."]
+    for name, table in tables.items():
+        if used is None or re.search(rf"\b{name}\b", used):
+            lines.append(f"local {name} = {table}")
+    return "\n".join(lines) + "\n"

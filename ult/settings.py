@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from dotenv import find_dotenv, load_dotenv
 
@@ -21,7 +22,8 @@ from ult.errors import UltError
 EMBEDDED_REDIS_PORT = 6399  # the embedded server of `ult up`
 
 
-def _setting(env: str, default: str | int | None, help: str) -> object:
+def _setting(env: str, default: str | int | None, help: str) -> Any:
+    # Any, as dataclasses.field is typed: the declared field type is what callers see
     return field(default=default, metadata={"env": env, "help": help})
 
 
@@ -200,7 +202,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     if env is None:
         load_dotenv(find_dotenv(usecwd=True), override=False)
         env = dict(os.environ)
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     for f in fields(Settings):
         raw = env.get(f.metadata["env"])
         if raw is None or raw == "":
@@ -219,3 +221,28 @@ def _int(env: str, raw: str) -> int:
 def describe() -> list[tuple[str, object, str]]:
     """(variable, default, help) for every setting — used by the README and `ult --help`."""
     return [(f.metadata["env"], f.default, f.metadata["help"]) for f in fields(Settings)]
+
+
+def shown_default(default: object) -> str:
+    """A default as the docs show it: ``unset``, ``empty`` or the value."""
+    if default is None:
+        return "unset"
+    return "empty" if default == "" else str(default)
+
+
+def markdown_table() -> str:
+    """The settings as the README's Markdown table (``ult settings --markdown``); a test holds
+    the README's copy, between its ``settings`` markers, to this."""
+    rows = [
+        f"| `{env}` | {_code(shown_default(default))} | {_cell(help)} |"
+        for env, default, help in describe()
+    ]
+    return "\n".join(["| variable | default | what |", "|---|---|---|", *rows]) + "\n"
+
+
+def _code(text: str) -> str:
+    return text if text in ("unset", "empty") else f"`{text}`"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")

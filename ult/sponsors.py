@@ -13,12 +13,10 @@ from ult import keys, ops
 from ult.clock import or_now
 from ult.errors import UltError
 from ult.identity import hash_owner_key, make_sid, new_secret, owner_key_matches
-from ult.promotions import guess_zone
+from ult.promotions.zones import guess_zone
 from ult.rules import Rule
-from ult.validation import check_field, check_text
+from ult.validation import LIMITS, check_field, check_text
 
-MAX_NAME = 80
-MAX_ADDRESS = 200
 _COUNTRY = re.compile(r"[A-Z]{2}")
 
 
@@ -97,11 +95,29 @@ def register(
     """Register a business at a place; the same ``place_id`` cannot be registered twice.
 
     Returns the new ``sid`` and the owner key, which is shown once and stored only hashed.
+
+    A registration writes three places that a Redis Cluster keeps on different slots — the
+    sponsor's keys (``{sid}``), ``ult:places`` and the ``ult:sponsors`` registry — so it is
+    four steps, each atomic on its own slot, in an order that a crash between any two cannot
+    turn into a place taken with no business:
+
+    1. ``begin``: the profile (marked *pending*), the rule and the ``registered`` event;
+    2. claim the place (``HSETNX ult:places``) — only for a sid whose profile already exists;
+    3. the registry entry;
+    4. ``finish``: the pending mark goes; the owner key is handed back.
+
+    A registration that died after step 1 and has been pending for :data:`PENDING_GRACE_MS`
+    is undone by the next registration of that place (:func:`_settle`): it is marked doomed
+    (it can no longer finish), its registry entry is removed, the place released and its keys
+    deleted — each step again safe to repeat. Its owner key was never shown, so nobody loses
+    a business.
     """
-    biz = check_text("Business name", name, max_len=MAX_NAME)
-    address = check_text("Business address", address, max_len=MAX_ADDRESS)
-    formatted = check_text("Formatted address", formatted_address or address, max_len=300)
-    place_id = check_text("place_id", place_id, max_len=300)
+    biz = check_text("Business name", name, max_len=LIMITS["business_name"])
+    address = check_text("Business address", address, max_len=LIMITS["address"])
+    formatted = check_text(
+        "Formatted address", formatted_address or address, max_len=LIMITS["formatted_address"]
+    )
+    place_id = check_text("place_id", place_id, max_len=LIMITS["place_id"])
     if not isinstance(country, str) or not _COUNTRY.fullmatch(country.upper()):
         raise UltError("bad_country", "Country must be a two-letter ISO code such as SE or US.")
     if not -14 * 60 <= utc_offset_min <= 14 * 60:
@@ -110,13 +126,6 @@ def register(
     now_ms = or_now(now_ms)
 
     sid = _free_sid(r, biz, place_id)
-    if not r.hsetnx(keys.PLACES, place_id, sid):
-        taken = r.hget(keys.PLACES, place_id)
-        raise UltError(
-            "already_registered",
-            f"This place is already registered (business id '{taken}'). Open the dashboard "
-            "in the browser it was registered with, or use its owner key.",
-        )
     owner_key = new_secret()
     profile = {
         "sid": sid,
@@ -132,26 +141,100 @@ def register(
         "owner_hash": hash_owner_key(owner_key),
         "code_secret": secrets.token_hex(16),
     }
-    k = keys.sponsor_keys(sid)
-    flat_profile = [x for item in profile.items() for x in item]
-    flat_rule = [x for item in rule.to_hash().items() for x in item]
-    args = [now_ms, len(flat_profile), *flat_profile, *flat_rule]
-    reply = ops.run(r, ops.script("register", [k.profile, k.rule, k.events], args, ops.text))
-    if reply == "exists":  # a race on the same sid: give the place back
-        r.hdel(keys.PLACES, place_id)
-        raise UltError("already_registered", f"The business id '{sid}' is taken; try again.")
+    token = _begin(r, profile, rule, now_ms)
+    if not _claim(r, place_id, sid):
+        ops.run(r, _step("undo", keys.sponsor_keys(sid).all(), token))
+        raise _taken(r, place_id)
     # the registration time is a field: a backdated registration (the demo's history) is
     # still appended after every sponsor already listed
     entry = {"sid": sid, "biz": biz, "country": profile["country"], "place_id": place_id}
-    r.xadd(keys.REGISTRY, entry | {"registered_ms": str(now_ms)})
+    listed = r.xadd(keys.REGISTRY, entry | {"registered_ms": str(now_ms)})
+    if ops.run(r, _step("finish", [keys.sponsor_keys(sid).profile], token)) != "ok":
+        r.xdel(keys.REGISTRY, listed)  # undone while this one stalled past the grace period
+        raise _taken(r, place_id)
     return Registration(sid, owner_key, biz, place_id, formatted, verified)
 
 
+PENDING_GRACE_MS = 30_000  # a registration pending longer than this died (its steps take ms)
+_REGISTRY_SKEW_MS = 60_000  # registry ids and pending_ms come from two servers' clocks
+
+
+def _step(step: str, on: list[str], *args: object) -> ops.Op[str]:
+    """One step of ``register.lua`` (see it for the steps)."""
+    return ops.script("register", on, [step, *args], ops.text)
+
+
+def _begin(r: redis.Redis, profile: dict[str, str], rule: Rule, now_ms: int) -> str:
+    """Step 1: write the pending profile, rule and event; returns the pending token."""
+    sid, token = profile["sid"], new_secret()
+    k = keys.sponsor_keys(sid)
+    flat_profile = [x for item in profile.items() for x in item]
+    flat_rule = [x for item in rule.to_hash().items() for x in item]
+    args = [now_ms, token, len(flat_profile), *flat_profile, *flat_rule]
+    on = [k.profile, k.rule, k.events]
+    reply = ops.run(r, _step("begin", on, *args))
+    if reply == "pending" and _settle(r, profile["place_id"], sid):
+        reply = ops.run(r, _step("begin", on, *args))  # a dead registration of this sid: gone
+    if reply == "pending":
+        raise UltError(
+            "already_registered",
+            "This place is being registered right now. Try again in a minute.",
+        )
+    if reply == "exists":  # a race on the same sid
+        raise UltError("already_registered", f"The business id '{sid}' is taken; try again.")
+    return token
+
+
+def _claim(r: redis.Redis, place_id: str, sid: str) -> bool:
+    """Step 2: claim ``place_id`` for ``sid``, after undoing a dead registration holding it."""
+    if r.hsetnx(keys.PLACES, place_id, sid):
+        return True
+    holder = ops.text(r.hget(keys.PLACES, place_id))
+    if holder == sid:  # this sid's dead registration had claimed it: finishing decides
+        return True
+    if holder and not _settle(r, place_id, holder):
+        return False
+    return bool(r.hsetnx(keys.PLACES, place_id, sid))
+
+
+def _settle(r: redis.Redis, place_id: str, sid: str) -> bool:
+    """Undo the registration of ``sid`` at ``place_id`` if it died halfway; True when it did
+    (``sid`` then has no keys and does not hold the place). Every step may be repeated."""
+    k = keys.sponsor_keys(sid)
+    state = ops.run(r, _step("doom", [k.profile], PENDING_GRACE_MS))
+    if state == "none":  # no business at all: only a claim to give back
+        return bool(ops.run(r, _step("release", [keys.PLACES], place_id, sid)))
+    if not state.isdigit():  # complete, or still within its grace period
+        return False
+    since = max(0, int(state) - _REGISTRY_SKEW_MS)
+    listed = [eid for eid, f in r.xrange(keys.REGISTRY, min=since) if f.get("sid") == sid]
+    if listed:
+        r.xdel(keys.REGISTRY, *listed)
+    ops.run(r, _step("release", [keys.PLACES], place_id, sid))
+    ops.run(r, _step("undo", k.all(), "doomed"))
+    return True
+
+
+def _taken(r: redis.Redis, place_id: str) -> UltError:
+    taken = ops.text(r.hget(keys.PLACES, place_id))
+    return UltError(
+        "already_registered",
+        f"This place is already registered (business id '{taken}'). Open the dashboard "
+        "in the browser it was registered with, or use its owner key.",
+    )
+
+
 def _free_sid(r: redis.Redis, biz: str, place_id: str) -> str:
-    """The shortest sid not taken by another place (hash grows 4 → 6 → 8 … hex chars)."""
+    """The shortest sid not taken by another place (hash grows 4 → 6 → 8 … hex chars); a sid
+    with an unfinished registration of this same place is free too (:func:`_begin` settles
+    it)."""
     for hash_chars in range(4, 17, 2):
         sid = make_sid(biz, place_id, hash_chars)
-        if not r.exists(keys.sponsor_keys(sid).profile):
+        profile = keys.sponsor_keys(sid).profile
+        if not r.exists(profile):
+            return sid
+        held, pending = r.hmget(profile, "place_id", "pending")
+        if pending is not None and ops.text(held) == place_id:
             return sid
     raise UltError("server_error", "Could not find a free business id.")
 

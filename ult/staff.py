@@ -17,12 +17,12 @@ from ult.clock import or_now
 from ult.errors import UltError
 from ult.identity import hash_owner_key, hash_staff_key, new_secret
 from ult.keys import sponsor_keys
-from ult.validation import check_field, check_text
+from ult.validation import LIMITS, check_field, check_text
 
 T = TypeVar("T")
 
 MAX_STAFF_KEYS = 50
-MAX_STAFF_NAME = 40
+MAX_STAFF_NAME = LIMITS["staff_name"]
 OWNER = "owner"  # who a decision names when the owner key made it (no staff key has this name)
 
 _REFUSALS = {
@@ -58,7 +58,7 @@ class KeyHolder:
 
 
 def check_name(name: object) -> str:
-    """A staff key's name: printable, 1–40 characters, not ``owner``."""
+    """A staff key's name: printable, 1–``MAX_STAFF_NAME`` characters, not ``owner``."""
     text = check_text("Staff name", name, max_len=MAX_STAFF_NAME)
     if text.lower() == OWNER:
         raise UltError("bad_request", f"'{OWNER}' is reserved: pick another staff name.")

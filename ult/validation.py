@@ -11,6 +11,18 @@ from ult.errors import UltError
 MAX_PAYLOAD_BYTES = 8 * 1024
 MAX_FIELD_CHARS = 128  # the longest field format (key)
 
+# The longest free text of each kind, in characters (after whitespace is tidied). Python checks
+# input against these, the customer pages get them in their config (``limits``), and the
+# dashboard's hints and the docs quote them: a limit is stated here and nowhere else.
+LIMITS: dict[str, int] = {
+    "business_name": 80,  # fits the poster's title in three lines and a phone's card header
+    "address": 200,  # as the sponsor types it
+    "formatted_address": 300,  # as the place resolver words it (Google's can be long)
+    "place_id": 300,
+    "reward": 80,
+    "staff_name": 40,
+}
+
 FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
     "sid": (re.compile(r"[a-z0-9-]{3,64}"), "3–64 characters of a-z, 0-9 and -"),
     "key": (re.compile(r"[A-Za-z0-9_-]{32,128}"), "32–128 characters of A-Z, a-z, 0-9, _ and -"),
@@ -89,6 +101,15 @@ def check_text(name: str, value: object, *, max_len: int, required: bool = True)
             "bad_request", f"{name} contains characters that cannot be stored."
         ) from None
     return text
+
+
+def clip_text(value: object, limit: str) -> str:
+    """Stored text to show (a name from a browser's storage or a recovery code): one line, cut
+    to :data:`LIMITS` ``[limit]`` characters with an ellipsis, never refused — input is checked
+    with :func:`check_text` instead."""
+    text = " ".join(value.split()) if isinstance(value, str) else ""
+    most = LIMITS[limit]
+    return text if len(text) <= most else text[: most - 1].rstrip() + "…"
 
 
 def _printable_name(name: object) -> str:

@@ -15,6 +15,7 @@ import redis
 from ult.clock import or_now
 from ult.identity import short_cid
 from ult.keys import sponsor_keys
+from ult.schema import Event, parse_entry
 
 
 @dataclass(frozen=True)
@@ -36,29 +37,28 @@ class Thresholds:
     card_refusals: int = 5  # refused scans of one card in the window
 
 
-def recent_entries(r: redis.Redis, sid: str, since_ms: int) -> list[tuple[str, dict[str, str]]]:
+def recent_entries(r: redis.Redis, sid: str, since_ms: int) -> list[Event]:
     """The sponsor's stream entries since ``since_ms``, oldest first."""
-    return r.xrange(sponsor_keys(sid).events, min=f"{since_ms}-0", max="+")
+    entries = r.xrange(sponsor_keys(sid).events, min=f"{since_ms}-0", max="+")
+    return [parse_entry(entry) for entry in entries]
 
 
-def find_alerts(
-    entries: list[tuple[str, dict[str, str]]], now_ms: int, th: Thresholds = Thresholds()
-) -> list[Alert]:
-    """Alerts over the last hour of ``entries`` (pure: no Redis)."""
+def find_alerts(events: list[Event], now_ms: int, th: Thresholds = Thresholds()) -> list[Alert]:
+    """Alerts over the last hour of ``events`` (pure: no Redis)."""
     window_start = now_ms - th.window_min * 60_000
     hour_scans = 0
     window_scans: Counter[str] = Counter()
     window_refusals: Counter[str] = Counter()
-    for entry_id, fields in entries:
-        at = int(entry_id.split("-")[0])
+    for event in events:
+        at = event.ms
         if at < now_ms - 3_600_000 or at > now_ms:
             continue
-        if fields.get("t") == "scan":
+        if event.kind == "scan":
             hour_scans += 1
             if at >= window_start:
-                window_scans[fields["c"]] += 1
-        elif fields.get("t") == "refused" and at >= window_start:
-            window_refusals[fields["c"]] += 1
+                window_scans[event.card] += 1
+        elif event.kind == "refused" and at >= window_start:
+            window_refusals[event.card] += 1
 
     alerts: list[Alert] = []
     in_window = sum(window_scans.values())

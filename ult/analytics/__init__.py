@@ -14,9 +14,9 @@ Typical use::
 Loaders read the history archived by ``ult archive`` from the Parquet lake and the rest from
 Redis, as one table (:mod:`.loading`); :mod:`.duck` runs SQL over the lake with DuckDB.
 
-Loading (:mod:`.loading`), metrics (:mod:`.metrics`), the k-anonymity guard
-(:mod:`.privacy`) and figures (:mod:`.plots`) live in their own modules; the common names
-are re-exported here.
+Loading (:mod:`.loading`), the figures (:mod:`.figures`, one module per family), the
+k-anonymity guard (:mod:`.privacy`) and plots (:mod:`.plots`) live in their own modules; the
+common names are re-exported here.
 """
 
 from typing import Any
@@ -28,43 +28,44 @@ from ult.analytics.duck import (
     lake_summary,
     peak_memory_mb,
 )
+from ult.analytics.figures.activity import (
+    event_counts,
+    hour_weekday,
+    overview,
+    scans_over_time,
+    tag_counts,
+)
+from ult.analytics.figures.claims import claim_status, redemption, staff_activity
+from ult.analytics.figures.cohorts import (
+    cohort_counts,
+    cohort_retention,
+    guard_cohorts,
+    retention_curve,
+)
+from ult.analytics.figures.promotions import promotion_lift, promotion_names
+from ult.analytics.figures.refusals import (
+    attempts_per_window,
+    refusals,
+    refusals_over_time,
+    velocity_distribution,
+    velocity_outliers,
+)
+from ult.analytics.figures.rewards import earned_cards, points_needed_by_sid, reward_funnel
+from ult.analytics.figures.selection import scans
+from ult.analytics.figures.visits import (
+    gap_distribution,
+    gap_summary,
+    repeat_rate,
+    visit_frequency,
+    visit_gaps,
+    visits_per_card,
+)
 from ult.analytics.loading import (
     connect,
     iter_frames,
     load_events,
     load_sponsors,
     load_stream,
-)
-from ult.analytics.metrics import (
-    attempts_per_window,
-    claim_status,
-    cohort_counts,
-    cohort_retention,
-    earned_cards,
-    event_counts,
-    gap_distribution,
-    gap_summary,
-    guard_cohorts,
-    hour_weekday,
-    overview,
-    points_needed_by_sid,
-    promotion_lift,
-    promotion_names,
-    redemption,
-    refusals,
-    refusals_over_time,
-    repeat_rate,
-    retention_curve,
-    reward_funnel,
-    scans,
-    scans_over_time,
-    staff_activity,
-    tag_counts,
-    velocity_distribution,
-    velocity_outliers,
-    visit_frequency,
-    visit_gaps,
-    visits_per_card,
 )
 from ult.analytics.privacy import (
     DEFAULT_K,

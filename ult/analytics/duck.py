@@ -23,9 +23,9 @@ import pandas as pd
 import pyarrow as pa
 import redis
 
-from ult.analytics.lake import lake_sids, part_files, parts, tail_start
+from ult.analytics.figures.cohorts import guard_cohorts
+from ult.analytics.lake.layout import lake_sids, part_files, parts, tail_start
 from ult.analytics.loading import Lake, empty_events, lake_path
-from ult.analytics.metrics import guard_cohorts
 from ult.analytics.privacy import mark_public
 from ult.analytics.streams import entries_to_arrow, iter_entries
 from ult.analytics.streams import sponsor_ids as _sponsor_ids

@@ -23,7 +23,8 @@ import redis
 from tqdm.auto import tqdm
 
 from ult import keys
-from ult.analytics.lake import parts, read_sponsor, tail_start
+from ult.analytics.lake.layout import parts, tail_start
+from ult.analytics.lake.reading import read_sponsor
 from ult.analytics.streams import (
     BATCH,
     INT_COLUMNS,

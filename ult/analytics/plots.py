@@ -1,6 +1,6 @@
 """Matplotlib figures of the guarded metric tables (each checks its table first).
 
-Every function takes the output of one :mod:`ult.analytics.metrics` function, draws one
+Every function takes the output of one :mod:`ult.analytics.figures` function, draws one
 figure on ``ax`` (a new one when None) and returns the Axes. Masked cells (groups under k)
 are left blank: a gap in a line, an empty cell in a heatmap.
 """

@@ -20,6 +20,7 @@ import socketio
 from ult.bench.stats import Recorder
 from ult.rules import Rule
 from ult.scans import ScanResult
+from ult.schema import F
 from ult.validation import MAX_PAYLOAD_BYTES
 
 
@@ -103,7 +104,8 @@ class XaddTask:
         stream = self.streams[(self.index + self.sent) % len(self.streams)]
         self.sent += 1
         try:
-            await self.r.xadd(stream, {"t": "scan", "c": self.cid, "v": self.sent, "p": 1})
+            fields = {F.KIND: "scan", F.CARD: self.cid, F.VISIT: self.sent, F.POINTS: 1}
+            await self.r.xadd(stream, fields)
         except Exception as e:  # counted, never raised
             rec.error(f"{type(e).__name__}: {e}")
             return

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from ult.bench.data import register_sponsors
+from ult.bench.embedded_cluster import EmbeddedCluster
 from ult.bench.machine import describe_machine
 from ult.bench.procs import Child, child_env, start_child
 from ult.bench.scans import LoadPlan, run_load
-from ult.cluster import EmbeddedCluster
 from ult.connection import connect
 from ult.embedded import EmbeddedServer
 

@@ -29,6 +29,7 @@ from ult.errors import UltError
 from ult.i18n import N_, _
 from ult.identity import short_cid
 from ult.rules import Rule
+from ult.schema import Event
 
 log = logging.getLogger("ult.dashboard")
 
@@ -73,9 +74,9 @@ def waited(ms: int) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
-def status_words(claim: Claim, at_ms: int, offset_min: int) -> str:
+def status_words(claim: Claim, offset_min: int) -> str:
     """A decided claim's state in plain words."""
-    state = claim.state(at_ms)
+    state = claim.state
     if state == "approved":
         until = local_time(claim.expires_at, offset_min, "%H:%M")
         return _("Approved · valid until {time}").format(time=until)
@@ -91,11 +92,6 @@ def status_words(claim: Claim, at_ms: int, offset_min: int) -> str:
         "expired": N_("Approved · voucher expired"),
     }
     return _(words[state]) if state in words else state
-
-
-def is_open(claim: Claim, at_ms: int) -> bool:
-    """Requested, or approved and still valid: the claims that can be voided."""
-    return claim.state(at_ms) in ("requested", "approved")
 
 
 def pending_rows(claims: list[Claim], at_ms: int) -> list[Row]:
@@ -115,9 +111,9 @@ def pending_rows(claims: list[Claim], at_ms: int) -> list[Row]:
     ]
 
 
-def recent_rows(claims: list[Claim], at_ms: int, offset_min: int) -> list[Row]:
+def recent_rows(claims: list[Claim], offset_min: int) -> list[Row]:
     """The newest decided claims; a voucher still valid can be voided."""
-    decided = [c for c in claims if c.status != "requested"][:RECENT_ROWS]
+    decided = [c for c in claims if c.state != "requested"][:RECENT_ROWS]
     return [
         Row(
             id=c.id,
@@ -126,10 +122,10 @@ def recent_rows(claims: list[Claim], at_ms: int, offset_min: int) -> list[Row]:
                 "code": c.code,
                 "reward": c.reward,
                 "card": short_cid(c.cid),
-                "status": status_words(c, at_ms, offset_min),
+                "status": status_words(c, offset_min),
             },
-            css=f"ult-claim-{c.state(at_ms)}",
-            actions=(VOID,) if is_open(c, at_ms) else (),
+            css=f"ult-claim-{c.state}",
+            actions=(VOID,) if c.open else (),
         )
         for c in decided
     ]
@@ -263,7 +259,7 @@ class ClaimsPanel:
     def _draw(self) -> None:
         at = now_ms()
         self.pending.show(pending_rows(self.claims, at))
-        self.recent.show(recent_rows(self.claims, at, self.offset_min))
+        self.recent.show(recent_rows(self.claims, self.offset_min))
         count = len(pending(self.claims))
         self.badge.value = badge_html(count)
         self._drawn_at = time.monotonic()
@@ -273,21 +269,26 @@ class ClaimsPanel:
 
     # --- live updates (the reader's thread) ----------------------------------------------------
 
-    def on_entries(self, entries: list[tuple[str, dict[str, str]]]) -> None:
+    def on_entries(self, entries: list[Event]) -> None:
         """Reload when a claim was made, decided or voided."""
-        if any(f.get("t") == "claim" or (f.get("t") == "void" and f.get("id")) for _, f in entries):
+        if any(e.kind == "claim" or (e.kind == "void" and e.claim) for e in entries):
             self.reload()
 
     def on_tick(self) -> None:
-        """Keep waiting times and expiries current; re-read now and then."""
+        """Keep waiting times current; re-read when a voucher shown as valid reaches its end
+        (the scripts decide that it expired), and now and then."""
         if self.business is None:
             return
         since_load = time.monotonic() - self._loaded_at
-        if since_load >= RELOAD_EVERY_S:
+        if since_load >= RELOAD_EVERY_S or self._voucher_ended():
             self.reload()
         elif time.monotonic() - self._drawn_at >= REDRAW_EVERY_S and self.claims:
             with self._lock:
                 self._draw()
+
+    def _voucher_ended(self) -> bool:
+        at = now_ms()
+        return any(c.state == "approved" and c.expires_at <= at for c in self.claims)
 
     # --- staff actions -------------------------------------------------------------------------
 

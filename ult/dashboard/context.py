@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
 
-import redis
-
-from ult.connection import connect
+from ult.connection import Client, connect
 from ult.places import Resolver, resolver_from_settings
 from ult.settings import Settings, load_settings
 
@@ -35,7 +33,7 @@ class Context:
     notifier_override: ClaimNotifier | None = None
 
     @cached_property
-    def redis(self) -> redis.Redis:
+    def redis(self) -> Client:
         """The page's client (a pool: safe to share with the live reader's thread)."""
         return connect(
             self.settings,
@@ -44,7 +42,7 @@ class Context:
             client_name="ult-dashboard",
         )
 
-    def live_redis(self, name: str) -> redis.Redis:
+    def live_redis(self, name: str) -> Client:
         """A dedicated client for one blocking reader (its socket outlives each XREAD BLOCK)."""
         return connect(
             self.settings,

@@ -10,7 +10,7 @@ from ult.i18n import N_, _, current
 from ult.identity import short_cid
 from ult.keys import sponsor_keys
 from ult.messages import plural
-from ult.schema import Entry, entry_ms
+from ult.schema import Event
 
 FEED_COLUMNS = [
     Column("time", N_("Time")),
@@ -33,18 +33,18 @@ REFUSAL_WORDS = {
 }
 
 
-def describe(fields: dict[str, str]) -> tuple[str, str]:
+def describe(event: Event) -> tuple[str, str]:
     """(css class, plain-text description) of one event."""
-    kind = fields.get("t", "")
+    kind = event.kind
     if kind == "scan":
-        points = fields.get("p", "0")
-        amount = plural(int(points), "point", current()) if points.isdigit() else points
+        amount = plural(event.points or 0, "point", current())
         words = _("Visit {visits} · +{points}")
-        if fields.get("pr"):
+        if event.promo:
             words = _("Visit {visits} · +{points} (promotion)")
-        return "ult-ev-scan", words.format(visits=fields.get("v", "?"), points=amount)
+        visits = "?" if event.visit is None else event.visit
+        return "ult-ev-scan", words.format(visits=visits, points=amount)
     if kind == "refused":
-        reason = fields.get("r", "")
+        reason = event.reason
         why = _(REFUSAL_WORDS[reason]) if reason in REFUSAL_WORDS else reason
         return "ult-ev-refused", _("Not counted: {why}").format(why=why)
     if kind == "registered":
@@ -56,29 +56,28 @@ def describe(fields: dict[str, str]) -> tuple[str, str]:
     if kind == "expired":
         return "ult-ev-info", _("Points expired after a long absence")
     if kind == "claim":
-        return "ult-ev-claim", _(CLAIM_WORDS.get(fields.get("s", ""), N_("Reward claim")))
+        return "ult-ev-claim", _(CLAIM_WORDS.get(event.status, N_("Reward claim")))
     if kind == "void":
-        if fields.get("ref"):
+        if event.ref:
             return "ult-ev-refused", _("Visit voided by you · points taken back")
         return "ult-ev-refused", _("Reward voided by you · points given back")
     return "ult-ev-info", kind.replace("_", " ").capitalize() or "Event"
 
 
-def feed_row(entry: Entry, offset_min: int, voided: set[str]) -> Row:
+def feed_row(event: Event, offset_min: int, voided: set[str]) -> Row:
     """One feed row as plain text (table.js inserts it with ``textContent``)."""
-    entry_id, fields = entry
-    css, text = describe(fields)
-    is_scan = fields.get("t") == "scan"
-    was_voided = is_scan and entry_id in voided
+    css, text = describe(event)
+    is_scan = event.kind == "scan"
+    was_voided = is_scan and event.id in voided
     if was_voided:
         text, css = f"{text} · voided", "ult-ev-voided"
     return Row(
-        id=entry_id,
+        id=event.id,
         cells={
-            "time": local_time(entry_ms(entry_id), offset_min),
-            "card": short_cid(fields.get("c", "")),
+            "time": local_time(event.ms, offset_min),
+            "card": short_cid(event.card),
             "what": text,
-            "spot": fields.get("a", ""),
+            "spot": event.tag,
         },
         css="ult-row-voided" if was_voided else "",
         cell_css={"what": css},
@@ -86,14 +85,14 @@ def feed_row(entry: Entry, offset_min: int, voided: set[str]) -> Row:
     )
 
 
-def feed_rows(entries: list[Entry], offset_min: int, voided: set[str]) -> list[Row]:
+def feed_rows(events: list[Event], offset_min: int, voided: set[str]) -> list[Row]:
     """The live feed, newest first; counted visits not yet voided get a Void button."""
-    return [feed_row(entry, offset_min, voided) for entry in entries]
+    return [feed_row(event, offset_min, voided) for event in events]
 
 
-def voided_among(r: redis.Redis, sid: str, entries: list[Entry]) -> set[str]:
+def voided_among(r: redis.Redis, sid: str, events: list[Event]) -> set[str]:
     """Which of these scans the sponsor has voided."""
-    ids = [entry_id for entry_id, fields in entries if fields.get("t") == "scan"]
+    ids = [event.id for event in events if event.kind == "scan"]
     if not ids:
         return set()
     flags = r.smismember(sponsor_keys(sid).voided, ids)

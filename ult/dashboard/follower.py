@@ -19,25 +19,26 @@ import redis
 import redis.exceptions
 
 from ult.dashboard.context import LIVE_BLOCK_MS
-from ult.schema import Entry
+from ult.schema import Event, parse_entry
 
 log = logging.getLogger("ult.dashboard")
 
 
-def newest(r: redis.Redis, key: str, count: int) -> list[Entry]:
+def newest(r: redis.Redis, key: str, count: int) -> list[Event]:
     """The stream's newest entries, newest first."""
-    return list(r.xrevrange(key, "+", "-", count=count))
+    return [parse_entry(entry) for entry in r.xrevrange(key, "+", "-", count=count)]
 
 
-def _xread_entries(reply: Any) -> list[Entry]:
+def _xread_entries(reply: Any) -> list[Event]:
     """Entries of one XREAD reply (RESP2 list or RESP3 dict)."""
     if not reply:
         return []
     groups = reply.items() if isinstance(reply, dict) else reply
-    entries: list[Entry] = []
+    events: list[Event] = []
     for _key, items in groups:
-        entries.extend(items[0] if items and isinstance(items[0], list) else items)
-    return entries
+        entries = items[0] if items and isinstance(items[0], list) else items
+        events.extend(parse_entry(entry) for entry in entries)
+    return events
 
 
 class StreamFollower:
@@ -48,7 +49,7 @@ class StreamFollower:
         connect: Callable[[], redis.Redis],
         key: str,
         last_id: str,
-        on_entries: Callable[[list[Entry]], None],
+        on_entries: Callable[[list[Event]], None],
         on_tick: Callable[[], None] | None = None,
         on_status: Callable[[str | None], None] | None = None,
         block_ms: int = LIVE_BLOCK_MS,
@@ -108,7 +109,7 @@ class StreamFollower:
                     self.on_status(None)
                 entries = _xread_entries(reply)
                 if entries and not self._stop.is_set():
-                    self.last_id = entries[-1][0]
+                    self.last_id = entries[-1].id
                     self.on_entries(entries)
                 if not self._stop.is_set():
                     self.on_tick()

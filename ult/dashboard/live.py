@@ -35,7 +35,7 @@ from ult.errors import UltError
 from ult.i18n import _
 from ult.identity import short_cid
 from ult.keys import sponsor_keys
-from ult.schema import Entry, entry_ms
+from ult.schema import Event
 
 log = logging.getLogger("ult.dashboard")
 
@@ -47,7 +47,7 @@ LOYALISTS_EVERY_S = 2.0  # redraw the loyalists table at most this often while s
 class StreamListener(Protocol):
     """A panel fed by the live reader (called from the reader's thread)."""
 
-    def on_entries(self, entries: list[Entry]) -> None:
+    def on_entries(self, entries: list[Event]) -> None:
         """New stream entries of the business shown, oldest first."""
 
     def on_tick(self) -> None:
@@ -75,7 +75,7 @@ class LivePanel:
         self.business: Business | None = None
         self.offset_min = 0
         self.stats = DayStats(0)
-        self.entries: deque[Entry] = deque(maxlen=FEED_ROWS)
+        self.entries: deque[Event] = deque(maxlen=FEED_ROWS)
         self.voided: set[str] = set()
         self.listeners: list[StreamListener] = []
         self._follower: StreamFollower | None = None
@@ -134,7 +134,7 @@ class LivePanel:
         r = self.ctx.redis
         key = sponsor_keys(business.sid).events
         recent = newest(r, key, FEED_ROWS)
-        last_id = recent[0][0] if recent else "0-0"
+        last_id = recent[0].id if recent else "0-0"
         start = day_start_ms(now_ms(), offset_min)
         with self._lock:
             self._generation += 1
@@ -165,16 +165,16 @@ class LivePanel:
         if follower is not None:
             follower.stop(wait)
 
-    def _on_entries(self, generation: int, entries: list[Entry]) -> None:
+    def _on_entries(self, generation: int, entries: list[Event]) -> None:
         with self._lock:
             if generation != self._generation:
                 return
-            for entry in entries:
-                self._roll_day(entry_ms(entry[0]))
-                self.stats.add(entry)
-                self.entries.appendleft(entry)
-                if entry[1].get("t") == "void" and entry[1].get("ref"):
-                    self.voided.add(entry[1]["ref"])
+            for event in entries:
+                self._roll_day(event.ms)
+                self.stats.add(event)
+                self.entries.appendleft(event)
+                if event.kind == "void" and event.ref:
+                    self.voided.add(event.ref)
             self._loyalists_due = True
             self.alerts.mark_due()
             self._draw()
@@ -251,8 +251,7 @@ class LivePanel:
 
     def _card_of(self, entry_id: str) -> str:
         """The short card id of a feed entry ("" when it left the feed)."""
-        fields = next((f for i, f in self.entries if i == entry_id), {})
-        return short_cid(fields.get("c", ""))
+        return next((short_cid(e.card) for e in self.entries if e.id == entry_id), "")
 
     @guarded(lambda self: self.message)
     def _on_refresh(self, _button: W.Button | None = None) -> None:

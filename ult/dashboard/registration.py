@@ -19,8 +19,8 @@ from ult.dashboard.ui import FIELD_STYLE, Message, classed, esc, guarded
 from ult.errors import UltError
 from ult.i18n import N_, _
 from ult.places import Place, countries
-from ult.sponsors import MAX_ADDRESS, MAX_NAME, check_owner, register
-from ult.validation import check_field, check_text
+from ult.sponsors import check_owner, register
+from ult.validation import LIMITS, check_field, check_text
 
 OnRegistered = Callable[[Business], None]  # gets the new business, owner key included
 
@@ -35,8 +35,8 @@ def country_options() -> list[tuple[str, str]]:
 
 def check_form(name: str, address: str, country: str) -> tuple[str, str, str]:
     """The form's values tidied, or UltError with a message for the first problem."""
-    biz = check_text("Business name", name, max_len=MAX_NAME)
-    where = check_text("Business address", address, max_len=MAX_ADDRESS)
+    biz = check_text("Business name", name, max_len=LIMITS["business_name"])
+    where = check_text("Business address", address, max_len=LIMITS["address"])
     if not country:
         raise UltError("bad_country", "Choose the country the business is in.")
     return biz, where, country
@@ -44,13 +44,13 @@ def check_form(name: str, address: str, country: str) -> tuple[str, str, str]:
 
 def name_hint(name: str) -> str:
     """The note under the name field: the limit, or how far over it the name is."""
-    length = len(" ".join(name.split()))
-    if length > MAX_NAME:
+    length, most = len(" ".join(name.split())), LIMITS["business_name"]
+    if length > most:
         return (
             f'<span class="ult-hint ult-hint-error">Too long: {length} characters, '
-            f"at most {MAX_NAME}.</span>"
+            f"at most {most}.</span>"
         )
-    return f'<span class="ult-hint">The name customers see — up to {MAX_NAME} characters.</span>'
+    return f'<span class="ult-hint">The name customers see — up to {most} characters.</span>'
 
 
 class RegistrationForm:

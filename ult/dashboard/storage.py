@@ -24,7 +24,7 @@ import traitlets as t
 
 from ult.clock import now_ms
 from ult.errors import UltError
-from ult.validation import check_field, check_text
+from ult.validation import LIMITS, check_field, check_text, clip_text
 
 STORAGE_KEY = "ult.sponsor"
 SCHEMA_VERSION = 1
@@ -55,14 +55,15 @@ class Business:
             return None
         try:
             added = item.get("added_ms", 0)
+            sid = check_field("sid", item.get("sid"))
             return cls(
-                sid=check_field("sid", item.get("sid")),
-                biz=check_text("Business name", item.get("biz"), max_len=200),
-                place_id=check_text("place_id", item.get("place_id"), max_len=300),
+                sid=sid,
+                # names and addresses are only shown: a long one is cut, never a reason to
+                # lose the business from the selector
+                biz=clip_text(item.get("biz"), "business_name") or sid,
+                place_id=check_text("place_id", item.get("place_id"), max_len=LIMITS["place_id"]),
                 owner_key=check_field("owner_key", item.get("owner_key")),
-                formatted_address=check_text(
-                    "Address", item.get("formatted_address"), max_len=400, required=False
-                ),
+                formatted_address=clip_text(item.get("formatted_address"), "formatted_address"),
                 added_ms=added if isinstance(added, int) and not isinstance(added, bool) else 0,
             )
         except UltError:

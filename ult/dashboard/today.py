@@ -10,7 +10,7 @@ import redis
 from ult.clock import DAY_MS
 from ult.dashboard.ui import esc
 from ult.i18n import _
-from ult.schema import Entry, entry_ms
+from ult.schema import Event, parse_entry
 
 
 def day_start_ms(at_ms: int, utc_offset_min: int) -> int:
@@ -33,15 +33,14 @@ class DayStats:
         """The first millisecond after this day."""
         return self.start_ms + DAY_MS
 
-    def add(self, entry: Entry) -> None:
+    def add(self, event: Event) -> None:
         """Count one stream entry if it falls on this day."""
-        entry_id, fields = entry
-        if not self.start_ms <= entry_ms(entry_id) < self.end_ms:
+        if not self.start_ms <= event.ms < self.end_ms:
             return
-        kind = fields.get("t")
+        kind = event.kind
         if kind == "scan":
             self.scans += 1
-            self.cards.add(fields.get("c", ""))
+            self.cards.add(event.card)
         elif kind == "refused":
             self.refused += 1
 
@@ -53,7 +52,7 @@ def read_day(r: redis.Redis, key: str, start_ms: int, until_id: str) -> DayStats
     while True:
         batch = r.xrange(key, low, until_id, count=1000)
         for entry in batch:
-            stats.add(entry)
+            stats.add(parse_entry(entry))
         if len(batch) < 1000:
             return stats
         low = "(" + batch[-1][0]

@@ -1,23 +1,30 @@
 -- Helpers prepended to every script by ult.ops (Redis scripts cannot include each other).
 
--- The packed card record: visits|points|first_ms|last_ms|day|day_count|nonces|recent_ids
+local function fmt(n) return string.format('%.0f', n) end
+
+-- The packed card record: the fields of CARD_RECORD (ult.schema) joined by '|'. Only the
+-- scripts read it by position, here.
 local function read_card(cards, cid)
-  local c = {visits = 0, points = 0, first = 0, last = 0, day = -1, dayn = 0, nonces = '', recent = ''}
+  local c = {visits = 0, points = 0, first_ms = 0, last_ms = 0, day = -1, day_count = 0,
+    nonces = '', recent_ids = ''}
   local rec = redis.call('HGET', cards, cid)
   if rec then
-    local f = {}
-    for part in string.gmatch(rec .. '|', '([^|]*)|') do f[#f + 1] = part end
-    c.visits, c.points, c.first, c.last = tonumber(f[1]), tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
-    c.day, c.dayn, c.nonces, c.recent = tonumber(f[5]), tonumber(f[6]), f[7] or '', f[8] or ''
+    local i = 0
+    for part in string.gmatch(rec .. '|', '([^|]*)|') do
+      i = i + 1
+      local name = CARD_RECORD[i]
+      if name then c[name] = CARD_LISTS[name] and part or tonumber(part) end
+    end
   end
   return c, rec ~= false
 end
 
-local function fmt(n) return string.format('%.0f', n) end
-
 local function write_card(cards, cid, c)
-  redis.call('HSET', cards, cid, table.concat({c.visits, c.points, fmt(c.first), fmt(c.last),
-    fmt(c.day), c.dayn, c.nonces, c.recent}, '|'))
+  local parts = {}
+  for i, name in ipairs(CARD_RECORD) do
+    parts[i] = CARD_LISTS[name] and c[name] or fmt(c[name])
+  end
+  redis.call('HSET', cards, cid, table.concat(parts, '|'))
 end
 
 -- Append to a comma-separated list, keeping the last `keep` items.
@@ -59,12 +66,40 @@ local function read_rule(rule)
   }
 end
 
--- Points lapse after expiry_days without a visit; logs an `expired` event when they do.
+-- The card's rules, for the scripts that count (scan, claim) and the one that shows (card).
+-- Points lapse after expiry_days without a visit.
+local function lapsed(c, rl, now)
+  return rl.expiry > 0 and c.last_ms > 0 and c.points > 0 and now - c.last_ms > rl.expiry
+end
+
+-- Applies the expiry to the card; logs an `expired` event when points lapse.
 local function apply_expiry(events, cid, c, rl, now)
-  if rl.expiry > 0 and c.last > 0 and c.points > 0 and now - c.last > rl.expiry then
-    redis.call('XADD', events, entry_id(events, now), 't', 'expired', 'c', cid, 'p', fmt(-c.points))
+  if lapsed(c, rl, now) then
+    redis.call('XADD', events, entry_id(events, now), F.KIND, 'expired', F.CARD, cid,
+      F.POINTS, fmt(-c.points))
     c.points = 0
     return true
   end
   return false
+end
+
+-- Milliseconds until a scan of the card counts again under the cooldown (<= 0: now).
+local function cooldown_left(c, rl, now)
+  if rl.cooldown > 0 and c.last_ms > 0 then return c.last_ms + rl.cooldown - now end
+  return 0
+end
+
+-- A claim's state at `now` (ult.schema.CLAIM_STATES): its status, except that an approved
+-- voucher past its time is `expired`. The only place that decides it.
+local function claim_state(cl, now)
+  if cl.status == 'approved' and cl.expires_at <= now then return 'expired' end
+  return cl.status
+end
+
+-- The card's last claim: its JSON and its state at `now` ('', '' for none).
+local function last_claim(claims, cid, now)
+  local id = redis.call('HGET', claims, 'card:' .. cid)
+  local raw = id and redis.call('HGET', claims, id)
+  if not raw then return '', '' end
+  return raw, claim_state(cjson.decode(raw), now)
 end

@@ -14,6 +14,6 @@ if action == 'add' then redis.call('HSET', promos, id, ARGV[9]) end
 if action == 'delete' then redis.call('HDEL', promos, id) end
 redis.call('HSET', profile, 'promo_plan', ARGV[7], 'tz', ARGV[8])
 redis.call('HINCRBY', profile, 'promo_ver', 1)
-redis.call('XADD', events, entry_id(events, tonumber(ARGV[2])), 't', 'promo', 's', action,
-  'promo', ARGV[6])
+redis.call('XADD', events, entry_id(events, tonumber(ARGV[2])), F.KIND, 'promo', F.STATUS, action,
+  F.PROMOTION, ARGV[6])
 return 'ok'

@@ -9,15 +9,15 @@
 --   entry_id, biz, watched, claim json or '', rule values, created}, everything the customer's
 --   page shows after a scan (created: 1 when this scan started the card), then promo_plan (the
 --   profile's compiled promotions, '' for none), the id of the promotion that multiplied this
---   scan ('' for none) and the points this scan gave; or an error reply for a scan that failed
---   (the others still count).
+--   scan ('' for none), the points this scan gave and the claim's state; or an error reply for
+--   a scan that failed (the others still count).
 -- status: ok | duplicate | unknown_sponsor | cooldown | daily_cap | code_required | code_invalid
 --   | too_many_new_cards
 local DAY, MAX_NONCES, MAX_RECENT = 86400000, 4, 10
 local N_KEYS, N_ARGS = 6, 6
 
 -- The multiplier (in hundredths) of the promotion running at `now`, and its id: the largest
--- multiplier wins. The plan's first line is made for this (ult.promotions.compile_plan):
+-- multiplier wins. The plan's first line is made for this (ult.promotions.plan.compile_plan):
 -- "<from_ms> <utc offset min> ...;<id> <m100> <start_ms> <end_ms>;<id> <m100> w<days> <from> <to>"
 -- (the zone's UTC offsets, then one-off windows and local weekday hours, days as bits from
 -- Monday); matched with patterns, as decoding JSON would cost more than the whole scan.
@@ -59,25 +59,25 @@ local function scan(profile, rule, cards, events, watched, claims, cid, nonce, t
 
   local plan, promo_id, gained = p[3] or '', '', 0
   local function reply(status, next_in, id)
-    local claim_id = redis.call('HGET', claims, 'card:' .. cid)
-    local claim = claim_id and redis.call('HGET', claims, claim_id) or ''
-    return {status, c.visits, c.points, fmt(math.max(next_in or 0, 0)), id or '', biz,
-      redis.call('EXISTS', watched), claim, rl.values, known and 0 or 1, plan, promo_id, gained}
-  end
-  local function cooldown_left()
-    if rl.cooldown > 0 and c.last > 0 then return c.last + rl.cooldown - now end
-    return 0
+    local claim, state = last_claim(claims, cid, now)
+    local R = SCAN_REPLY
+    return {[R.status] = status, [R.visits] = c.visits, [R.points] = c.points,
+      [R.next_in_ms] = fmt(math.max(next_in or 0, 0)), [R.entry_id] = id or '', [R.biz] = biz,
+      [R.watched] = redis.call('EXISTS', watched), [R.claim] = claim, [R.rule] = rl.values,
+      [R.created] = known and 0 or 1, [R.promo_plan] = plan, [R.promo] = promo_id,
+      [R.gained] = gained, [R.claim_state] = state}
   end
 
   -- A retried scan (same nonce) is answered again, never counted twice.
   if nonce ~= '' then
     for n in string.gmatch(c.nonces, '[^,]+') do
-      if n == nonce then return reply('duplicate', cooldown_left()) end
+      if n == nonce then return reply('duplicate', cooldown_left(c, rl, now)) end
     end
   end
 
   local function refuse(reason, next_in)
-    local id = redis.call('XADD', events, entry_id(events, now), 't', 'refused', 'c', cid, 'r', reason)
+    local id = redis.call('XADD', events, entry_id(events, now), F.KIND, 'refused', F.CARD, cid,
+      F.REASON, reason)
     return reply(reason, next_in, id)
   end
 
@@ -86,10 +86,11 @@ local function scan(profile, rule, cards, events, watched, claims, cid, nonce, t
     return refuse('code_required', 0)
   end
   if apply_expiry(events, cid, c, rl, now) then write_card(cards, cid, c) end
-  if cooldown_left() > 0 then return refuse('cooldown', cooldown_left()) end
+  local wait = cooldown_left(c, rl, now)
+  if wait > 0 then return refuse('cooldown', wait) end
   local today = math.floor((now + offset) / DAY)
-  if today ~= c.day then c.dayn = 0 end
-  if rl.cap > 0 and c.dayn >= rl.cap then return refuse('daily_cap', (today + 1) * DAY - offset - now) end
+  if today ~= c.day then c.day_count = 0 end
+  if rl.cap > 0 and c.day_count >= rl.cap then return refuse('daily_cap', (today + 1) * DAY - offset - now) end
 
   gained = rl.pps
   if plan ~= '' then
@@ -97,16 +98,17 @@ local function scan(profile, rule, cards, events, watched, claims, cid, nonce, t
     m, promo_id = promotion(plan, now)
     if promo_id ~= '' then gained = math.max(1, math.floor((rl.pps * m + 50) / 100)) end
   end
-  c.visits, c.points, c.dayn, c.day, c.last = c.visits + 1, c.points + gained, c.dayn + 1, today, now
-  if c.first == 0 then c.first = now end
-  local fields = {'t', 'scan', 'c', cid, 'v', c.visits, 'p', gained}
-  if tag ~= '' then fields[#fields + 1] = 'a'; fields[#fields + 1] = tag end
-  if promo_id ~= '' then fields[#fields + 1] = 'pr'; fields[#fields + 1] = promo_id end
+  c.visits, c.points, c.day, c.last_ms = c.visits + 1, c.points + gained, today, now
+  c.day_count = c.day_count + 1
+  if c.first_ms == 0 then c.first_ms = now end
+  local fields = {F.KIND, 'scan', F.CARD, cid, F.VISIT, c.visits, F.POINTS, gained}
+  if tag ~= '' then fields[#fields + 1] = F.TAG; fields[#fields + 1] = tag end
+  if promo_id ~= '' then fields[#fields + 1] = F.PROMO; fields[#fields + 1] = promo_id end
   local id = redis.call('XADD', events, entry_id(events, now), unpack(fields))
   if nonce ~= '' then c.nonces = push(c.nonces, nonce, MAX_NONCES) end
-  c.recent = push(c.recent, id, MAX_RECENT)
+  c.recent_ids = push(c.recent_ids, id, MAX_RECENT)
   write_card(cards, cid, c)
-  return reply('ok', cooldown_left(), id)
+  return reply('ok', cooldown_left(c, rl, now), id)
 end
 
 local out = {}

@@ -10,11 +10,5 @@ local fields = {}
 for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('DEL', rule)
 redis.call('HSET', rule, unpack(fields))
-local ms = tonumber(ARGV[2])
-local top = redis.call('XREVRANGE', events, '+', '-', 'COUNT', 1)
-if top[1] then
-  local top_ms = tonumber(string.match(top[1][1], '^(%d+)'))
-  if top_ms > ms then ms = top_ms end
-end
-redis.call('XADD', events, string.format('%.0f', ms) .. '-*', 't', 'rule', 'rule', ARGV[3])
+redis.call('XADD', events, entry_id(events, tonumber(ARGV[2])), F.KIND, 'rule', F.RULE, ARGV[3])
 return 'ok'

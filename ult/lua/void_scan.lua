@@ -12,13 +12,14 @@ local found = redis.call('XRANGE', events, target, target)
 if not found[1] then return 'unknown_scan' end
 local f = {}
 for i = 1, #found[1][2], 2 do f[found[1][2][i]] = found[1][2][i + 1] end
-if f.t ~= 'scan' then return 'unknown_scan' end
+if f[F.KIND] ~= 'scan' then return 'unknown_scan' end
 if redis.call('SADD', voided, target) == 0 then return 'already_void' end
 
-local c = read_card(cards, f.c)
-local take = math.min(tonumber(f.p), c.points)
+local cid = f[F.CARD]
+local c = read_card(cards, cid)
+local take = math.min(tonumber(f[F.POINTS]), c.points)
 c.visits, c.points = math.max(c.visits - 1, 0), c.points - take
-write_card(cards, f.c, c)
-redis.call('XADD', events, entry_id(events, now), 't', 'void', 'c', f.c, 'ref', target,
-  'p', fmt(-take), 'v', '-1')
+write_card(cards, cid, c)
+redis.call('XADD', events, entry_id(events, now), F.KIND, 'void', F.CARD, cid, F.REF, target,
+  F.POINTS, fmt(-take), F.VISIT, '-1')
 return 'ok'

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import resource
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
@@ -78,71 +80,75 @@ class ConnectionGate:
 
     def protocol(self) -> type[asyncio.Protocol]:
         """uvicorn's HTTP protocol class, admitted through this gate (pass as ``http=``)."""
-        return _gated(self)
+        return type(GatedHTTPProtocol.__name__, (GatedHTTPProtocol,), {"gate": self})
 
 
-def _gated(gate: ConnectionGate) -> type[asyncio.Protocol]:
-    class GatedHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
-        _key: str | None = None
-        _deadline: asyncio.TimerHandle | None = None
-        _armed_cycle: Any = None
+class GatedHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
+    """uvicorn's HTTP protocol with the caps and the header deadline of :attr:`gate` (a
+    subclass per gate: :meth:`ConnectionGate.protocol`)."""
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            peer = transport.get_extra_info("peername")
-            self._key = gate.admit(peer[0] if isinstance(peer, tuple) else None)
-            if self._key is None:
-                transport.abort()
-                return
-            self._arm()
+    gate: ConnectionGate
+    _key: str | None = None  # what to release when the connection closes (None: nothing)
+    _deadline: asyncio.TimerHandle | None = None
+    _armed_cycle: Any = None  # the request cycle the deadline was set for
 
-        def _arm(self) -> None:
-            self._disarm()
-            if gate.header_timeout_s:
-                self._armed_cycle = self.cycle
-                self._deadline = self.loop.call_later(gate.header_timeout_s, self._too_slow)
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        self._key = self.gate.admit(peer[0] if isinstance(peer, tuple) else None)
+        if self._key is None:
+            transport.abort()
+            return
+        self._arm()
 
-        def _disarm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
+    def _arm(self) -> None:
+        self._disarm()
+        if self.gate.header_timeout_s:
+            self._armed_cycle = self.cycle
+            self._deadline = self.loop.call_later(self.gate.header_timeout_s, self._too_slow)
 
-        def _too_slow(self) -> None:
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
             self._deadline = None
-            gate.refusals.note("request headers too slow")
-            self.transport.abort()
 
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            handler = self.transport.get_protocol()
-            if handler is not self:  # upgraded to a websocket: count it until it closes
-                self._disarm()
-                self._hand_over(handler)
-            elif self._deadline is not None and self.cycle is not self._armed_cycle:
-                self._disarm()  # the headers of a new request are in
+    def _too_slow(self) -> None:
+        self._deadline = None
+        self.gate.refusals.note("request headers too slow")
+        self.transport.abort()
 
-        def _hand_over(self, handler: asyncio.BaseProtocol) -> None:
-            key, self._key = self._key, None
-            if key is None:
-                return
-            lost = handler.connection_lost
-
-            def connection_lost(exc: Exception | None) -> None:
-                gate.release(key)
-                lost(exc)
-
-            handler.connection_lost = connection_lost  # type: ignore[method-assign]
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing():
-                self._arm()  # the next request on this connection gets its own deadline
-
-        def connection_lost(self, exc: Exception | None) -> None:
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        handler = self.transport.get_protocol()
+        if handler is not self:  # upgraded to a websocket: count it until it closes
             self._disarm()
-            if self._key is not None:
-                gate.release(self._key)
-                self._key = None
-            super().connection_lost(exc)
+            self._hand_over(handler)
+        elif self._deadline is not None and self.cycle is not self._armed_cycle:
+            self._disarm()  # the headers of a new request are in
 
-    return GatedHTTPProtocol
+    def _hand_over(self, handler: asyncio.BaseProtocol) -> None:
+        """The websocket ``handler`` took the connection: it releases the gate's count."""
+        key, self._key = self._key, None
+        if key is not None:
+            lost = handler.connection_lost
+            handler.connection_lost = partial(_release_then, self.gate, key, lost)  # type: ignore[method-assign]
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()  # the next request on this connection gets its own deadline
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        if self._key is not None:
+            self.gate.release(self._key)
+            self._key = None
+        super().connection_lost(exc)
+
+
+def _release_then(
+    gate: ConnectionGate, key: str, lost: Callable[[Exception | None], None], exc: Exception | None
+) -> None:
+    """A handed-over connection closed: release its count, then run the handler's own close."""
+    gate.release(key)
+    lost(exc)

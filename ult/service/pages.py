@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import json
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from string import Template
 
@@ -19,7 +19,7 @@ from ult.i18n import direction, negotiate, translate
 from ult.messages import TEXTS, page_catalog
 from ult.service.health import StorageHealth
 from ult.sponsors import get_profile
-from ult.validation import FORMATS
+from ult.validation import FORMATS, LIMITS
 
 PACKAGE = resources.files("ult.service")
 STATIC_DIR = str(PACKAGE / "static")
@@ -51,14 +51,14 @@ def script_json(data: dict) -> str:
 
 def page_config(lang: str = "en", **values: object) -> str:
     """The JSON config of a customer page: ``values``, plus the wording of every answer in
-    ``lang`` and the field formats (declared once, on the server)."""
+    ``lang``, the field formats and the text limits (declared once, on the server)."""
     return script_json({**values, **_shared_config(lang)})
 
 
 @cache
 def _shared_config(lang: str) -> dict:
     formats = {name: pattern.pattern for name, (pattern, _) in FORMATS.items()}
-    return {"messages": page_catalog(lang), "formats": formats}
+    return {"messages": page_catalog(lang), "formats": formats, "limits": dict(LIMITS)}
 
 
 def page_language(request: Request) -> str:
@@ -89,11 +89,33 @@ def _not_found_detail(lang: str, sid: str) -> str:
 
 def routes(r: redis.asyncio.Redis, health: StorageHealth | None = None) -> list:
     """The HTTP routes, reading sponsors through ``r``."""
-    health = health or StorageHealth()
+    sponsored = SponsorPages(r, health or StorageHealth())
+    return [
+        Route("/healthz", sponsored.healthz),
+        Route("/s/{sid}", sponsored.scan_page),
+        Route("/wallet", wallet),
+        Route("/staff", staff_page),
+        Route("/static/offline.html", offline_page),
+        Route("/sw.js", partial(root_file, "sw.js", "text/javascript")),
+        Route(
+            "/manifest.webmanifest",
+            partial(root_file, "manifest.webmanifest", "application/manifest+json"),
+        ),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
 
-    async def healthz(request: Request) -> Response:
+
+class SponsorPages:
+    """The routes that read Redis: the health check and a sponsor's scan page."""
+
+    def __init__(self, r: redis.asyncio.Redis, health: StorageHealth) -> None:
+        self.r = r
+        self.health = health
+
+    async def healthz(self, request: Request) -> Response:
+        """200 when Redis answers and takes writes; 503 and why otherwise (docs/protocol.md)."""
         try:
-            problem = await health.problem(r)
+            problem = await self.health.problem(self.r)
         except Exception:  # any failure to reach Redis means "not healthy"
             return JSONResponse({"status": "unavailable", "redis": "down"}, status_code=503)
         if problem:  # Redis answers but refuses writes: scans fail with storage_full
@@ -101,12 +123,13 @@ def routes(r: redis.asyncio.Redis, health: StorageHealth | None = None) -> list:
             return JSONResponse(body, status_code=503, headers=NO_STORE)
         return JSONResponse({"status": "ok", "redis": "ok"}, headers=NO_STORE)
 
-    async def scan_page(request: Request) -> Response:
+    async def scan_page(self, request: Request) -> Response:
+        """The page a customer's QR code opens: counts the visit (404 for an unknown sid)."""
         sid = request.path_params["sid"]
         lang = page_language(request)
         profile = None
         if FORMATS["sid"][0].fullmatch(sid):
-            profile = await arun(r, get_profile(sid))
+            profile = await arun(self.r, get_profile(sid))
         if profile is None:
             page = render("not_found.html", lang, detail=_not_found_detail(lang, sid))
             return HTMLResponse(page, status_code=404, headers=_headers(lang))
@@ -121,39 +144,30 @@ def routes(r: redis.asyncio.Redis, health: StorageHealth | None = None) -> list:
         )
         return HTMLResponse(page, headers=_headers(lang))
 
-    async def wallet(request: Request) -> Response:
-        lang = page_language(request)
-        page = render("wallet.html", lang, config=page_config(lang))
-        return HTMLResponse(page, headers=_headers(lang))
 
-    async def offline_page(request: Request) -> Response:
-        # The service worker keeps this page for scans made offline, in the language the
-        # browser asked for when it installed.
-        lang = page_language(request)
-        page = render("offline.html", lang)
-        return HTMLResponse(page, headers={**_headers(lang), "Cache-Control": "no-cache"})
+async def wallet(request: Request) -> Response:
+    """The customer's cards on this phone."""
+    lang = page_language(request)
+    page = render("wallet.html", lang, config=page_config(lang))
+    return HTMLResponse(page, headers=_headers(lang))
 
-    async def staff_page(request: Request) -> Response:
-        lang = page_language(request)
-        title = html.escape(f"ULT — {translate(lang, TEXTS['staff_title'])}")
-        page = render("staff.html", lang, title=title, config=page_config(lang, page="staff"))
-        return HTMLResponse(page, headers=_headers(lang))
 
-    def root_file(name: str, media_type: str):
-        async def serve(request: Request) -> Response:
-            return FileResponse(f"{STATIC_DIR}/{name}", media_type=media_type, headers=NO_STORE)
+async def offline_page(request: Request) -> Response:
+    """The page the service worker shows for a scan made offline."""
+    # The service worker keeps it, in the language the browser asked for when it installed.
+    lang = page_language(request)
+    page = render("offline.html", lang)
+    return HTMLResponse(page, headers={**_headers(lang), "Cache-Control": "no-cache"})
 
-        return serve
 
-    return [
-        Route("/healthz", healthz),
-        Route("/s/{sid}", scan_page),
-        Route("/wallet", wallet),
-        Route("/staff", staff_page),
-        Route("/static/offline.html", offline_page),
-        Route("/sw.js", root_file("sw.js", "text/javascript")),
-        Route(
-            "/manifest.webmanifest", root_file("manifest.webmanifest", "application/manifest+json")
-        ),
-        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
-    ]
+async def staff_page(request: Request) -> Response:
+    """The staff page: claims to decide at the counter."""
+    lang = page_language(request)
+    title = html.escape(f"ULT — {translate(lang, TEXTS['staff_title'])}")
+    page = render("staff.html", lang, title=title, config=page_config(lang, page="staff"))
+    return HTMLResponse(page, headers=_headers(lang))
+
+
+async def root_file(name: str, media_type: str, request: Request) -> Response:
+    """A static file served from the site's root (the service worker's scope needs it)."""
+    return FileResponse(f"{STATIC_DIR}/{name}", media_type=media_type, headers=NO_STORE)

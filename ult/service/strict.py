@@ -50,6 +50,13 @@ class StrictServer(socketio.AsyncServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.refusals = RefusalLog()
+        self.namespace_events: dict[str, frozenset[str]] = {}  # namespace → its event names
+
+    def register_namespace(self, namespace_handler: socketio.AsyncNamespace) -> None:
+        """Serve a class-based namespace; its events are its ``on_<event>`` methods."""
+        super().register_namespace(namespace_handler)
+        names = (n.removeprefix("on_") for n in dir(namespace_handler) if n.startswith("on_"))
+        self.namespace_events[namespace_handler.namespace] = frozenset(names)
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         if not isinstance(data, str) or data[:1] in ("5", "6"):
@@ -75,8 +82,11 @@ class StrictServer(socketio.AsyncServer):
         data = pkt.data
         if not isinstance(data, list) or not data or not isinstance(data[0], str):
             return False
-        name = data[0]
-        return name not in RESERVED and name in self.handlers.get(pkt.namespace or "/", {})
+        name, namespace = data[0], pkt.namespace or "/"
+        if name in RESERVED:
+            return False
+        handled = self.handlers.get(namespace, ())
+        return name in handled or name in self.namespace_events.get(namespace, ())
 
     async def refuse(self, eio_sid: str, kind: str) -> None:
         """Close the Engine.IO connection ``eio_sid`` at once and count why."""

@@ -6,13 +6,13 @@
 // }
 // Recovery code: "ULT1." + base64url(UTF-8 JSON {v: 1, cards: {"<sid>": {key, biz}}})
 
-import { format, say } from "./common.js";
+import { format, limit, say } from "./common.js";
 
 const STORE = "ult.cards";
 const CODE_PREFIX = "ULT1.";
 const SID_RE = format("sid");
 const KEY_RE = format("key");
-const MAX_BIZ = 200;
+const MAX_BIZ = limit("business_name"); // names are only shown: a longer one is cut
 
 export class StorageError extends Error {}
 

@@ -24,10 +24,13 @@ export function countdownText(ms) {
   return h ? `${h}:${pad(m)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
 }
 
-/** The claim's status now: an approved voucher past its time is `expired`. */
+/**
+ * The claim's state as the server decided it (`claim.state`, docs/protocol.md). Display only:
+ * a voucher whose countdown reaches `expires_at` while on screen shows as expired.
+ */
 export function claimState(claim, now = serverNow()) {
   if (!claim) return null;
-  return claim.status === "approved" && claim.expires_at <= now ? "expired" : claim.status;
+  return claim.state === "approved" && claim.expires_at <= now ? "expired" : claim.state;
 }
 
 const isOpen = (claim) => ["requested", "approved"].includes(claimState(claim));
@@ -219,13 +222,13 @@ export class ClaimBox {
     noteServerTime(claim);
     this.absorb(claim, true);
     this.render();
-    if (["rejected", "void"].includes(claim.status)) this.refresh(); // the points came back
+    if (["rejected", "void"].includes(claim.state)) this.refresh(); // the points came back
   }
 
   absorb(claim, live) {
     const same = this.claim?.id === claim.id;
-    if (same && this.claim.status !== "requested" && claim.status === "requested") return; // stale
-    if (same && this.claim.status === "redeemed" && claim.status !== "redeemed") return; // stale
+    if (same && this.claim.state !== "requested" && claim.state === "requested") return; // stale
+    if (same && this.claim.state === "redeemed" && claim.state !== "redeemed") return; // stale
     this.live = live || (same && this.live);
     this.claim = claim;
     if (live) this.notice = null;

@@ -32,10 +32,6 @@ export function connect() {
   return window.io({ transports: ["websocket"], reconnectionDelayMax: 4000, timeout: 5000 });
 }
 
-/**
- * Emit `event` and resolve with its acknowledgement. Never rejects: a lost connection or a
- * missing ack resolves as {ok: false, error: {code: "offline"}} so callers have one shape.
- */
 // Phone clock minus server clock, learnt from `now_ms` in acks: vouchers count down in server time.
 let clockSkewMs = 0;
 
@@ -50,13 +46,18 @@ export function noteServerTime(message) {
   if (serverMs > 0) clockSkewMs = Date.now() - serverMs;
 }
 
+/**
+ * Emit `event` and resolve with its acknowledgement. Never rejects: a lost connection or a
+ * missing ack resolves as {ok: false, error: {code: "offline"}} so callers have one shape (the
+ * words come from the catalog by code: friendlyError).
+ */
 export function request(socket, event, payload, timeoutMs = 6000) {
   return new Promise((resolve) => {
     socket.timeout(timeoutMs).emit(event, payload, (err, ack) => {
       if (err) {
-        resolve({ ok: false, error: { code: "offline", message: "No answer from the server." } });
+        resolve({ ok: false, error: { code: "offline" } });
       } else if (!ack || typeof ack !== "object") {
-        resolve({ ok: false, error: { code: "server_error", message: "Unexpected answer." } });
+        resolve({ ok: false, error: { code: "server_error" } });
       } else {
         noteServerTime(ack);
         resolve(ack);
@@ -65,7 +66,8 @@ export function request(socket, event, payload, timeoutMs = 6000) {
   });
 }
 
-/** A wait in whole units: [amount, unit] pairs, e.g. 5400 s → [[1, "hour"], [30, "minute"]]. */
+/** A wait in whole units: [amount, unit] pairs, e.g. 5400 s → [[1, "hour"], [30, "minute"]]
+ * (split as ult/messages.py wait_parts does). */
 function waitUnits(seconds) {
   const minutes = Math.ceil(seconds / 60);
   if (minutes < 60) return [[minutes, "minute"]];
@@ -75,25 +77,27 @@ function waitUnits(seconds) {
   return rest ? [[hours, "hour"], [rest, "minute"]] : [[hours, "hour"]];
 }
 
+/** "42 minutes": a unit's text of the catalog for `n`, the form chosen by Intl.PluralRules. */
+function unitText(n, unit) {
+  const forms = WAITS.units?.[unit] || {};
+  const template = forms[new Intl.PluralRules(LANG).select(n)] ?? forms.other ?? `{n} ${unit}`;
+  return fill(template, { n: number(n) });
+}
+
 /**
  * 2520 → "42 minutes"; 5400 → "1 hour 30 minutes"; 20 → "a few seconds" — in the page's
- * language (CLDR unit names through Intl, as the server words it with Babel).
+ * language, from the words the server sends (ult/messages.py wait_words, as it words waits).
  */
 export function humanDuration(seconds) {
   const s = Math.max(0, Math.round(Number(seconds) || 0));
-  if (s < 45) return say("a_few_seconds");
-  const parts = waitUnits(s).map(([n, unit]) =>
-    new Intl.NumberFormat(LANG, { style: "unit", unit, unitDisplay: "long" }).format(n));
-  return parts.length > 1 ? new Intl.ListFormat(LANG, { type: "unit", style: "narrow" }).format(parts) : parts[0];
+  if (s < WAITS.few_seconds) return say("a_few_seconds");
+  const parts = waitUnits(s).map(([n, unit]) => unitText(n, unit));
+  return parts.length > 1 ? fill(WAITS.pair || "{a} {b}", { a: parts[0], b: parts[1] }) : parts[0];
 }
 
-/** "in 42 minutes" (Intl.RelativeTimeFormat); a wait of two units: "in 1 hour 30 minutes". */
+/** "in 42 minutes", "in 1 hour 30 minutes" (the catalog's "in {wait}"). */
 export function relativeWait(seconds) {
-  const s = Math.max(0, Math.round(Number(seconds) || 0));
-  const parts = waitUnits(s);
-  if (s < 45 || parts.length > 1) return say("in_wait", { wait: humanDuration(s) });
-  const [[n, unit]] = parts;
-  return new Intl.RelativeTimeFormat(LANG, { numeric: "always" }).format(n, unit);
+  return say("in_wait", { wait: humanDuration(seconds) });
 }
 
 /** A number in the page's language: 1234 → "1,234" (en), "1 234" (sv), "١٬٢٣٤" (ar). */
@@ -135,10 +139,11 @@ export function progress({ points, points_needed: needed, reward }) {
   return { text, fraction: Math.min(1, points / needed), ready };
 }
 
-// The wording of every answer and the field formats, sent by the server in the page's config
-// (ult/messages.py, ult/validation.py): declared once, on the server.
+// The wording of every answer, the field formats and the text limits, sent by the server in
+// the page's config (ult/messages.py, ult/validation.py): declared once, on the server.
 const CONFIG = pageConfig();
 const CATALOG = CONFIG.messages || { errors: {}, retryable: [], texts: {}, plurals: {} };
+const WAITS = CATALOG.waits || {};
 /** The page's language (the server chose it from the browser's Accept-Language). */
 export const LANG = CATALOG.lang || document.documentElement.lang || "en";
 
@@ -149,6 +154,12 @@ export function say(id, values = {}) {
 
 function fill(template, values) {
   return template.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
+}
+
+/** The longest text of a kind ("business_name") in characters (ult/validation.py LIMITS);
+ * Infinity for a kind the config does not name, so nothing is cut to nothing. */
+export function limit(name) {
+  return Number(CONFIG.limits?.[name]) || Infinity;
 }
 
 /** A field format of docs/protocol.md as an anchored RegExp (never matches if unknown). */

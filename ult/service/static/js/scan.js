@@ -177,14 +177,23 @@ function main() {
     else socket.disconnect().connect(); // a fresh attempt now, not at the next backoff tick
   }
 
+  // The server refused the connection ({code, message} as the error's data, e.g. too many
+  // connections from this network): its words, not "offline".
+  let refusal = null;
+
   function offline() {
-    if (state === "waiting") showRefusal({ ok: false, error: { code: "offline" } });
+    if (state === "waiting") showRefusal({ ok: false, error: refusal || { code: "offline" } });
+  }
+
+  function connectFailed(err) {
+    refusal = err?.data?.code ? err.data : null;
+    offline();
   }
 
   showPending();
   socket.on("connect", connected); // after a reconnect: the same nonce, so at most one visit
   socket.on("claim_update", (claim) => claims.onUpdate(claim));
-  socket.on("connect_error", offline);
+  socket.on("connect_error", connectFailed);
   setTimeout(offline, OFFLINE_AFTER_MS);
   $("retry").addEventListener("click", retry);
   window.addEventListener("online", retry);

@@ -27,9 +27,12 @@ function loadCreds() {
   }
 }
 
-/** The claim's state now: an approved voucher past its time is `expired`. */
+/**
+ * The claim's state as the server decided it (`claim.state`). Display only: a voucher whose
+ * time runs out while listed shows as expired.
+ */
 function stateOf(claim, now = serverNow()) {
-  return claim.status === "approved" && claim.expires_at <= now ? "expired" : claim.status;
+  return claim.state === "approved" && claim.expires_at <= now ? "expired" : claim.state;
 }
 
 function showMessage(text, kind = "ok") {
@@ -86,8 +89,8 @@ function claimItem(claim, now) {
 function render() {
   const now = serverNow();
   const all = [...claims.values()];
-  const pending = all.filter((c) => c.status === "requested").sort((a, b) => a.created_ms - b.created_ms);
-  const vouchers = all.filter((c) => c.status !== "requested").sort((a, b) => b.created_ms - a.created_ms);
+  const pending = all.filter((c) => c.state === "requested").sort((a, b) => a.created_ms - b.created_ms);
+  const vouchers = all.filter((c) => c.state !== "requested").sort((a, b) => b.created_ms - a.created_ms);
   $("pending-count").textContent = String(pending.length);
   $("pending").replaceChildren(
     ...(pending.length ? pending.map((c) => claimItem(c, now)) : [el("li", "staff-empty", say("staff_no_pending"))]),

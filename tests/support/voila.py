@@ -1,4 +1,4 @@
-"""A real Voilà for the dashboard tests, and small helpers they share."""
+"""A real Voilà for the dashboard tests, and what they check it with."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import io
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +19,8 @@ from ult.dashboard.launch import VoilaLaunch, voila_command
 from ult.embedded import free_port
 from ult.launcher import wait_http
 from ult.settings import load_settings
+
+from .wait import wait_until
 
 
 def child_env() -> dict[str, str]:
@@ -85,15 +86,17 @@ def _stop_all(proc: subprocess.Popen, children: list[psutil.Process]) -> None:
 
 
 def wait_for_client(r: redis.Redis, name: str, present: bool, timeout: float = 5) -> bool:
-    """Wait until a Redis client named ``name`` is connected (or gone)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (name in {c.get("name") for c in r.client_list()}) == present:
-            return True
-        time.sleep(0.05)
-    return False
+    """Wait until a Redis client named ``name`` is connected (or gone); fails after
+    ``timeout``."""
+
+    def settled() -> bool:
+        return (name in {c.get("name") for c in r.client_list()}) == present
+
+    state = "connected" if present else "gone"
+    return wait_until(settled, timeout, message=f"Redis client {name} not {state}")
 
 
 def decode_qr(png: bytes) -> list[str]:
+    """The texts of the QR codes in a PNG."""
     image = Image.open(io.BytesIO(png))
     return [r.text for r in zxingcpp.read_barcodes(image)]

@@ -186,7 +186,7 @@ class EmbeddedCluster:
 
 
 def main() -> None:
-    """``python -m ult.cluster DIR``: run a 3 + 3 cluster in the foreground until Ctrl-C."""
+    """``python -m ult.bench.embedded_cluster DIR``: run a 3 + 3 cluster in the foreground until Ctrl-C."""
     import sys
 
     data = sys.argv[1] if len(sys.argv) > 1 else "var/cluster"

@@ -34,6 +34,7 @@ def write_entries(
     import numpy as np
 
     from ult.keys import sponsor_keys
+    from ult.schema import F
 
     key = sponsor_keys(sid).events
     r.delete(key)
@@ -46,13 +47,13 @@ def write_entries(
         card = int(rng.integers(cards))
         fields: dict[str, Any]
         if rng.random() < 0.08:
-            fields = {"t": "refused", "c": ids[card], "r": "cooldown"}
+            fields = {F.KIND: "refused", F.CARD: ids[card], F.REASON: "cooldown"}
         else:
             visits[card] += 1
-            fields = {"t": "scan", "c": ids[card], "v": visits[card], "p": 1}
+            fields = {F.KIND: "scan", F.CARD: ids[card], F.VISIT: visits[card], F.POINTS: 1}
             tag = TAGS[int(rng.integers(len(TAGS)))]
             if tag:
-                fields["a"] = tag
+                fields[F.TAG] = tag
         pipe.xadd(key, fields, id=f"{start_ms + i * 60_000}-0")
         if len(pipe) >= 5000:
             pipe.execute()
@@ -128,7 +129,7 @@ def run(url: str | None = None, entries: int = ENTRIES) -> dict[str, Any]:
 
 
 def _measure_in_child(url: str) -> dict[str, float]:
-    code = f"import json; from ult.analytics.benchmark import measure; print(json.dumps(measure({url!r})))"
+    code = f"import json; from ult.bench.analytics_memory import measure; print(json.dumps(measure({url!r})))"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
