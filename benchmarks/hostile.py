@@ -4,8 +4,12 @@
 
 Starts a throwaway embedded Valkey and one `ult serve` with the default settings, then plays an
 attacker from 127.0.0.2 (one address): reconnect-and-farm new cards, binary attachments,
-malformed frames, half-sent HTTP requests and wrong owner keys. ``--rev`` runs the service of
-an older commit (``git archive``) instead, to compare before and after. Figures are printed,
+malformed frames, half-sent HTTP requests and wrong owner keys. Then, each from its own
+addresses: 16 addresses filling the connection cap (``--max-connections``, each address at its
+share) and a newcomer plus ``/healthz`` during it; a flood of refused scans of returning cards
+(Redis bytes and stream entries); a huge request header; Engine.IO polling handshakes; and a
+till among wrong staff-key guessers on its shared address. ``--rev`` runs the service of an
+older commit (``git archive``) instead, to compare before and after. Figures are printed,
 never asserted: a regression shows as a number.
 """
 
@@ -30,6 +34,7 @@ from ult import run
 from ult.embedded import EmbeddedServer, free_port
 from ult.launcher import stop_process, wait_http
 from ult.rules import Rule, set_rule
+from ult.scans import scan
 from ult.sponsors import register
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout
@@ -165,6 +170,129 @@ async def guesses(t: Target, sid: str, n: int) -> int:
     return checked
 
 
+def session_at(address: str) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(address, 0), limit=0))
+
+
+def raw_get(t: Target, source: str, path: str, headers: bytes = b"") -> bytes:
+    """One request on its own connection from ``source``: the answer's status line."""
+    try:
+        with socket.create_connection(("127.0.0.1", t.port), 5, source_address=(source, 0)) as c:
+            c.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+            return c.recv(4096).split(b"\r\n", 1)[0]
+    except OSError as e:
+        return type(e).__name__.encode()
+
+
+async def was_closed(ws: aiohttp.ClientWebSocketResponse) -> bool:
+    """Whether the server closed ``ws`` (for the newcomer's sake)."""
+    try:
+        msg = await ws.receive(timeout=1.0)
+    except TimeoutError:
+        return False
+    except (aiohttp.ClientError, ConnectionError):
+        return True
+    return msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
+
+
+async def fill(t: Target, sid: str, per_address: int) -> str:
+    """16 addresses open ``per_address`` websockets each (the cap), then a newcomer scans and
+    /healthz is asked from a fifth address: 'healthz <status>, newcomer <ok>, evicted <n>'."""
+    sessions = [session_at(f"127.0.3.{i}") for i in range(1, 17)]
+    held = []
+    try:
+        for s in sessions:
+            for _ in range(per_address):
+                try:
+                    held.append(await raw_socket(t.url, s))
+                except (aiohttp.ClientError, ConnectionError):
+                    break
+        health = raw_get(t, "127.0.4.1", "/healthz", b"Connection: close\r\n").decode()
+        async with session_at("127.0.4.2") as s:
+            c = socketio.AsyncClient(reconnection=False, http_session=s)
+            try:
+                await c.connect(t.url, transports=["websocket"])
+                ack = await c.call("scan", {"sid": sid, "key": "newcomer" + "n" * 35}, timeout=5)
+                ok = bool(ack.get("ok"))
+                await c.disconnect()
+            except Exception:
+                ok = False
+        evicted = sum(await asyncio.gather(*(was_closed(ws) for ws in held)))
+        status = health[9:12] or "reset"
+        return f"healthz {status}, newcomer {'in' if ok else 'out'}, {evicted} cut"
+    finally:
+        for ws in held:
+            await ws.close()
+        for s in sessions:
+            await s.close()
+
+
+async def refusal_flood(t: Target, sid: str, cards: int, n: int) -> str:
+    """``cards`` returning cards scanned ``n`` times in all (cooldown: refused), fresh nonces,
+    over 10 connections from one address: 'entries +<stream entries>'."""
+    keys = [f"refuse{i:04d}" + "r" * 33 for i in range(cards)]
+    entries = t.r.xlen(f"ult:{{{sid}}}:events")
+    async with session_at("127.0.5.1") as s:
+        clients = []
+        for _ in range(10):
+            c = socketio.AsyncClient(reconnection=False, http_session=s)
+            await c.connect(t.url, transports=["websocket"])
+            clients.append(c)
+        for i in range(n):
+            c = clients[i % len(clients)]
+            payload = {"sid": sid, "key": keys[i % cards], "nonce": f"n{i:08d}"}
+            await c.call("scan", payload, timeout=5)
+        for c in clients:
+            await c.disconnect()
+    return f"entries +{t.r.xlen(f'ult:{{{sid}}}:events') - entries}"
+
+
+def huge_header(t: Target, megabytes: int) -> str:
+    """One request whose header is ``megabytes`` long: the status, or how it ended."""
+    sent = 0
+    try:
+        with socket.create_connection(("127.0.0.1", t.port), source_address=("127.0.6.1", 0)) as c:
+            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nAccept-Language: ")
+            chunk = b"a" * 65536
+            while sent < megabytes << 20:
+                c.sendall(chunk)
+                sent += len(chunk)
+            c.sendall(b"\r\n\r\n")
+            answer = c.recv(4096).split(b"\r\n", 1)[0].decode()
+    except OSError as e:
+        answer = type(e).__name__
+    status = answer[9:12] if answer.startswith("HTTP/") else answer.replace("Error", "")
+    return f"{status} after {sent >> 10} KB"
+
+
+def polling(t: Target, n: int) -> str:
+    """``n`` Engine.IO polling handshakes from 10 addresses: the statuses answered."""
+    answers: dict[str, int] = {}
+    for i in range(n):
+        line = raw_get(t, f"127.0.7.{i % 10 + 1}", "/socket.io/?EIO=4&transport=polling")
+        status = line.decode()[9:12] or "reset"
+        answers[status] = answers.get(status, 0) + 1
+    return ", ".join(f"{k}×{v}" for k, v in answers.items())
+
+
+async def till_lockout(t: Target, sid: str, owner_key: str, n: int) -> str:
+    """A till that proved its key, and ``n`` wrong staff keys from its shared address: what
+    the till's next request is answered."""
+    right = {"sid": sid, "staff_key": owner_key}
+    async with session_at("127.0.8.1") as s:
+        till = socketio.AsyncClient(reconnection=False, http_session=s)
+        guesser = socketio.AsyncClient(reconnection=False, http_session=s)
+        await till.connect(t.url, transports=["websocket"])
+        await guesser.connect(t.url, transports=["websocket"])
+        await till.call("watch", right)
+        for _ in range(n):
+            await guesser.call("claims", {"sid": sid, "staff_key": "w" * 43})
+        ack = await till.call("claims", right)
+        await till.disconnect()
+        await guesser.disconnect()
+    return "till served" if ack.get("ok") else f"till: {ack['error']['code']}"
+
+
 def measure(t: Target, name: str, n: int, action) -> dict:
     before = t.meters()
     result = action()
@@ -194,6 +322,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rev", help="run the service of this git revision (e.g. a baseline)")
     parser.add_argument("--scale", type=int, default=1, help="multiply the attempt counts")
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=1024,
+        help="ULT_MAX_CONNECTIONS of the service "
+        "(16 addresses fill it, each at a 16th; the default setting is 4096)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ult-hostile-") as tmp_name:
@@ -206,6 +341,15 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ULT_", "REDIS_URL"))}
         env.update(REDIS_URL=server.url, ULT_VAR_DIR=str(tmp / "var"))
+        per_address = args.max_connections // 16
+        env.update(
+            ULT_MAX_CONNECTIONS=str(args.max_connections),
+            ULT_CONNECTIONS_PER_ADDRESS=str(per_address),
+        )
+        strict = register(r, "Strict", "Storgatan 2", "SE", "bench-place-2")  # 1-hour cooldown
+        refusing = [f"refuse{i:04d}" + "r" * 33 for i in range(20)]
+        for key in refusing:
+            run(r, scan(strict.sid, key))
         log = tmp / "service.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
@@ -234,6 +378,26 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 measure(
                     t, "wrong owner keys (checked)", 400 * k, lambda: guesses(t, reg.sid, 400 * k)
+                ),
+                measure(
+                    t,
+                    "connection fill + newcomer, /healthz",
+                    args.max_connections,
+                    lambda: fill(t, reg.sid, per_address),
+                ),
+                measure(
+                    t,
+                    "refused scans, 20 returning cards",
+                    2000 * k,
+                    lambda: refusal_flood(t, strict.sid, 20, 2000 * k),
+                ),
+                measure(t, "one huge header (MB)", 300, lambda: huge_header(t, 300)),
+                measure(t, "polling handshakes", 500 * k, lambda: polling(t, 500 * k)),
+                measure(
+                    t,
+                    "till among wrong staff keys",
+                    20,
+                    lambda: till_lockout(t, strict.sid, strict.owner_key, 20),
                 ),
             ]
         finally:

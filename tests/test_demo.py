@@ -16,6 +16,7 @@ from ult.cards import CardRecord
 from ult.cli import main
 from ult.errors import UltError
 from ult.scans import scan
+from ult.schema import parse_entry
 from ult.sponsors import register
 
 END_MS = 1_790_000_000_000  # a fixed "now", so a seed gives the same history
@@ -67,12 +68,13 @@ def test_counts_add_up(r: redis.Redis) -> None:
     voided = 0
     scanned = set()
     for sid in sids:
-        for _, f in r.xrange(keys.sponsor_keys(sid).events):
-            types[f["t"]] += 1
-            if f["t"] == "scan":
-                scanned.add((sid, f["c"]))
-            reasons[f.get("r")] += f["t"] == "refused"
-            voided += f["t"] == "void" and "ref" in f
+        for entry in r.xrange(keys.sponsor_keys(sid).events):
+            event = parse_entry(entry)
+            types[event.kind] += 1
+            if event.kind == "scan":
+                scanned.add((sid, event.card))
+            reasons[event.reason] += event.refusals  # a folded entry stands for several
+            voided += event.kind == "void" and bool(event.ref)
     outcomes = report.outcomes
     assert report.attempts == sum(outcomes.values())
     assert types["scan"] == outcomes["ok"]

@@ -6,6 +6,7 @@ address (all of 127.0.0.0/8 is loopback), because per-address state lives in the
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -53,17 +54,15 @@ class Service:
         return self.log.read_text(errors="replace")
 
 
-@pytest.fixture(scope="module")
-def guarded(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """`ult serve` with small per-address limits; its log goes to a file we can measure."""
-    var = tmp_path_factory.mktemp("var")
+def start_service(redis_url: str, var: Path, limits: dict[str, str]) -> Iterator[Service]:
+    """`ult serve` with ``limits``; its log goes to a file we can measure."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = var / "service.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "ult", "serve", "--port", str(port)],
-            env=service_env(redis_url, var, **LIMITS),
+            env=service_env(redis_url, var, **limits),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -72,6 +71,22 @@ def guarded(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield Service(url, proc, log)
     finally:
         stop_process(proc)
+
+
+@pytest.fixture(scope="module")
+def guarded(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """`ult serve` with small per-address limits."""
+    yield from start_service(redis_url, tmp_path_factory.mktemp("var"), LIMITS)
+
+
+CROWDED_CAP = 60  # connections in all: 3 addresses at their 20 fill it
+
+
+@pytest.fixture(scope="module")
+def crowded(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """`ult serve` whose connection cap a few addresses can fill."""
+    limits = LIMITS | {"ULT_MAX_CONNECTIONS": str(CROWDED_CAP), "ULT_HEADER_TIMEOUT": "5"}
+    yield from start_service(redis_url, tmp_path_factory.mktemp("var"), limits)
 
 
 def session_from(address: str) -> aiohttp.ClientSession:
@@ -274,7 +289,7 @@ def test_address_keys_and_trusted_proxies():
 
 def test_key_guard_slows_an_address_and_a_business_but_not_its_owner():
     from ult.errors import UltError
-    from ult.service.guesses import KeyGuard
+    from ult.guesses import KeyGuard
 
     guard = KeyGuard(per_minute=1)  # bursts of 2 per address, 10 per business
 
@@ -310,3 +325,203 @@ def test_per_address_maps_are_bounded():
 def test_healthz_is_ok(guarded):
     with urllib.request.urlopen(f"{guarded.url}/healthz", timeout=5) as resp:
         assert json.loads(resp.read())["status"] == "ok"
+
+
+# ---- a full server, huge headers, polling, refusal floods, a till among guessers ----------
+
+
+def port_of(service: Service) -> int:
+    return int(service.url.rsplit(":", 1)[1])
+
+
+def http_get(port: int, source: str, path: str, headers: bytes = b"") -> bytes:
+    """One request from ``source`` on its own connection; the answer's first bytes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0)) as s:
+        s.sendall(
+            b"GET "
+            + path.encode()
+            + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            + headers
+            + b"\r\n"
+        )
+        reply = b""
+        try:
+            while len(reply) < 65536 and (chunk := s.recv(65536)):
+                reply += chunk
+        except ConnectionResetError:
+            pass
+        return reply
+
+
+def read_to_end(sock: socket.socket, timeout: float) -> bytes | None:
+    """What the server sends until it closes ``sock`` (None: still open after ``timeout``)."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    except TimeoutError:
+        return None
+    return data
+
+
+async def test_a_full_server_lets_a_newcomer_and_healthz_in(crowded, make_sponsor):
+    s = make_sponsor()
+    files_before = crowded.open_files()
+    sessions = [session_from(f"127.0.0.{31 + i}") for i in range(3)]
+    held = [await raw_socket(crowded.url, session) for session in sessions for _ in range(20)]
+    try:
+        assert len(held) == CROWDED_CAP  # the server is full
+        # a client holding nothing still gets in: /healthz, and a customer who scans
+        assert http_get(port_of(crowded), "127.0.0.34", "/healthz").startswith(b"HTTP/1.1 200")
+        ack = await scan_once(crowded.url, "127.0.0.35", {"sid": s["sid"], "key": "n" * 43})
+        assert ack["ok"] is True
+        # a newcomer took the slot of one connection of an address holding the most (the
+        # customer may have had the one /healthz gave back)
+        closed = await asyncio.gather(*(closed_within(ws, 1.5) for ws in held))
+        assert 1 <= sum(closed) <= 2
+        # an address at its share takes nobody's slot: the cost stays the cap
+        assert crowded.open_files() - files_before <= CROWDED_CAP + 4
+    finally:
+        for ws in held:
+            await ws.close()
+        for session in sessions:
+            await session.close()
+
+
+def test_a_server_full_of_fair_shares_still_answers_healthz(crowded):
+    port = port_of(crowded)
+    files_before = crowded.open_files()
+    socks = [half_sent(f"127.0.1.{n}", port) for n in range(1, CROWDED_CAP + 1)]
+    try:
+        time.sleep(0.3)
+        # everyone holds one: nobody's slot is taken, yet /healthz answers from the reserve
+        assert http_get(port, "127.0.0.36", "/healthz").startswith(b"HTTP/1.1 200")
+        assert http_get(port, "127.0.0.37", "/").startswith(b"HTTP/1.1 503")
+        assert all(not closed_by_server(sock, 0.01) for sock in socks)
+        assert crowded.open_files() - files_before <= CROWDED_CAP + 4
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_huge_request_headers_are_refused_with_431(guarded):
+    port = port_of(guarded)
+    rss_before = guarded.rss()
+    big = b"Accept-Language: " + b"a" * 20_000 + b"\r\n"
+    assert http_get(port, "127.0.0.41", "/healthz", big).startswith(b"HTTP/1.1 431")
+    # a 300 MB header ends after its first 16 KB: the rest is never read
+    sock = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.41", 0))
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Huge: ")
+    sent = 0
+    try:
+        while sent < 300_000_000:
+            sock.sendall(b"b" * 65536)
+            sent += 65536
+    except OSError:
+        pass
+    reply = read_to_end(sock, 2)
+    sock.close()
+    assert reply is not None and reply[:12] in (b"", b"HTTP/1.1 431")  # answered, or reset
+    assert sent < 10_000_000
+    assert guarded.rss() - rss_before < 4_000_000
+    # honest headers (10 KB of cookies) pass, and another address is served meanwhile
+    cookies = b"Cookie: " + b"c" * 10_000 + b"\r\n"
+    assert http_get(port, "127.0.0.41", "/healthz", cookies).startswith(b"HTTP/1.1 200")
+    assert http_get(port, "127.0.0.42", "/healthz").startswith(b"HTTP/1.1 200")
+
+
+async def test_polling_sessions_are_refused_at_once(guarded, make_sponsor):
+    port = port_of(guarded)
+    rss_before = guarded.rss()
+    for _ in range(200):
+        reply = http_get(port, "127.0.0.43", "/socket.io/?EIO=4&transport=polling")
+        assert reply.startswith(b"HTTP/1.1 400") and b"Invalid transport" in reply
+    assert guarded.rss() - rss_before < 2_000_000  # no session was kept
+    s = make_sponsor()
+    ack = await scan_once(guarded.url, "127.0.0.44", {"sid": s["sid"], "key": "p" * 43})
+    assert ack["ok"] is True
+    assert http_get(port, "127.0.0.44", "/healthz").startswith(b"HTTP/1.1 200")
+
+
+def test_refused_scans_of_returning_cards_cost_a_bounded_amount(make_sponsor, r):
+    from ult.clock import DAY_MS
+    from ult.dashboard.today import DayStats
+    from ult.errors import UltError
+    from ult.scans import scan
+    from ult.schema import REFUSAL_EVERY_MS, CardRecord, parse_entry
+
+    s = make_sponsor(cooldown_min=600)
+    k = sponsor_keys(s["sid"])
+    noon = (time.time_ns() // 1_000_000 // DAY_MS + 1) * DAY_MS + DAY_MS // 2  # tomorrow, UTC
+    keys = [f"{i:02d}" + "r" * 41 for i in range(5)]
+    for key in keys:
+        run(r, scan(s["sid"], key, now_ms=noon))
+    entries_before = r.xlen(k.events)
+
+    def refuse_all(at: int, rounds: int) -> None:
+        for n in range(rounds):
+            for key in keys:
+                with pytest.raises(UltError) as e:
+                    run(r, scan(s["sid"], key, nonce=f"n{at}x{n}", now_ms=at + n))
+                assert e.value.code == "cooldown"
+
+    refuse_all(noon + 1000, 200)  # 1,000 refusals with fresh nonces
+    assert r.xlen(k.events) - entries_before == len(keys)  # one entry per card
+    cards_size, events_size = r.memory_usage(k.cards), r.memory_usage(k.events)
+    refuse_all(noon + 2000, 200)
+    assert r.xlen(k.events) - entries_before == len(keys)
+    assert r.memory_usage(k.events) == events_size
+    assert r.memory_usage(k.cards) - cards_size < 100  # counters in the records, no growth
+    refuse_all(noon + 1000 + REFUSAL_EVERY_MS, 1)  # a window later: one entry per card again
+    assert r.xlen(k.events) - entries_before == 2 * len(keys)
+    # the figures count every refusal: the entries' counts plus what the records hold now
+    events = [parse_entry(e) for e in r.xrange(k.events)]
+    folded = sum(CardRecord.parse(v).refused_n for v in r.hvals(k.cards))
+    assert sum(e.refusals for e in events) + folded == 2005
+    today = DayStats(noon - DAY_MS // 2)
+    for event in events:
+        today.add(event)
+    assert today.refused == 2005
+
+
+def test_refusal_figures_weigh_entries_by_their_count():
+    import pandas as pd
+
+    from ult.analytics.figures.refusals import refusals
+
+    events = pd.DataFrame(
+        {
+            "time": pd.to_datetime([0, 1, 2], unit="s", utc=True),
+            "sid": ["s", "s", "s"],
+            "cid": ["a", "a", "b"],
+            "type": ["scan", "refused", "refused"],
+            "reason": [None, "cooldown", "cooldown"],
+            "count": [None, 5, None],
+        }
+    )
+    row = refusals(events, k=1).loc[("s", "cooldown")]
+    assert (row["refused"], row["cards"]) == (6, 2)
+    assert row["share_of_attempts"] == pytest.approx(6 / 7)
+
+
+async def test_a_till_that_proved_its_key_is_not_locked_out_by_guessers(guarded, make_sponsor):
+    s = make_sponsor()
+    right = {"sid": s["sid"], "staff_key": s["owner_key"]}
+    async with session_from("127.0.0.45") as till_session, session_from("127.0.0.45") as other:
+        till = socketio.AsyncClient(reconnection=False, http_session=till_session)
+        await till.connect(guarded.url, transports=["websocket"])
+        assert (await till.call("watch", right))["ok"] is True
+        guesser = socketio.AsyncClient(reconnection=False, http_session=other)
+        await guesser.connect(guarded.url, transports=["websocket"])
+        wrong = {"sid": s["sid"], "staff_key": "w" * 43}
+        codes = [(await guesser.call("claims", wrong))["error"]["code"] for _ in range(8)]
+        assert codes[-1] == "too_many_attempts"  # the shared address is out of guesses
+        # the till keeps working, and a new connection of that address still waits
+        assert (await till.call("claims", right))["ok"] is True
+        late = await guesser.call("claims", right)
+        assert late["error"]["code"] == "too_many_attempts"
+        await till.disconnect()
+        await guesser.disconnect()

@@ -156,3 +156,19 @@ async def test_connections_are_counted_per_client_behind_the_proxy(behind_nginx)
                 await c.disconnect()
         for session in sessions:
             await session.close()
+
+
+def test_security_headers_arrive_through_nginx(behind_nginx, make_sponsor):
+    s = make_sponsor()
+    for path in (f"/s/{s['sid']}", "/healthz"):
+        with urllib.request.urlopen(f"{behind_nginx['url']}{path}", timeout=5) as resp:
+            headers = resp.headers
+        assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
+        assert headers.get_all("X-Content-Type-Options") == ["nosniff"]
+        assert headers.get_all("Referrer-Policy") == ["no-referrer"]
+        policies = headers.get_all("Content-Security-Policy")
+        assert any("frame-ancestors 'none'" in p for p in policies)
+    # the customer page keeps the service's own policy (its inline script's hash) too
+    with urllib.request.urlopen(f"{behind_nginx['url']}/s/{s['sid']}", timeout=5) as resp:
+        policies = resp.headers.get_all("Content-Security-Policy")
+    assert any("default-src 'self'" in p for p in policies)

@@ -73,20 +73,20 @@ def test_till_approves_and_redeems_live(service_url, make_sponsor, r, new_page, 
 
     voucher = till.locator(f'#vouchers li[data-id="{claim.id}"]')
     expect(voucher.locator(".staff-claim-status")).to_have_text(
-        re.compile(r"^Valid until \d\d:\d\d$")
+        re.compile(r"^Valid until \d{1,2}:\d\d\s[AP]M$")
     )
     out = ROOT / "docs" / "img" if os.environ.get("ULT_SCREENSHOTS") else tmp_path
     out.mkdir(parents=True, exist_ok=True)
     till.screenshot(path=str(out / "staff-page.png"))
     voucher.get_by_role("button", name="Redeem").click()
     expect(voucher.locator(".staff-claim-status")).to_have_text(
-        re.compile(r"^Used at \d\d:\d\d · Till 1$")
+        re.compile(r"^Used at \d{1,2}:\d\d\s[AP]M · Till 1$")
     )
     expect(voucher.get_by_role("button")).to_have_count(0)  # used once: no second Redeem
 
     expect(phone.locator("#voucher-used")).to_have_text("Used", timeout=10_000)
     expect(phone.locator("#voucher-left")).to_have_text(
-        re.compile(rf"^Your voucher for {REWARD} was used at \d\d:\d\d\. Enjoy!$")
+        re.compile(rf"^Your voucher for {REWARD} was used at \d{{1,2}}:\d\d\s[AP]M\. Enjoy!$")
     )
     expect(item.locator(".claim")).to_contain_text(f"Your voucher for {REWARD} was used at")
     assert run(r, list_claims(sid))[0].status == "redeemed"

@@ -94,7 +94,7 @@ def loyalists(sid: str, limit: int = 100) -> ops.Op[list[dict[str, Any]]]:
 
     def parse(flat: Any) -> list[dict[str, Any]]:
         h = ops.as_dict(flat)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for cid, packed in h.items():
             rec = CardRecord.parse(packed)
             rows.append(

@@ -131,6 +131,7 @@ def cmd_staff(args: argparse.Namespace) -> int:
     else:
         staff = run(r, list_staff_keys(args.sid, args.owner_key))
         print(json.dumps([s.to_dict() for s in staff], indent=2, ensure_ascii=False))
+    return 0
 
 
 def cmd_promo(args: argparse.Namespace) -> int:
@@ -147,7 +148,7 @@ def cmd_promo(args: argparse.Namespace) -> int:
         left = pr.delete_promotion(r, args.sid, args.owner_key, args.delete)
         print(json.dumps({"deleted": args.delete, "promotions": [p.to_dict() for p in left]}))
     elif args.list:
-        out = {"tz": pr.sponsor_zone(r, args.sid)}
+        out: dict[str, object] = {"tz": pr.sponsor_zone(r, args.sid)}
         out["promotions"] = [p.to_dict() for p in pr.list_promotions(r, args.sid)]
         print(json.dumps(out, indent=2, ensure_ascii=False))
     elif args.name is not None or args.multiplier is not None:
@@ -169,6 +170,21 @@ def cmd_promo(args: argparse.Namespace) -> int:
         raise UltError(
             "bad_request", "Say what to do: --name … --multiplier …, --list or --delete ID."
         )
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from ult.sponsors import check_owner, count_key_failure, key_failures
+
+    r = connect(load_settings())
+    try:
+        profile = run(r, check_owner(args.sid, args.owner_key))
+    except UltError as e:
+        if e.code == "unauthorized":  # a wrong key here is a wrong key too
+            run(r, count_key_failure(args.sid))
+        raise
+    out = profile.public() | {"key_failures": run(r, key_failures(args.sid))}
+    print(json.dumps(out, indent=2, ensure_ascii=False))
     return 0
 
 
@@ -255,6 +271,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     what.add_argument("--revoke", metavar="NAME", help="revoke the staff key with this name")
     what.add_argument("--list", action="store_true", help="list the staff keys (names only)")
     p.set_defaults(func=cmd_staff)
+
+    p = sub.add_parser(
+        "status", help="print a business's profile and the wrong keys tried for it (JSON)"
+    )
+    p.add_argument("sid")
+    p.add_argument("--owner-key", required=True)
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser(
         "promo",

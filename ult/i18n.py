@@ -118,23 +118,27 @@ def direction(lang: str) -> str:
 
 
 def language_of_country(country: str | None) -> str:
-    """The catalog language most people of ``country`` (ISO code) read, else English."""
+    """The language of ``country`` (ISO code): its official language most people speak (CLDR)
+    when ULT has a catalog for it, else English (Finland: Finnish has no catalog → English,
+    not Swedish)."""
     if not isinstance(country, str) or not re.fullmatch(r"[A-Za-z]{2}", country):
         return DEFAULT
-    for lang in LANGUAGES[1:]:
-        if country.upper() in _territories(lang):
-            return lang
-    return DEFAULT
+    lang = _main_language(country.upper())
+    return lang if lang in LANGUAGES else DEFAULT
 
 
 @cache
-def _territories(lang: str) -> frozenset[str]:
-    """Countries where ``lang`` is an official language (CLDR), e.g. de → DE, AT, CH, …"""
-    from babel.languages import get_official_languages
-    from babel.localedata import locale_identifiers
+def _main_language(territory: str) -> str | None:
+    """The official (or de facto official) language of ``territory`` with most speakers."""
+    from babel.languages import get_territory_language_info
 
-    regions = {i.split("_")[-1] for i in locale_identifiers() if i.startswith(f"{lang}_")}
-    return frozenset(r for r in regions if lang in get_official_languages(r, de_facto=True))
+    official = {"official", "de_facto_official"}
+    spoken = [
+        (info.get("population_percent") or 0.0, lang)
+        for lang, info in get_territory_language_info(territory).items()
+        if info.get("official_status") in official
+    ]
+    return max(spoken)[1].split("_")[0] if spoken else None
 
 
 @cache

@@ -158,8 +158,6 @@ TEXTS: dict[str, str] = {
     "visit_again": N_("Visit {visits} already recorded"),
     "next_visit": N_("Thanks! Your next visit counts in {wait}."),
     "thanks": N_("Thanks for coming by!"),
-    "progress": N_("{points} of {needed} points — {more} more for {reward}"),
-    "progress_ready": N_("{points} of {needed} points — enough for {reward}!"),
     "see_all_cards": N_("See all my cards"),
     "scan_fineprint": N_(
         "No sign-up, no name, no e-mail. This phone keeps an anonymous card for this place; "
@@ -228,7 +226,7 @@ TEXTS: dict[str, str] = {
     "voucher_expired": N_("Your voucher for {reward} expired at {time}."),
     "voucher_hint": N_("Show this screen to the staff"),
     "done": N_("Done"),
-    "valid_for": N_("Valid for {time}"),
+    "valid_for": N_("Valid for {time}"),  # {time}: how long, in words ("15 minutes")
     "claim_unconfirmed": N_(
         "We couldn't confirm your claim. Try again — points are never spent twice."
     ),
@@ -296,6 +294,7 @@ TEXTS: dict[str, str] = {
     "staff_bad_sid": N_("A business id is 3–64 characters of a-z, 0-9 and -."),
     "staff_bad_key": N_("A staff key is 32–128 characters of letters, digits, _ and -."),
     # promotions: {name} is the sponsor's own wording, {multiplier} a number such as 2 or 1.5
+    "promotions": N_("Promotions"),
     "promo_applied": N_("{name} — {points}"),
     "promo_active": N_("On now: {name} (×{multiplier} points) until {until}"),
     "promo_next": N_("Coming up: {name} (×{multiplier} points) — {when}"),
@@ -311,6 +310,13 @@ PLURALS: dict[str, tuple[str, str]] = {
     "points_back": NP_(
         "Your {n} point is back on your card.", "Your {n} points are back on your card."
     ),
+    # progress toward the reward: {n} is the goal, so the word for points agrees with it
+    "progress": NP_(
+        "{points} of {n} point — {more} more for {reward}",
+        "{points} of {n} points — {more} more for {reward}",
+    ),
+    # once the goal is reached: {n} is the card's points
+    "progress_ready": NP_("{n} point — enough for {reward}!", "{n} points — enough for {reward}!"),
 }
 
 

@@ -19,13 +19,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import redis
 import redis.asyncio
 from redis.crc import key_slot
+from redis.typing import StreamRangeResponse
 
 from ult import schema
+from ult.connection import AsyncClient, Client
 
 T = TypeVar("T")
 
@@ -95,13 +97,13 @@ def _queue(pipe: Any, op: Op[Any], keys: Sequence[Any], args: Sequence[Any]) -> 
         pipe.execute_command(*op.command)
 
 
-def load(r: redis.Redis, *names: str) -> None:
+def load(r: Client, *names: str) -> None:
     """Load scripts into the server's script cache, so pipelined EVALSHAs find them."""
     for name in names:
         r.script_load(script_source(name)[0])
 
 
-def run(r: redis.Redis, op: Op[T]) -> T:
+def run(r: Client, op: Op[T]) -> T:
     """Execute ``op`` on a synchronous client."""
     if not op.script:
         return op.parse(r.execute_command(*op.command))
@@ -113,7 +115,7 @@ def run(r: redis.Redis, op: Op[T]) -> T:
     return parse_reply(op, reply)
 
 
-async def arun(r: redis.asyncio.Redis, op: Op[T]) -> T:
+async def arun(r: AsyncClient, op: Op[T]) -> T:
     """Execute ``op`` on an asyncio client."""
     if not op.script:
         return op.parse(await r.execute_command(*op.command))
@@ -138,6 +140,16 @@ def as_dict(reply: Any) -> dict[str, str]:
     if isinstance(reply, dict):
         return {text(k): text(v) for k, v in reply.items()}
     return {text(reply[i]): text(reply[i + 1]) for i in range(0, len(reply), 2)}
+
+
+StreamEntries = list[tuple[Any, dict[Any, Any]]]  # [(id, {field: value})], text or bytes
+
+
+def entries(reply: StreamRangeResponse | None) -> StreamEntries:
+    """An ``XRANGE``/``XREVRANGE`` reply, typed as it comes: redis-py's types allow None for
+    the reply and for an entry's fields (deleted entries, from ``XCLAIM``), which these
+    commands never answer (a missing stream gives ``[]``)."""
+    return cast(StreamEntries, reply)
 
 
 Pending = tuple[Op[Any], asyncio.Future[Any]]
@@ -172,7 +184,7 @@ class AutoPipeline:
     Results and errors reach each caller as if it had run alone (:func:`arun`).
     """
 
-    def __init__(self, r: redis.asyncio.Redis) -> None:
+    def __init__(self, r: AsyncClient) -> None:
         self.r = r
         self._pending: list[Pending] = []
         self._tasks: set[asyncio.Task[None]] = set()  # keeps running batches referenced

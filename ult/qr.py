@@ -233,7 +233,7 @@ def _centered(draw: ImageDraw.ImageDraw, y: int, text: str, font: FontType, fill
     """Draw one centred line at ``y``; return the y below it."""
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
     draw.text(((POSTER_SIZE[0] - (right - left)) / 2 - left, y - top), text, font=font, fill=fill)
-    return y + (bottom - top)
+    return y + int(bottom - top)  # whole pixels (Pillow types the box as floats)
 
 
 def poster_png(biz: str, url: str, at: str | None = None, lang: str = DEFAULT) -> bytes:

@@ -8,15 +8,23 @@ from dataclasses import asdict, dataclass, fields, replace
 from functools import lru_cache
 from typing import Any
 
+from babel.numbers import format_percent
+
 from ult import ops
 from ult.clock import or_now
 from ult.errors import UltError
+from ult.i18n import DEFAULT, N_, translate
 from ult.identity import hash_owner_key
 from ult.keys import sponsor_keys
 from ult.validation import LIMITS as TEXT_LIMITS
 from ult.validation import check_text
 
 APPROVALS = ("instant", "staff")
+# The reward a new business starts with (``lua/lib.lua`` RULE_DEFAULTS has it in English);
+# registration stores it in the business's language (:func:`default_rule`). The number is a
+# placeholder: each language writes a percentage its own way ("10 %" in Swedish).
+DEFAULT_REWARD = N_("{percent} off your tab")
+DEFAULT_DISCOUNT = 0.10
 
 # field → (lowest, highest) for the whole-number settings
 LIMITS: dict[str, tuple[int, int]] = {
@@ -35,7 +43,7 @@ class Rule:
 
     points_per_scan: int = 1
     points_needed: int = 10
-    reward: str = "10% off your tab"
+    reward: str = "10% off your tab"  # default_reward() in English
     approval: str = "instant"
     cooldown_min: int = 60
     daily_cap: int = 0
@@ -83,6 +91,18 @@ class Rule:
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in RULE_FIELDS}
+
+
+def default_reward(lang: str = DEFAULT) -> str:
+    """The default reward in ``lang``: "10% off your tab", "10 % rabatt på notan", …"""
+    percent = format_percent(DEFAULT_DISCOUNT, locale=lang)
+    return translate(lang, DEFAULT_REWARD).format(percent=percent)
+
+
+def default_rule(lang: str) -> Rule:
+    """The rule a new business starts with, its reward worded in ``lang`` (as stored: spaces
+    in the number plain)."""
+    return Rule(reward=default_reward(lang)).validated()
 
 
 # The order in which the scripts read and reply the rule's fields (``lua/lib.lua``).

@@ -33,6 +33,7 @@ class F:
     BY = "by"  # who decided a claim: "owner" or the name of a staff key (never a person's id)
     PROMO = "pr"  # id of the promotion that multiplied a scan's points
     PROMOTION = "promo"  # a promotion as JSON (`promo` events; a delete: just its id)
+    COUNT = "n"  # refused scans a `refused` entry stands for (absent: 1; see REFUSAL_EVERY_MS)
 
 
 # Event kinds (values of F.KIND) and what each entry carries besides its kind.
@@ -40,7 +41,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "registered": ("biz", "country", "place_id", "formatted_address", "verified"),
     "rule": (F.RULE,),
     "scan": (F.CARD, F.VISIT, F.POINTS, F.TAG, F.PROMO),
-    "refused": (F.CARD, F.REASON),
+    "refused": (F.CARD, F.REASON, F.COUNT),
     "expired": (F.CARD, F.POINTS),
     "claim": (F.CARD, F.CLAIM, F.STATUS, F.POINTS, F.BY),
     "void": (F.CARD, F.CLAIM, F.STATUS, F.REF, F.POINTS, F.VISIT, F.BY),
@@ -63,10 +64,15 @@ COLUMNS = {
     F.REF: "ref",
     F.RULE: "rule",
     F.PROMOTION: "promo",
+    F.COUNT: "count",
 }
 
 # Reasons a scan is refused (stored in F.REASON, and the error code of the refused scan).
 SCAN_REFUSALS = ("cooldown", "daily_cap", "code_required", "code_invalid")
+# A returning card writes at most one `refused` entry per this many ms, whatever its rate: the
+# card record counts the refusals in between, and the card's next `refused` entry carries them
+# in F.COUNT (itself included). Sums of F.COUNT are the refusals, as of that entry.
+REFUSAL_EVERY_MS = 60_000
 
 # Claim statuses as stored; `redeemed`: staff marked the voucher used at the counter (once).
 CLAIM_STATUSES = ("requested", "approved", "rejected", "void", "redeemed")
@@ -89,6 +95,8 @@ CARD_RECORD = (
     "day_count",  # visits counted that day (daily cap)
     "nonces",  # the last scans' nonces, comma-separated (a retried scan is answered again)
     "recent_ids",  # entry ids of the last counted visits, comma-separated (the card's history)
+    "refused_ms",  # when the card's last `refused` entry was written (REFUSAL_EVERY_MS)
+    "refused_n",  # refusals since then with no entry of their own (the next one's F.COUNT)
 )
 CARD_LISTS = ("nonces", "recent_ids")  # the record's text fields; the others are numbers
 
@@ -151,11 +159,17 @@ class Event:
     by: str = ""
     promo: str = ""
     promotion: str = ""
+    count: int | None = None  # refused scans the entry stands for (None: 1)
+
+    @property
+    def refusals(self) -> int:
+        """The refused scans this entry stands for (0 unless it is a `refused` entry)."""
+        return (self.count or 1) if self.kind == "refused" else 0
 
 
 # field code → Event attribute; the codes whose values are whole numbers
 ATTRIBUTES = {code: name.lower() for name, code in vars(F).items() if name.isupper()}
-NUMBERS = frozenset({F.VISIT, F.POINTS})
+NUMBERS = frozenset({F.VISIT, F.POINTS, F.COUNT})
 
 
 def _text(value: Any) -> str:
@@ -188,6 +202,8 @@ class CardRecord:
     day_count: int = 0
     nonces: str = ""
     recent_ids: str = ""
+    refused_ms: int = 0
+    refused_n: int = 0
 
     @classmethod
     def parse(cls, packed: str | bytes) -> CardRecord:
@@ -195,12 +211,11 @@ class CardRecord:
         if not packed:
             return cls()
         parts = _text(packed).split("|")
-        return cls(
-            **{
-                name: part if name in CARD_LISTS else int(part)
-                for name, part in zip(CARD_RECORD, parts, strict=False)
-            }
-        )
+        fields: dict[str, Any] = {
+            name: part if name in CARD_LISTS else int(part)
+            for name, part in zip(CARD_RECORD, parts, strict=False)
+        }
+        return cls(**fields)
 
 
 def entry_ms(entry_id: str) -> int:
@@ -233,8 +248,8 @@ def _lua_list(values: Sequence[str]) -> str:
 
 def lua_header(used: str | None = None) -> str:
     """The Lua locals ``ult.ops`` prepends to every script, generated from this module: the
-    field codes (``F.CARD``...), the card record's fields in order, the open claim states and
-    each reply shape's positions (``SCAN_REPLY.status`` → 1...). With ``used`` (the script's
+    field codes (``F.CARD``...), the card record's fields in order, the open claim states, the
+    refusal window (``REFUSAL_EVERY_MS``) and each reply shape's positions (``SCAN_REPLY.status`` → 1...). With ``used`` (the script's
     source), only the tables it names: each costs the script a little on every call."""
     codes = {name: code for name, code in vars(F).items() if name.isupper()}
     tables = {
@@ -252,6 +267,7 @@ def lua_header(used: str | None = None) -> str:
     }
     for name, shape in shapes.items():
         tables[name] = _lua_table({field: i for i, field in enumerate(shape, 1)})
+    tables["REFUSAL_EVERY_MS"] = str(REFUSAL_EVERY_MS)
     lines = ["-- Generated from ult/schema.py by ult.schema.lua_header: change it there."]
     for name, table in tables.items():
         if used is None or re.search(rf"\b{name}\b", used):

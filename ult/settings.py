@@ -96,6 +96,12 @@ class Settings:
         12,
         "Dashboard pages (one Python kernel of ~75 MB each) open at once in all; 0: no limit.",
     )
+    dashboard_kernels_reserved: int = _setting(
+        "ULT_DASHBOARD_KERNELS_RESERVED",
+        4,
+        "Of ULT_DASHBOARD_KERNELS, pages kept for browsers that hold a business's owner key "
+        "(anonymous pages get the rest); 0: no reserve.",
+    )
     dashboard_kernels_per_address: int = _setting(
         "ULT_DASHBOARD_KERNELS_PER_ADDRESS",
         3,

@@ -7,14 +7,16 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-import redis
+from redis.typing import EncodableT, FieldT
 
 from ult import keys, ops
 from ult.clock import or_now
+from ult.connection import Client
 from ult.errors import UltError
+from ult.i18n import language_of_country
 from ult.identity import hash_owner_key, make_sid, new_secret, owner_key_matches
 from ult.promotions.zones import guess_zone
-from ult.rules import Rule
+from ult.rules import Rule, default_rule
 from ult.validation import LIMITS, check_field, check_text
 
 _COUNTRY = re.compile(r"[A-Z]{2}")
@@ -81,7 +83,7 @@ class Profile:
 
 
 def register(
-    r: redis.Redis,
+    r: Client,
     name: str,
     address: str,
     country: str,
@@ -95,6 +97,8 @@ def register(
     """Register a business at a place; the same ``place_id`` cannot be registered twice.
 
     Returns the new ``sid`` and the owner key, which is shown once and stored only hashed.
+    Without ``rule`` the business starts with the default rule, its reward worded in the
+    language of ``country`` (English when ULT has no catalog for it).
 
     A registration writes three places that a Redis Cluster keeps on different slots — the
     sponsor's keys (``{sid}``), ``ult:places`` and the ``ult:sponsors`` registry — so it is
@@ -122,7 +126,7 @@ def register(
         raise UltError("bad_country", "Country must be a two-letter ISO code such as SE or US.")
     if not -14 * 60 <= utc_offset_min <= 14 * 60:
         raise UltError("bad_request", "utc_offset_min must be between -840 and 840.")
-    rule = (rule or Rule()).validated()
+    rule = (rule or default_rule(language_of_country(country))).validated()
     now_ms = or_now(now_ms)
 
     sid = _free_sid(r, biz, place_id)
@@ -147,7 +151,12 @@ def register(
         raise _taken(r, place_id)
     # the registration time is a field: a backdated registration (the demo's history) is
     # still appended after every sponsor already listed
-    entry = {"sid": sid, "biz": biz, "country": profile["country"], "place_id": place_id}
+    entry: dict[FieldT, EncodableT] = {
+        "sid": sid,
+        "biz": biz,
+        "country": profile["country"],
+        "place_id": place_id,
+    }
     listed = r.xadd(keys.REGISTRY, entry | {"registered_ms": str(now_ms)})
     if ops.run(r, _step("finish", [keys.sponsor_keys(sid).profile], token)) != "ok":
         r.xdel(keys.REGISTRY, listed)  # undone while this one stalled past the grace period
@@ -164,7 +173,7 @@ def _step(step: str, on: list[str], *args: object) -> ops.Op[str]:
     return ops.script("register", on, [step, *args], ops.text)
 
 
-def _begin(r: redis.Redis, profile: dict[str, str], rule: Rule, now_ms: int) -> str:
+def _begin(r: Client, profile: dict[str, str], rule: Rule, now_ms: int) -> str:
     """Step 1: write the pending profile, rule and event; returns the pending token."""
     sid, token = profile["sid"], new_secret()
     k = keys.sponsor_keys(sid)
@@ -185,7 +194,7 @@ def _begin(r: redis.Redis, profile: dict[str, str], rule: Rule, now_ms: int) -> 
     return token
 
 
-def _claim(r: redis.Redis, place_id: str, sid: str) -> bool:
+def _claim(r: Client, place_id: str, sid: str) -> bool:
     """Step 2: claim ``place_id`` for ``sid``, after undoing a dead registration holding it."""
     if r.hsetnx(keys.PLACES, place_id, sid):
         return True
@@ -197,7 +206,7 @@ def _claim(r: redis.Redis, place_id: str, sid: str) -> bool:
     return bool(r.hsetnx(keys.PLACES, place_id, sid))
 
 
-def _settle(r: redis.Redis, place_id: str, sid: str) -> bool:
+def _settle(r: Client, place_id: str, sid: str) -> bool:
     """Undo the registration of ``sid`` at ``place_id`` if it died halfway; True when it did
     (``sid`` then has no keys and does not hold the place). Every step may be repeated."""
     k = keys.sponsor_keys(sid)
@@ -207,7 +216,9 @@ def _settle(r: redis.Redis, place_id: str, sid: str) -> bool:
     if not state.isdigit():  # complete, or still within its grace period
         return False
     since = max(0, int(state) - _REGISTRY_SKEW_MS)
-    listed = [eid for eid, f in r.xrange(keys.REGISTRY, min=since) if f.get("sid") == sid]
+    listed = [
+        eid for eid, f in ops.entries(r.xrange(keys.REGISTRY, min=since)) if f.get("sid") == sid
+    ]
     if listed:
         r.xdel(keys.REGISTRY, *listed)
     ops.run(r, _step("release", [keys.PLACES], place_id, sid))
@@ -215,7 +226,7 @@ def _settle(r: redis.Redis, place_id: str, sid: str) -> bool:
     return True
 
 
-def _taken(r: redis.Redis, place_id: str) -> UltError:
+def _taken(r: Client, place_id: str) -> UltError:
     taken = ops.text(r.hget(keys.PLACES, place_id))
     return UltError(
         "already_registered",
@@ -224,7 +235,7 @@ def _taken(r: redis.Redis, place_id: str) -> UltError:
     )
 
 
-def _free_sid(r: redis.Redis, biz: str, place_id: str) -> str:
+def _free_sid(r: Client, biz: str, place_id: str) -> str:
     """The shortest sid not taken by another place (hash grows 4 → 6 → 8 … hex chars); a sid
     with an unfinished registration of this same place is free too (:func:`_begin` settles
     it)."""
@@ -285,6 +296,8 @@ def key_failures(sid: str) -> ops.Op[int]:
     )
 
 
-def list_sponsors(r: redis.Redis) -> list[dict[str, str]]:
+def list_sponsors(r: Client) -> list[dict[str, str]]:
     """Every registered sponsor from the registry stream, oldest first."""
-    return [{"registered_id": eid, **fields} for eid, fields in r.xrange(keys.REGISTRY)]
+    return [
+        {"registered_id": eid, **fields} for eid, fields in ops.entries(r.xrange(keys.REGISTRY))
+    ]

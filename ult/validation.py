@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from functools import cache
 
@@ -21,7 +22,18 @@ LIMITS: dict[str, int] = {
     "place_id": 300,
     "reward": 80,
     "staff_name": 40,
+    # combining marks in a row on one character: Vietnamese and Thai need 2, Tibetan stacks
+    # up to 4; 50 stacked marks ("Zalgo") overflow every line above and below them
+    "marks_per_character": 4,
 }
+
+# Printable characters that show nothing: Hangul fillers, the Braille blank, and marks that
+# only select a variant. A text made only of these (and spaces) looks empty.
+BLANK_CHARACTERS = frozenset(
+    "\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0\u034f\u180b\u180c\u180d\u180f"
+    + "".join(chr(c) for c in range(0xFE00, 0xFE10))
+    + "".join(chr(c) for c in range(0xE0100, 0xE01F0))
+)
 
 FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
     "sid": (re.compile(r"[a-z0-9-]{3,64}"), "3–64 characters of a-z, 0-9 and -"),
@@ -94,6 +106,8 @@ def check_text(name: str, value: object, *, max_len: int, required: bool = True)
         )
     if any(not ch.isprintable() for ch in text):
         raise UltError("bad_request", f"{name} contains characters that cannot be shown.")
+    if text:
+        _check_visible(name, text)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -101,6 +115,28 @@ def check_text(name: str, value: object, *, max_len: int, required: bool = True)
             "bad_request", f"{name} contains characters that cannot be stored."
         ) from None
     return text
+
+
+def _check_visible(name: str, text: str) -> None:
+    """Refuse a text that would show nothing, or whose marks stack past the limit."""
+    if not any(_visible(ch) for ch in text):
+        raise UltError(
+            "bad_request",
+            f"{name} must contain at least one visible letter, number or symbol.",
+        )
+    most, run = LIMITS["marks_per_character"], 0
+    for ch in text:
+        run = run + 1 if unicodedata.category(ch).startswith("M") else 0
+        if run > most:
+            raise UltError(
+                "bad_request",
+                f"{name} stacks too many accents on one character (at most {most}).",
+            )
+
+
+def _visible(ch: str) -> bool:
+    """Whether ``ch`` shows something on its own: a letter, number, punctuation or symbol."""
+    return unicodedata.category(ch)[0] in "LNPS" and ch not in BLANK_CHARACTERS
 
 
 def clip_text(value: object, limit: str) -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-import redis
-
+from ult import ops
 from ult.clock import or_now
+from ult.connection import Client
 from ult.identity import short_cid
 from ult.keys import sponsor_keys
 from ult.schema import Event, parse_entry
@@ -37,9 +37,9 @@ class Thresholds:
     card_refusals: int = 5  # refused scans of one card in the window
 
 
-def recent_entries(r: redis.Redis, sid: str, since_ms: int) -> list[Event]:
+def recent_entries(r: Client, sid: str, since_ms: int) -> list[Event]:
     """The sponsor's stream entries since ``since_ms``, oldest first."""
-    entries = r.xrange(sponsor_keys(sid).events, min=f"{since_ms}-0", max="+")
+    entries = ops.entries(r.xrange(sponsor_keys(sid).events, min=f"{since_ms}-0", max="+"))
     return [parse_entry(entry) for entry in entries]
 
 
@@ -58,7 +58,7 @@ def find_alerts(events: list[Event], now_ms: int, th: Thresholds = Thresholds())
             if at >= window_start:
                 window_scans[event.card] += 1
         elif event.kind == "refused" and at >= window_start:
-            window_refusals[event.card] += 1
+            window_refusals[event.card] += event.refusals
 
     alerts: list[Alert] = []
     in_window = sum(window_scans.values())
@@ -97,7 +97,7 @@ def find_alerts(events: list[Event], now_ms: int, th: Thresholds = Thresholds())
 
 
 def velocity_alerts(
-    r: redis.Redis, sid: str, now_ms: int | None = None, th: Thresholds = Thresholds()
+    r: Client, sid: str, now_ms: int | None = None, th: Thresholds = Thresholds()
 ) -> list[Alert]:
     """Alerts for one sponsor now."""
     now_ms = or_now(now_ms)

@@ -21,7 +21,6 @@ from typing import Any
 import duckdb as _duckdb
 import pandas as pd
 import pyarrow as pa
-import redis
 
 from ult.analytics.figures.cohorts import guard_cohorts
 from ult.analytics.lake.layout import lake_sids, part_files, parts, tail_start
@@ -29,6 +28,7 @@ from ult.analytics.loading import Lake, empty_events, lake_path
 from ult.analytics.privacy import mark_public
 from ult.analytics.streams import entries_to_arrow, iter_entries
 from ult.analytics.streams import sponsor_ids as _sponsor_ids
+from ult.connection import Client
 from ult.keys import sponsor_keys
 
 DAY_MS = 86_400_000
@@ -55,7 +55,7 @@ _PERIODS = {
 
 
 def duckdb(
-    r: redis.Redis | None = None,
+    r: Client | None = None,
     lake: Lake = True,
     sids: Iterable[str] | None = None,
     memory_limit: str | None = "1GB",
@@ -95,7 +95,7 @@ def _literal(text: str) -> str:
     return text.replace("'", "''")
 
 
-def _tail(r: redis.Redis, lake_dir: Path | None, sids: list[str]) -> pa.Table | None:
+def _tail(r: Client, lake_dir: Path | None, sids: list[str]) -> pa.Table | None:
     tables = []
     for sid in sids:
         start = tail_start(lake_dir, sid) if lake_dir else "-"
@@ -139,6 +139,7 @@ def lake_summary(lake: Lake = True) -> pd.DataFrame:
     lake_dir = lake_path(lake)
     rows: list[dict[str, Any]] = []
     for sid in lake_sids(lake_dir) if lake_dir else []:
+        assert lake_dir is not None  # no lake: nothing to loop over
         found = parts(lake_dir, sid)
         rows.append(
             {

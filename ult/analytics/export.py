@@ -32,7 +32,8 @@ from ult.analytics.loading import (
 
 if TYPE_CHECKING:
     import pandas as pd
-    import redis
+
+    from ult.connection import Client
 
 FORMATS = ("csv", "parquet")
 
@@ -61,14 +62,14 @@ def write_frame(df: pd.DataFrame, path: str | Path) -> Exported:
     return Exported(path, len(df))
 
 
-def export_stream(r: redis.Redis, sid: str, path: str | Path, progress: bool = False) -> Exported:
+def export_stream(r: Client, sid: str, path: str | Path, progress: bool = False) -> Exported:
     """One sponsor's stream to ``path`` (``.csv`` or ``.parquet``)."""
 
     return write_frame(load_stream(r, sid, progress=progress), path)
 
 
 def export(
-    r: redis.Redis,
+    r: Client,
     out_dir: str | Path,
     sids: Iterable[str] | None = None,
     formats: Sequence[str] = FORMATS,

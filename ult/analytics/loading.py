@@ -19,7 +19,6 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import redis
 from tqdm.auto import tqdm
 
 from ult import keys
@@ -33,14 +32,17 @@ from ult.analytics.streams import (
     iter_entries,
     sponsor_ids,
 )
+from ult.connection import Client
 from ult.connection import connect as _connect
 from ult.rules import Rule
 from ult.schema import entry_ms
 
 CATEGORY_COLUMNS = ("sid", "type", "tag", "reason", "status", "country")
+FIRST_COLUMNS: tuple[str, ...]
 FIRST_COLUMNS = ("time", "entry_id", "sid", "type", "cid", "visit", "points", "tag", "reason")
 FIRST_COLUMNS += ("status", "claim_id")
 PROFILE_COLUMNS = ("formatted_address", "verified", "utc_offset_min")
+RULE_COLUMNS: tuple[str, ...]
 RULE_COLUMNS = ("points_per_scan", "points_needed", "reward", "approval", "cooldown_min")
 RULE_COLUMNS += ("daily_cap", "expiry_days", "require_code")
 SPONSOR_DTYPES = {
@@ -66,7 +68,7 @@ Entry = tuple[str, dict[str, str]]
 Lake = str | Path | bool  # True: the configured lake (ULT_LAKE_DIR); False: Redis only
 
 
-def connect(url: str | None = None) -> redis.Redis:
+def connect(url: str | None = None) -> Client:
     """A client for notebooks: ``url``, else ``REDIS_URL``, else the embedded server of
     ``make run`` (``ult.settings.load_settings().effective_redis_url``)."""
     return _connect(url=url)
@@ -87,9 +89,8 @@ def to_frame(table: pa.Table) -> pd.DataFrame:
     first = [c for c in FIRST_COLUMNS if c in table.column_names]
     # the other columns by name, so the order does not depend on where the pages came from
     table = table.select(first + sorted(c for c in table.column_names if c not in first))
-    df = table.to_pandas(
-        types_mapper={pa.int32(): pd.Int32Dtype()}.get, self_destruct=True, split_blocks=True
-    )
+    dtypes: dict[pa.DataType, pd.api.extensions.ExtensionDtype] = {pa.int32(): pd.Int32Dtype()}
+    df = table.to_pandas(types_mapper=dtypes.get, self_destruct=True, split_blocks=True)
     del table
     for col in CATEGORY_COLUMNS:
         if col in df.columns:
@@ -129,7 +130,7 @@ def lake_path(lake: Lake = True) -> Path | None:
 
 
 def _read_arrow(
-    r: redis.Redis,
+    r: Client,
     sid: str,
     batch: int,
     bar: tqdm | None,
@@ -152,7 +153,7 @@ def _read_arrow(
 
 
 def load_arrow(
-    r: redis.Redis,
+    r: Client,
     sids: Iterable[str],
     batch: int = BATCH,
     progress: bool = True,
@@ -179,7 +180,7 @@ def load_arrow(
 
 
 def load_stream(
-    r: redis.Redis,
+    r: Client,
     sid: str,
     batch: int = BATCH,
     progress: bool = True,
@@ -198,7 +199,7 @@ def load_stream(
 
 
 def load_events(
-    r: redis.Redis,
+    r: Client,
     sids: Iterable[str] | None = None,
     batch: int = BATCH,
     progress: bool = True,
@@ -215,7 +216,7 @@ def load_events(
 
 
 def iter_frames(
-    r: redis.Redis,
+    r: Client,
     sid: str,
     batch: int = BATCH,
     start: str = "-",
@@ -234,7 +235,7 @@ def iter_frames(
         yield to_frame(entries_to_arrow(page, sid))
 
 
-def load_sponsors(r: redis.Redis) -> pd.DataFrame:
+def load_sponsors(r: Client) -> pd.DataFrame:
     """Every registered sponsor: registry fields, public profile fields and current rule
     (columns and dtypes of :data:`SPONSOR_DTYPES`).
 
@@ -251,7 +252,9 @@ def load_sponsors(r: redis.Redis) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=["registered", "sid", "biz", "country", "place_id"])
     df = df.drop_duplicates("sid").reset_index(drop=True)
     df["registered"] = pd.to_datetime(df["registered"], unit="ms", utc=True)
-    cmds = [("HMGET", keys.sponsor_keys(s).profile, *PROFILE_COLUMNS) for s in df["sid"]]
+    cmds: list[tuple[str, ...]] = [
+        ("HMGET", keys.sponsor_keys(s).profile, *PROFILE_COLUMNS) for s in df["sid"]
+    ]
     cmds += [("HGETALL", keys.sponsor_keys(s).rule) for s in df["sid"]]
     replies = _pipeline(r, cmds)
     n = len(df)
@@ -268,7 +271,7 @@ def _rule_row(stored: Any) -> dict[str, Any]:
     return Rule.from_hash({_text(a): _text(b) for a, b in h.items()}).to_dict()
 
 
-def _pipeline(r: redis.Redis, commands: Sequence[Sequence[Any]]) -> list[Any]:
+def _pipeline(r: Client, commands: Sequence[Sequence[Any]]) -> list[Any]:
     pipe = r.pipeline(transaction=False)
     for cmd in commands:
         pipe.execute_command(*cmd)

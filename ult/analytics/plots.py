@@ -7,10 +7,13 @@ are left blank: a gap in a line, an empty cell in a heatmap.
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.image import AxesImage
 from matplotlib.ticker import PercentFormatter
 
 from ult.analytics.privacy import check
@@ -43,7 +46,8 @@ def scans_over_time(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ax = _axes(ax)
     x = _x(pd.DatetimeIndex(table.index.get_level_values("period")))
     values = _floats(table[["new_cards", "returning_cards", "scans"]])
-    width = (x[1] - x[0]) * 0.8 if len(x) > 1 else pd.Timedelta(hours=18)
+    # a time span: matplotlib converts it by its units (its stubs accept numbers only)
+    width: Any = (x[1] - x[0]) * 0.8 if len(x) > 1 else pd.Timedelta(hours=18)
     ax.bar(x, values[:, 0], width=width, label="new cards", color="#4c72b0")
     ax.bar(
         x, values[:, 1], width=width, bottom=values[:, 0], label="returning cards", color="#dd8452"
@@ -80,12 +84,13 @@ def heatmap(
     return ax
 
 
-def _annotate(ax: Axes, values: np.ma.MaskedArray, image: object, fmt: str) -> None:
+def _annotate(ax: Axes, values: np.ma.MaskedArray, image: AxesImage, fmt: str) -> None:
     """Write each value into its cell, dark on light colours and light on dark ones."""
     for (row, col), value in np.ndenumerate(values.filled(np.nan)):
         if np.isnan(value):
             continue
-        shade = image.norm(value)
+        # one value in, one float out: the stubs answer any array-like for any input
+        shade: float = image.norm(value)  # type: ignore[assignment]
         color = "white" if shade > 0.6 else "black"
         ax.text(col, row, fmt.format(value), ha="center", va="center", fontsize=7, color=color)
 

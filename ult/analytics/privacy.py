@@ -14,13 +14,15 @@ in the same guarded table.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import TypeVar
 
 import pandas as pd
 
 DEFAULT_K = 5
 ATTR = "k_anonymity"
 _default_k: int | None = None  # None: ULT_K_ANONYMITY (settings), read on first use
+Counts = TypeVar("Counts", pd.Series, pd.DataFrame)  # card counts: a column or a matrix
 
 
 class PrivacyError(ValueError):
@@ -56,7 +58,7 @@ def _valid_k(k: int) -> int:
     return k
 
 
-def too_small(counts: pd.Series | pd.DataFrame, k: int) -> pd.Series | pd.DataFrame:
+def too_small(counts: Counts, k: int) -> Counts:
     """True where a count of cards is above zero but below ``k``."""
     numeric = counts.astype("Float64")
     return (numeric > 0) & (numeric < k)
@@ -67,7 +69,7 @@ def suppress(
     group_col: str = "cards",
     cell_cols: Iterable[str] = (),
     k: int | None = None,
-    derived: dict[str, Iterable[str]] | None = None,
+    derived: Mapping[str, Iterable[str]] | None = None,
     drop: bool = True,
 ) -> pd.DataFrame:
     """Guard a table with one row per group.

@@ -13,9 +13,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import redis
 
-from ult import keys
+from ult import keys, ops
+from ult.connection import Client
 from ult.identity import short_cid
 from ult.schema import COLUMNS, Entry
 
@@ -24,12 +24,12 @@ INT_COLUMNS = ("visit", "points")
 
 
 def iter_entries(
-    r: redis.Redis, key: str, batch: int = BATCH, start: str = "-", end: str = "+"
+    r: Client, key: str, batch: int = BATCH, start: str = "-", end: str = "+"
 ) -> Iterator[list[Entry]]:
     """Pages of at most ``batch`` entries of stream ``key``, oldest first."""
     lower = start
     while True:
-        page = r.xrange(key, min=lower, max=end, count=batch)
+        page = ops.entries(r.xrange(key, min=lower, max=end, count=batch))
         if not page:
             return
         yield [(_text(eid), _fields(f)) for eid, f in page]
@@ -61,7 +61,7 @@ def entries_to_arrow(entries: Sequence[Entry], sid: str | None = None) -> pa.Tab
     return pa.table(columns)
 
 
-def sponsor_ids(r: redis.Redis) -> list[str]:
+def sponsor_ids(r: Client) -> list[str]:
     """The sids of the registry stream, in registration order (each once)."""
     seen: dict[str, None] = {}
     for page in iter_entries(r, keys.REGISTRY):

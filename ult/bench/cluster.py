@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     for setup in SETUPS:
         rows.append(measure(setup, args.clients, args.scans, args.sponsors))
         print(f"  {setup.label}: done", file=sys.stderr, flush=True)
-    machine = next((row["machine"] for row in rows if row["machine"]), {})
+    machine: dict[str, Any] = next((row["machine"] for row in rows if row["machine"]), {})
     for row in rows:
         row.pop("machine")
     print(json.dumps({"machine": machine, "runs": rows}, indent=2) if args.json else render(rows))

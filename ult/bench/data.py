@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import secrets
 
-import redis
-
-from ult import keys, run
+from ult import keys, ops, run
+from ult.connection import Client
 from ult.rules import Rule, set_rule
 from ult.sponsors import register
 
@@ -15,7 +14,7 @@ BENCH_RULE = Rule(cooldown_min=0, daily_cap=0, points_needed=1_000_000)
 
 
 def register_sponsors(
-    r: redis.Redis, count: int, tag: str | None = None, promotions: int = 0
+    r: Client, count: int, tag: str | None = None, promotions: int = 0
 ) -> list[str]:
     """Register ``count`` sponsors with the zero-cooldown rule; their sids. ``promotions``:
     that many promotions each (one running now, the others weekly hours), to measure what
@@ -31,7 +30,7 @@ def register_sponsors(
     return sids
 
 
-def _promote(r: redis.Redis, sid: str, owner_key: str, n: int) -> None:
+def _promote(r: Client, sid: str, owner_key: str, n: int) -> None:
     from datetime import UTC, datetime, timedelta
 
     from ult.promotions import add_promotion, new_promotion
@@ -51,7 +50,7 @@ def _promote(r: redis.Redis, sid: str, owner_key: str, n: int) -> None:
     add_promotion(r, sid, owner_key, promo)
 
 
-def remove_sponsors(r: redis.Redis, sids: list[str]) -> None:
+def remove_sponsors(r: Client, sids: list[str]) -> None:
     """Delete everything the benchmark wrote for ``sids`` (keys, place index, registry)."""
     from ult.bench.baselines import xadd_stream
 
@@ -61,7 +60,9 @@ def remove_sponsors(r: redis.Redis, sids: list[str]) -> None:
     places = [p for p, sid in r.hgetall(keys.PLACES).items() if sid in wanted]
     if places:
         r.hdel(keys.PLACES, *places)
-    stale = [eid for eid, fields in r.xrange(keys.REGISTRY) if fields.get("sid") in wanted]
+    stale = [
+        eid for eid, fields in ops.entries(r.xrange(keys.REGISTRY)) if fields.get("sid") in wanted
+    ]
     if stale:
         r.xdel(keys.REGISTRY, *stale)
     if r.exists(keys.REGISTRY) and r.xlen(keys.REGISTRY) == 0:

@@ -120,7 +120,7 @@ class EmbeddedCluster:
         for node in self.nodes:
             with self.client(node.port) as c:
                 wait_until(
-                    lambda c=c: _cluster_info(c)["cluster_known_nodes"] == str(total),
+                    lambda: _cluster_info(c)["cluster_known_nodes"] == str(total),
                     timeout,
                     f"node {node.port} to meet the others",
                 )
@@ -137,12 +137,12 @@ class EmbeddedCluster:
         for node in self.live_nodes():
             with self.client(node.port) as c:
                 wait_until(
-                    lambda c=c: _cluster_info(c)["cluster_state"] == "ok",
+                    lambda: _cluster_info(c)["cluster_state"] == "ok",
                     timeout,
                     f"cluster_state:ok on {node.port}",
                 )
                 wait_until(
-                    lambda c=c: (
+                    lambda: (
                         c.info("replication")["role"] == "master"
                         or c.info("replication").get("master_link_status") == "up"
                     ),

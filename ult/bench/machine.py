@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import redis
+
+from ult.connection import Client
 
 
 def cpu_model() -> str:
@@ -23,7 +24,7 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def server_info(r: redis.Redis) -> dict[str, Any]:
+def server_info(r: Client) -> dict[str, Any]:
     """Name and version of the Redis-compatible server, and its persistence settings."""
     info = r.info("server")
     persistence = r.info("persistence")
@@ -39,7 +40,7 @@ def server_info(r: redis.Redis) -> dict[str, Any]:
     }
 
 
-def describe_machine(r: redis.Redis) -> dict[str, Any]:
+def describe_machine(r: Client) -> dict[str, Any]:
     """The ``machine`` object of the JSON results."""
     return {
         "cores": os.cpu_count(),

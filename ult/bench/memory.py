@@ -11,22 +11,21 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-import redis
-
 from ult import ops
 from ult.bench.data import register_sponsors, remove_sponsors
+from ult.connection import Client
 from ult.keys import sponsor_keys
 from ult.scans import scan
 
 BATCH = 500
 
 
-def used_memory(r: redis.Redis) -> int:
+def used_memory(r: Client) -> int:
     """``INFO memory`` used_memory, in bytes."""
     return int(r.info("memory")["used_memory"])
 
 
-def record_scans(r: redis.Redis, sids: list[str], scans: int, cards_per_sponsor: int) -> int:
+def record_scans(r: Client, sids: list[str], scans: int, cards_per_sponsor: int) -> int:
     """Record ``scans`` scans round robin over sponsors and their cards; the errors."""
     ops.load(r, "scan")
     keys = [[secrets.token_urlsafe(32) for _ in range(cards_per_sponsor)] for _ in sids]
@@ -47,13 +46,13 @@ def record_scans(r: redis.Redis, sids: list[str], scans: int, cards_per_sponsor:
     return errors
 
 
-def memory_usage(r: redis.Redis, key: str) -> int:
+def memory_usage(r: Client, key: str) -> int:
     """``MEMORY USAGE key SAMPLES 0`` (every element counted), 0 when missing."""
     return int(r.execute_command("MEMORY", "USAGE", key, "SAMPLES", "0") or 0)
 
 
 def measure_memory(
-    r: redis.Redis, sponsors: int = 100, scans: int = 100_000, cards_per_sponsor: int = 100
+    r: Client, sponsors: int = 100, scans: int = 100_000, cards_per_sponsor: int = 100
 ) -> dict[str, Any]:
     """Register fresh sponsors, record ``scans`` scans, report the bytes they cost."""
     sids = register_sponsors(r, sponsors)

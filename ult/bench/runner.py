@@ -20,7 +20,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 import psutil
-import redis
 
 from ult.bench import dashboard, memory
 from ult.bench.data import register_sponsors, remove_sponsors
@@ -31,7 +30,7 @@ from ult.bench.scaleout import run_scale_out, scale_out_summary
 from ult.bench.scans import LoadPlan, run_load
 from ult.bench.stats import RunResult
 from ult.bench.sweep import run_sweep
-from ult.connection import connect
+from ult.connection import Client, connect
 from ult.embedded import EmbeddedServer
 
 Progress = Callable[[str], None]
@@ -65,7 +64,7 @@ class BenchConfig:
         return max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
-QUICK = {
+QUICK: dict[str, Any] = {  # BenchConfig fields
     "scans": 5_000,
     "sweep_s": 1.5,
     "memory_scans": 20_000,
@@ -92,7 +91,7 @@ class Session:
     progress: Progress
     redis_url: str = ""
     redis_pids: list[int] = field(default_factory=list)
-    r: redis.Redis | None = None
+    r: Client | None = None
     sids: list[str] = field(default_factory=list)
     services: list[Child] = field(default_factory=list)
     service_url: str = ""
@@ -197,6 +196,7 @@ def start_services(s: Session, count: int) -> None:
 def setup(s: Session) -> dict[str, Any]:
     """Redis, sponsors and the first service; returns the service's idle RSS."""
     start_redis(s)
+    assert s.r is not None  # start_redis() connected
     s.progress(f"registering {s.cfg.sponsors} sponsors (zero-cooldown rule)")
     s.sids = register_sponsors(s.r, s.cfg.sponsors)
     s.stack.callback(remove_sponsors, s.r, s.sids)
@@ -249,6 +249,7 @@ def stage_xadd(s: Session, c: Collected) -> None:
 def stage_sweep(s: Session, c: Collected) -> None:
     """Open-loop runs at fractions of the end-to-end rate."""
     base = s.plan("sweep", "socketio", (s.service_url,), 0)
+    assert c.ult is not None  # stage_ult ran before
     c.sweep, c.sweep_runs = run_sweep(
         base, c.ult.per_s, s.cfg.sweep_s, s.watch(), s.load, s.progress
     )
@@ -274,6 +275,7 @@ def stage_scale_out(s: Session, c: Collected) -> None:
 def stage_memory(s: Session, c: Collected) -> None:
     """Redis bytes per scan on fresh sponsors."""
     s.progress(f"memory: {s.cfg.memory_scans:,} scans over 100 sponsors, 100 cards each")
+    assert s.r is not None  # connected by setup()
     c.memory = memory.measure_memory(s.r, scans=s.cfg.memory_scans)
     s.progress(f"memory: {c.memory['bytes_per_scan']} bytes per scan")
 
@@ -316,6 +318,7 @@ def run_bench(cfg: BenchConfig, progress: Progress = stderr_progress) -> dict[st
         s = Session(cfg, stack, tmp, progress)
         c = Collected(config=cfg)
         c.extra.update(setup(s))
+        assert s.r is not None  # connected by setup()
         c.machine = describe_machine(s.r)
         for stage in STAGES:
             stage(s, c)

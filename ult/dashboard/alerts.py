@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 
 import ipywidgets as W
-import redis
 
+from ult.connection import Client
 from ult.dashboard.ui import classed, esc
 from ult.i18n import N_, _
 from ult.velocity import Alert, Thresholds, velocity_alerts
@@ -72,7 +72,7 @@ class AlertsBox:
         """New entries arrived: recompute at the next chance."""
         self._due = True
 
-    def maybe_update(self, r: redis.Redis, sid: str) -> bool:
+    def maybe_update(self, r: Client, sid: str) -> bool:
         """Recompute if it is time; returns whether it did."""
         since = self.clock() - self._at
         if (self._due and since >= ALERTS_EVERY_S) or (self.alerts and since >= ALERTS_RECHECK_S):
@@ -80,7 +80,7 @@ class AlertsBox:
             return True
         return False
 
-    def update(self, r: redis.Redis, sid: str, now_ms: int | None = None) -> list[Alert]:
+    def update(self, r: Client, sid: str, now_ms: int | None = None) -> list[Alert]:
         """Recompute the alerts of ``sid`` now and show them."""
         self._due, self._at = False, self.clock()
         self.alerts = velocity_alerts(r, sid, now_ms, self.thresholds)

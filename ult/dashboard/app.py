@@ -22,20 +22,22 @@ from ult.dashboard.promo_editor import PromoEditor
 from ult.dashboard.registration import ImportForm, KeyReveal, RegistrationForm, registration_tab
 from ult.dashboard.rule_editor import RuleEditor
 from ult.dashboard.storage import BrowserStore, Business
-from ult.dashboard.ui import Message, classed, esc, guarded, log_to_terminal
+from ult.dashboard.ui import Message, classed, esc, guarded, local_time, log_to_terminal
 from ult.errors import UltError
 from ult.i18n import (
     LANGUAGES,
     N_,
     NAMES,
+    NP_,
     _,
     current,
     direction,
     first_supported,
     supported,
+    translate_plural,
     use,
 )
-from ult.sponsors import Profile, check_owner
+from ult.sponsors import Profile, check_owner, key_failures
 
 CSS_FILE = Path(__file__).with_name("dashboard.css")
 TAB_TITLES = (
@@ -47,6 +49,14 @@ TAB_TITLES = (
     N_("Add a business"),
 )
 LIVE_TAB, POSTER_TAB, RULES_TAB, CLAIMS_TAB, COUNTER_TAB, REGISTER_TAB = range(6)
+KEY_FAILURES = NP_(
+    "{n} wrong key was tried for this business since {date}.",
+    "{n} wrong keys were tried for this business since {date}.",
+)
+KEY_FAILURES_HINT = N_(
+    "Someone guessed at its owner or staff keys; they are slowed down and the key is safe "
+    "unless shared. Make new staff keys if one may have leaked."
+)
 
 
 def claims_title(count: int) -> str:
@@ -70,8 +80,20 @@ def selector_options(businesses: list[Business]) -> list[tuple[str, str]]:
     return options
 
 
-def title_html(business: Business, profile: Profile | None) -> str:
-    """The heading of the selected business (escaped)."""
+def failures_html(count: int, profile: Profile | None, offset_min: int) -> str:
+    """The security line: how many wrong keys were tried (nothing when none)."""
+    if not count or profile is None:
+        return ""
+    date = local_time(profile.created_ms, offset_min, "%Y-%m-%d")
+    words = translate_plural(current(), KEY_FAILURES, count).format(date=date)
+    return (
+        f'<p class="ult-key-failures ult-note ult-note-warn">{esc(words)} '
+        f"{esc(_(KEY_FAILURES_HINT))}</p>"
+    )
+
+
+def title_html(business: Business, profile: Profile | None, security: str = "") -> str:
+    """The heading of the selected business (escaped; ``security``: :func:`failures_html`)."""
     address = profile.formatted_address if profile else business.formatted_address
     badge = ""
     if profile is not None and not profile.verified:
@@ -81,7 +103,7 @@ def title_html(business: Business, profile: Profile | None) -> str:
     return (
         f'<h2 class="ult-biz-name">{esc(business.biz)}</h2>'
         f'<p class="ult-biz-meta">{esc(address)} · {business_id} '
-        f"<code>{esc(business.sid)}</code>{badge}</p>"
+        f"<code>{esc(business.sid)}</code>{badge}</p>{security}"
     )
 
 
@@ -93,6 +115,7 @@ class Dashboard:
         self.ctx = ctx or Context()
         self.current: Business | None = None
         self._profile: Profile | None = None
+        self._failures = 0  # wrong keys tried for the current business
         self._syncing = False
         self._adding = False
         self._opening = False
@@ -126,6 +149,7 @@ class Dashboard:
             ),
             "ult-app",
         )
+        self.ctx.keys.on_pass = self._keep_pass
         self.store.observe(self._on_loaded, names="loaded")
         self.store.observe(self._on_value, names="value")
         self.store.observe(self._on_storage_error, names="error")
@@ -189,7 +213,7 @@ class Dashboard:
         if self.current is None and self.body.children == (self.register_box,):
             self._show_first_run()
         elif self.current is not None:
-            self.title.value = title_html(self.current, self._profile)
+            self.title.value = title_html(self.current, self._profile, self._security())
 
     @guarded(lambda self: self.banner)
     def _on_language(self, change: dict) -> None:
@@ -290,7 +314,7 @@ class Dashboard:
             self._syncing = False
         self.store.set_current(sid)
         try:
-            profile = run(self.ctx.redis, check_owner(sid, business.owner_key))
+            profile = self.ctx.keys.owner(sid, check_owner(sid, business.owner_key))
         except UltError as exc:
             self.live.stop()
             self.claims.clear()
@@ -302,7 +326,8 @@ class Dashboard:
                 "server does not accept it (was its data reset?).",
             ) from None
         self._profile = profile
-        self.title.value = title_html(business, profile)
+        self._failures = run(self.ctx.redis, key_failures(sid))
+        self.title.value = title_html(business, profile, self._security())
         self.poster.show(business, profile.country)
         self.rules.show(business)
         self.promos.show(business)
@@ -310,6 +335,13 @@ class Dashboard:
         # after the reader started: a claim made meanwhile is either loaded here or seen by it
         self.claims.show(business, self.rules.rule, self.store.utc_offset_min)
         self.counter.show(business, self.rules.rule)
+
+    def _security(self) -> str:
+        return failures_html(self._failures, self._profile, self.store.utc_offset_min)
+
+    def _keep_pass(self, value: str) -> None:
+        """The server accepted an owner key: the browser keeps the pass it gave."""
+        self.store.owner_pass = value
 
     def _on_claims_count(self, count: int) -> None:
         """Show the number of claims waiting in the Claims tab's title."""

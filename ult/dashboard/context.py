@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import Any, Protocol
 
 from ult.connection import Client, connect
+from ult.dashboard.keyguard import KeyChecks, page_guard
 from ult.places import Resolver, resolver_from_settings
 from ult.settings import Settings, load_settings
 
@@ -50,6 +51,11 @@ class Context:
             socket_timeout=LIVE_BLOCK_MS / 1000 + 5,
             client_name=name,
         )
+
+    @cached_property
+    def keys(self) -> KeyChecks:
+        """The page's owner-key checks, through the Voilà server's guessing guard."""
+        return KeyChecks(lambda: self.redis, page_guard(self.settings.key_guesses_per_minute))
 
     @cached_property
     def resolver(self) -> Resolver:

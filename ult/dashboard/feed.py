@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import redis
-
+from ult.connection import Client
 from ult.dashboard.table import Action, Column, Row
 from ult.dashboard.ui import local_time
 from ult.i18n import N_, _, current
@@ -46,7 +45,10 @@ def describe(event: Event) -> tuple[str, str]:
     if kind == "refused":
         reason = event.reason
         why = _(REFUSAL_WORDS[reason]) if reason in REFUSAL_WORDS else reason
-        return "ult-ev-refused", _("Not counted: {why}").format(why=why)
+        text = _("Not counted: {why}").format(why=why)
+        if event.refusals > 1:  # the card's refusals folded into this entry
+            text = _("{text} (×{n})").format(text=text, n=event.refusals)
+        return "ult-ev-refused", text
     if kind == "registered":
         return "ult-ev-info", _("Business registered")
     if kind == "rule":
@@ -90,7 +92,7 @@ def feed_rows(events: list[Event], offset_min: int, voided: set[str]) -> list[Ro
     return [feed_row(event, offset_min, voided) for event in events]
 
 
-def voided_among(r: redis.Redis, sid: str, events: list[Event]) -> set[str]:
+def voided_among(r: Client, sid: str, events: list[Event]) -> set[str]:
     """Which of these scans the sponsor has voided."""
     ids = [event.id for event in events if event.kind == "scan"]
     if not ids:

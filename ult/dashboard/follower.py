@@ -17,16 +17,19 @@ from typing import Any
 
 import redis
 import redis.exceptions
+from redis.cluster import RedisCluster
 
+from ult import ops
+from ult.connection import Client
 from ult.dashboard.context import LIVE_BLOCK_MS
 from ult.schema import Event, parse_entry
 
 log = logging.getLogger("ult.dashboard")
 
 
-def newest(r: redis.Redis, key: str, count: int) -> list[Event]:
+def newest(r: Client, key: str, count: int) -> list[Event]:
     """The stream's newest entries, newest first."""
-    return [parse_entry(entry) for entry in r.xrevrange(key, "+", "-", count=count)]
+    return [parse_entry(entry) for entry in ops.entries(r.xrevrange(key, "+", "-", count=count))]
 
 
 def _xread_entries(reply: Any) -> list[Event]:
@@ -46,7 +49,7 @@ class StreamFollower:
 
     def __init__(
         self,
-        connect: Callable[[], redis.Redis],
+        connect: Callable[[], Client],
         key: str,
         last_id: str,
         on_entries: Callable[[list[Event]], None],
@@ -62,7 +65,7 @@ class StreamFollower:
         self.on_status = on_status or (lambda _text: None)
         self.block_ms = block_ms
         self._stop = threading.Event()
-        self._client: redis.Redis | None = None
+        self._client: Client | None = None
         self._thread = threading.Thread(target=self._run, name=f"ult-live {key}", daemon=True)
 
     def start(self) -> StreamFollower:
@@ -95,7 +98,10 @@ class StreamFollower:
         client = self._client
         if client is not None:
             with contextlib.suppress(Exception):  # the reader sees a closed connection
-                client.connection_pool.disconnect()
+                if isinstance(client, RedisCluster):  # it has a pool per node
+                    client.disconnect_connection_pools()
+                else:
+                    client.connection_pool.disconnect()
 
     def _run(self) -> None:
         failing = False
@@ -116,7 +122,8 @@ class StreamFollower:
             except Exception as exc:
                 if self._stop.is_set():
                     break
-                self._client = _close(self._client)
+                _close(self._client)
+                self._client = None
                 if isinstance(exc, redis.exceptions.RedisError):
                     log.warning("live reader for %s: %s", self.key, exc)
                     failing = True
@@ -124,14 +131,14 @@ class StreamFollower:
                 else:
                     log.exception("live reader for %s failed", self.key)
                 self._stop.wait(2)
-        self._client = _close(self._client)
+        _close(self._client)
+        self._client = None
 
 
-def _close(client: redis.Redis | None) -> None:
+def _close(client: Client | None) -> None:
     if client is not None:
         with contextlib.suppress(Exception):  # closing a broken connection must not raise
             client.close()
-    return None
 
 
 # --- rendering ---------------------------------------------------------------------------------

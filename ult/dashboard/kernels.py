@@ -26,6 +26,8 @@ from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelMana
 from traitlets import Integer, Unicode
 
 from ult.addresses import TrustedProxies
+from ult.dashboard.keyguard import PassSigner
+from ult.guesses import KeyGuard
 
 
 class Refusal(Enum):
@@ -36,13 +38,20 @@ class Refusal(Enum):
 
 
 class PageLedger:
-    """Pages (kernels) per client key and in all; a cap of 0 means no limit."""
+    """Pages (kernels) per client key and in all; a cap of 0 means no limit.
 
-    def __init__(self, per_address: int, total: int) -> None:
+    ``reserved`` of the ``total`` pages are only for browsers that hold a business (a
+    :class:`~ult.dashboard.keyguard.PassSigner` cookie): anonymous pages get the rest, so
+    anonymous visitors cannot turn a sponsor away. The total stays ``total``.
+    """
+
+    def __init__(self, per_address: int, total: int, reserved: int = 0) -> None:
         self.per_address = per_address
         self.total = total
+        self.reserved = min(reserved, total) if total else 0
         self._counts: Counter[str] = Counter()  # reserved or bound pages per key
-        self._owners: dict[str, str] = {}  # kernel id -> key
+        self._owners: dict[str, tuple[str, bool]] = {}  # kernel id -> (key, holder)
+        self.anonymous = 0  # pages of browsers without a pass
 
     @property
     def pages(self) -> int:
@@ -53,33 +62,43 @@ class PageLedger:
         """How many client keys hold pages (a key is dropped with its last page)."""
         return len(self._counts)
 
-    def admit(self, key: str) -> Refusal | None:
-        """Reserve a page for ``key``, or say why not. Pair with :meth:`bind` or :meth:`cancel`."""
+    def admit(self, key: str, holder: bool = False) -> Refusal | None:
+        """Reserve a page for ``key`` (``holder``: its browser holds a business), or say why
+        not. Pair with :meth:`bind` or :meth:`cancel`."""
         if self.per_address and self._counts[key] >= self.per_address:
             return Refusal.ADDRESS
         if self.total and self.pages >= self.total:
             return Refusal.FULL
+        if not holder and self.reserved and self.anonymous >= self.total - self.reserved:
+            return Refusal.FULL
         self._counts[key] += 1
+        self.anonymous += not holder
         return None
 
-    def bind(self, key: str, kernel_id: str) -> None:
+    def bind(self, key: str, kernel_id: str, holder: bool = False) -> None:
         """The page reserved for ``key`` got ``kernel_id``: the reservation ends with it."""
-        self._owners[kernel_id] = key
+        self._owners[kernel_id] = (key, holder)
 
-    def cancel(self, key: str) -> None:
+    def cancel(self, key: str, holder: bool = False) -> None:
         """A reservation that got no kernel (the request failed) is given back."""
-        self._decrement(key)
+        self._decrement(key, holder)
 
     def forget(self, kernel_id: str) -> None:
         """``kernel_id`` is gone: its page no longer counts."""
-        key = self._owners.pop(kernel_id, None)
-        if key is not None:
-            self._decrement(key)
+        owner = self._owners.pop(kernel_id, None)
+        if owner is not None:
+            self._decrement(*owner)
+
+    def key_of(self, kernel_id: str) -> str | None:
+        """The client key whose page holds ``kernel_id`` (None: no page has it)."""
+        owner = self._owners.get(kernel_id)
+        return owner[0] if owner else None
 
     def kernel_ids(self) -> list[str]:
         return list(self._owners)
 
-    def _decrement(self, key: str) -> None:
+    def _decrement(self, key: str, holder: bool) -> None:
+        self.anonymous -= not holder
         self._counts[key] -= 1
         if self._counts[key] <= 0:
             del self._counts[key]  # no trace of an address once its pages are gone
@@ -90,8 +109,14 @@ class PageKernelManager(AsyncMappingKernelManager):
 
     pages_per_address = Integer(3, config=True, help="Pages one client address may hold.")
     max_pages = Integer(12, config=True, help="Pages held by all addresses together.")
+    reserved_pages = Integer(
+        0, config=True, help="Of max_pages, pages only browsers holding a business may take."
+    )
     trusted_proxies = Unicode(
         "", config=True, help="Reverse proxies whose X-Forwarded-For is believed."
+    )
+    key_guesses_per_minute = Integer(
+        6, config=True, help="Wrong owner keys one address may try per minute; 0: no limit."
     )
     page_gone_s = Integer(
         5, config=True, help="Seconds a kernel outlives its last page's websocket; 0: culling only."
@@ -99,14 +124,16 @@ class PageKernelManager(AsyncMappingKernelManager):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.ledger = PageLedger(self.pages_per_address, self.max_pages)
+        self.ledger = PageLedger(self.pages_per_address, self.max_pages, self.reserved_pages)
         self.proxies = TrustedProxies(self.trusted_proxies)
+        self.key_guard = KeyGuard(self.key_guesses_per_minute)  # asked by pages: keyguard.py
+        self.passes = PassSigner()
         self._pageless_since: dict[str, float] = {}
         self._gone_timers: dict[str, asyncio.TimerHandle] = {}
 
-    def handed_to_page(self, key: str, kernel_id: str) -> None:
+    def handed_to_page(self, key: str, kernel_id: str, holder: bool = False) -> None:
         """``kernel_id`` now serves a page for ``key``; its page has the timeout to connect."""
-        self.ledger.bind(key, kernel_id)
+        self.ledger.bind(key, kernel_id, holder)
         self._pageless_since[kernel_id] = time.monotonic()
 
     @property
@@ -139,9 +166,10 @@ class PageKernelManager(AsyncMappingKernelManager):
         self._gone_timers.pop(kernel_id, None)
         if kernel_id in self and self._kernel_connections.get(kernel_id, 0) <= 0:
             self.log.info("Shutting down a dashboard kernel whose page went away")
-            await ensure_async(self.shutdown_kernel(kernel_id))
+            await self.shutdown_kernel(kernel_id)
 
-    async def shutdown_kernel(self, kernel_id: str, *args, **kwargs) -> None:
+    # async, as on Jupyter's async managers (jupyter_client types it on its sync base)
+    async def shutdown_kernel(self, kernel_id: str, *args, **kwargs) -> None:  # type: ignore[override]
         try:
             await ensure_async(super().shutdown_kernel(kernel_id, *args, **kwargs))
         finally:
@@ -165,10 +193,11 @@ class PageKernelManager(AsyncMappingKernelManager):
         since = self._pageless_since.setdefault(kernel_id, now)
         if now - since > self.cull_idle_timeout:
             self.log.info("Shutting down a dashboard kernel without a page for %d s", now - since)
-            await ensure_async(self.shutdown_kernel(kernel_id))
+            await self.shutdown_kernel(kernel_id)
 
     def _forget(self, kernel_id: str) -> None:
         self.ledger.forget(kernel_id)
+        self.key_guard.forget(kernel_id)
         self._pageless_since.pop(kernel_id, None)
         timer = self._gone_timers.pop(kernel_id, None)
         if timer is not None:

@@ -13,7 +13,9 @@ repository is a symlink to it — the one file users open in Jupyter.
 - The ``ult`` template is the lab template without CDN stylesheets: the page renders offline.
 - A preheated kernel has already run the notebook when a sponsor opens the page.
 - Voilà runs as :mod:`ult.dashboard.voila_app`: pages (one kernel each) are capped per client
-  address and in all (``ULT_DASHBOARD_KERNELS_PER_ADDRESS``, ``ULT_DASHBOARD_KERNELS``).
+  address and in all (``ULT_DASHBOARD_KERNELS_PER_ADDRESS``, ``ULT_DASHBOARD_KERNELS``), with
+  ``ULT_DASHBOARD_KERNELS_RESERVED`` of them for browsers that hold a business; the kernels
+  check owner keys through the server's guessing guard (:mod:`ult.dashboard.keyguard`).
 - Kernels of closed pages are shut down by Voilà on ``beforeunload``; a kernel whose page never
   connected or went away is shut down ``ULT_DASHBOARD_KERNEL_TIMEOUT`` seconds later, checked
   every quarter of that (:class:`ult.dashboard.kernels.PageKernelManager`).
@@ -28,8 +30,9 @@ from importlib import resources
 from pathlib import Path
 
 from ult.addresses import TrustedProxies
+from ult.dashboard.keyguard import GUARD_PATH, GUARD_URL_ENV
 from ult.errors import UltError
-from ult.settings import Settings
+from ult.settings import Settings, served_url
 
 NOTEBOOK = Path(str(resources.files("ult.dashboard").joinpath("sponsor.ipynb")))
 TEMPLATE_ROOT = Path(__file__).resolve().with_name("jupyter")
@@ -104,11 +107,20 @@ def kernel_limits(settings: Settings) -> list[str]:
         TrustedProxies(settings.trusted_proxies)
     except ValueError as e:
         raise UltError("bad_setting", f"ULT_TRUSTED_PROXIES: {e}.") from None
+    total, reserved = settings.dashboard_kernels, settings.dashboard_kernels_reserved
+    if total and not 0 <= reserved < total:
+        raise UltError(
+            "bad_setting",
+            "ULT_DASHBOARD_KERNELS_RESERVED must be at least 0 and less than "
+            f"ULT_DASHBOARD_KERNELS ({total}): anonymous pages need some too.",
+        )
     timeout = settings.dashboard_kernel_timeout
     return [
         f"--VoilaConfiguration.multi_kernel_manager_class={KERNEL_MANAGER}",
         f"--PageKernelManager.pages_per_address={settings.dashboard_kernels_per_address}",
         f"--PageKernelManager.max_pages={settings.dashboard_kernels}",
+        f"--PageKernelManager.reserved_pages={settings.dashboard_kernels_reserved}",
+        f"--PageKernelManager.key_guesses_per_minute={settings.key_guesses_per_minute}",
         f"--PageKernelManager.trusted_proxies={settings.trusted_proxies}",
         f"--MappingKernelManager.cull_idle_timeout={timeout}",
         f"--MappingKernelManager.cull_interval={max(1, timeout // 4)}",
@@ -133,6 +145,7 @@ def voila_command(
     env = dict(os.environ if base_env is None else base_env)
     env.update(settings_env(settings))
     env.update(jupyter_env(jupyter_dir, env.get("JUPYTER_PATH", "")))
+    env[GUARD_URL_ENV] = served_url(settings.host, port) + GUARD_PATH  # keyguard.py
     argv = [
         sys.executable,
         "-m",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import ipywidgets as W
 
@@ -142,7 +142,7 @@ class PosterPanel:
         self.make.on_click(self._on_make)
         self.number.on_click(self._on_number)
         self.lang.observe(self._on_lang, names="value")
-        self._spots: list[str | None] = [None]
+        self._spots: Sequence[str | None] = [None]
 
     def show(self, business: Business, country: str | None = None) -> None:
         """Show ``business``'s single poster (no spot), in the language of its ``country``."""
@@ -172,7 +172,7 @@ class PosterPanel:
         self.spots.value = ", ".join(numbered_spots(int(self.tables.value)))
         self._on_make()
 
-    def _render(self, spots: list[str | None]) -> None:
+    def _render(self, spots: Sequence[str | None]) -> None:
         business = self.business
         if business is None:
             return

@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 import ipywidgets as W
 
-from ult import run
 from ult.dashboard.browser import DownloadButton
 from ult.dashboard.context import Context
 from ult.dashboard.storage import Business
@@ -309,7 +308,7 @@ class ImportForm:
             raise UltError(
                 "bad_request", "That is not a business id and owner key as ULT makes them."
             ) from None
-        profile = run(self.ctx.redis, check_owner(sid, key))
+        profile = self.ctx.keys.owner(sid, check_owner(sid, key))
         business = Business(
             profile.sid, profile.biz, profile.place_id, key, profile.formatted_address
         )

@@ -40,6 +40,15 @@ function ensureXsrfCookie() {
   document.cookie = `_xsrf=${newUid()}; path=/; SameSite=Strict`;
 }
 
+// The pass the server gave for a business whose owner key it accepted (keyguard.py): a
+// signed business id, no personal data. Sent with every page request, it admits this browser
+// from the pages reserved for sponsors when anonymous pages fill the rest.
+function keepPass(value) {
+  if (!/^[a-z0-9-]{3,64}\.[0-9a-f]{32}$/.test(value || "")) return;
+  const year = 365 * 24 * 3600;
+  document.cookie = `ult_pass=${value}; path=/; max-age=${year}; SameSite=Strict`;
+}
+
 function businessList(data) {
   return Array.isArray(data && data.businesses) ? data.businesses : [];
 }
@@ -93,6 +102,8 @@ function start(model) {
   model.set("loaded", true);
   model.save_changes();
 
+  keepPass(model.get("owner_pass"));
+  model.on("change:owner_pass", () => keepPass(model.get("owner_pass")));
   model.on("change:value", () => {
     const merged = merge(readEntry(key) || {}, model.get("value") || {});
     let changed = false;

@@ -86,6 +86,9 @@ class BrowserStore(anywidget.AnyWidget):
     error = t.Unicode("").tag(sync=True)
     tz_offset_min = t.Int(0).tag(sync=True)
     locale = t.Unicode("").tag(sync=True)
+    # the pass of a business whose owner key the server accepted: kept by the browser in a
+    # cookie, it admits this browser's next pages from those reserved for sponsors
+    owner_pass = t.Unicode("").tag(sync=True)
 
     def businesses(self) -> list[Business]:
         """Every usable business in the profile, oldest first, one per sid."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import redis
-
+from ult import ops
 from ult.clock import DAY_MS
+from ult.connection import Client
 from ult.dashboard.ui import esc
 from ult.i18n import _
 from ult.schema import Event, parse_entry
@@ -42,15 +42,15 @@ class DayStats:
             self.scans += 1
             self.cards.add(event.card)
         elif kind == "refused":
-            self.refused += 1
+            self.refused += event.refusals  # an entry may stand for several (F.COUNT)
 
 
-def read_day(r: redis.Redis, key: str, start_ms: int, until_id: str) -> DayStats:
+def read_day(r: Client, key: str, start_ms: int, until_id: str) -> DayStats:
     """The day's stats from the stream, up to and including ``until_id``."""
     stats = DayStats(start_ms)
     low = f"{start_ms}-0"
     while True:
-        batch = r.xrange(key, low, until_id, count=1000)
+        batch = ops.entries(r.xrange(key, low, until_id, count=1000))
         for entry in batch:
             stats.add(parse_entry(entry))
         if len(batch) < 1000:

@@ -17,13 +17,33 @@ import logging
 from typing import Any
 
 from jupyter_core.utils import ensure_async
+from jupyter_server.utils import url_path_join
 from tornado.web import RequestHandler
 from voila.app import Voila
 from voila.tornado.handler import TornadoVoilaHandler
 
 from ult.dashboard.kernels import PageKernelManager, Refusal
+from ult.dashboard.keyguard import GUARD_PATH, PASS_COOKIE, KeyGuardHandler
 
 log = logging.getLogger("ult.dashboard")
+
+# Voilà's page runs inline scripts and styles (its template, the widgets' views), anywidget
+# imports each widget's module from a blob: URL, and the widgets talk over a websocket to the
+# page's own origin; nothing else is loaded from anywhere, and no site may frame the page.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline' blob:",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "connect-src 'self' ws: wss:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 
 _REFUSAL_TEXT = {
     Refusal.ADDRESS: (
@@ -63,27 +83,29 @@ def refusal_page(refusal: Refusal, limit: int, retry_s: int) -> str:
 class _PageKernels:
     """The kernel manager as one page's request sees it: the kernel the page gets is noted."""
 
-    def __init__(self, manager: PageKernelManager, key: str) -> None:
+    def __init__(self, manager: PageKernelManager, key: str, holder: bool) -> None:
         self._manager = manager
         self._key = key
+        self._holder = holder
         self.kernel_id: str | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._manager, name)
 
     async def get_rendered_notebook(self, *args: Any, **kwargs: Any) -> Any:
-        result = await self._manager.get_rendered_notebook(*args, **kwargs)
+        # added to the manager's class by Voila's preheating factory, at run time
+        result = await self._manager.get_rendered_notebook(*args, **kwargs)  # type: ignore[attr-defined]
         self._handed(result[2])  # (render task, rendered cells, kernel id)
         return result
 
     async def start_kernel(self, *args: Any, **kwargs: Any) -> str:
-        kernel_id = await ensure_async(self._manager.start_kernel(*args, **kwargs))
+        kernel_id: str = await ensure_async(self._manager.start_kernel(*args, **kwargs))
         self._handed(kernel_id)
         return kernel_id
 
     def _handed(self, kernel_id: str) -> None:
         self.kernel_id = kernel_id
-        self._manager.handed_to_page(self._key, kernel_id)
+        self._manager.handed_to_page(self._key, kernel_id, self._holder)
 
 
 class PageHandler(TornadoVoilaHandler):
@@ -102,16 +124,17 @@ class PageHandler(TornadoVoilaHandler):
         manager: PageKernelManager = self.settings["kernel_manager"]
         forwarded = self.request.headers.get_list("X-Forwarded-For")
         key = manager.proxies.client(self.request.remote_ip, forwarded)
-        refusal = manager.ledger.admit(key)
+        holder = manager.passes.valid(self.get_cookie(PASS_COOKIE))
+        refusal = manager.ledger.admit(key, holder)
         if refusal is not None:
             self._refuse(refusal, manager)
             return
-        self._page = _PageKernels(manager, key)
+        self._page = _PageKernels(manager, key, holder)
         try:
             await super().get(path)
         finally:
             if self._page.kernel_id is None:
-                manager.ledger.cancel(key)
+                manager.ledger.cancel(key, holder)
 
     def _refuse(self, refusal: Refusal, manager: PageKernelManager) -> None:
         limit = manager.ledger.per_address if refusal is Refusal.ADDRESS else manager.ledger.total
@@ -140,13 +163,15 @@ class DashboardVoila(Voila):
         if not isinstance(self.kernel_manager, PageKernelManager):
             raise RuntimeError("set VoilaConfiguration.multi_kernel_manager_class")
         settings["log_function"] = log_request
+        settings.setdefault("headers", {})["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         return settings
 
     def init_handlers(self) -> list:
-        return [
+        routes = [
             (route[0], PageHandler, *route[2:]) if route[1] is TornadoVoilaHandler else route
             for route in super().init_handlers()
         ]
+        return [(url_path_join(self.base_url, GUARD_PATH), KeyGuardHandler), *routes]
 
 
 main = DashboardVoila.launch_instance

@@ -39,13 +39,13 @@ from ult.demo.history import DemoConfig, SponsorPlan, plan
 from ult.demo.replay import ClaimsHook, DemoReport, _Runner
 
 if TYPE_CHECKING:
-    import redis
+    from ult.connection import Client
 
 __all__ = ["ClaimsHook", "DemoConfig", "DemoReport", "configure", "load", "plan"]
 
 
 def load(
-    r: redis.Redis,
+    r: Client,
     config: DemoConfig | None = None,
     progress: bool = True,
     claims_hook: ClaimsHook | None = None,
@@ -89,7 +89,7 @@ def _place_id(config: DemoConfig, p: SponsorPlan) -> str:
     return f"demo:{config.seed}:{p.index}"
 
 
-def _check_free(r: redis.Redis, config: DemoConfig, plans: list[SponsorPlan]) -> None:
+def _check_free(r: Client, config: DemoConfig, plans: list[SponsorPlan]) -> None:
     from ult import keys
     from ult.errors import UltError
 
@@ -100,7 +100,7 @@ def _check_free(r: redis.Redis, config: DemoConfig, plans: list[SponsorPlan]) ->
         )
 
 
-def _register(r: redis.Redis, config: DemoConfig, p: SponsorPlan, at_ms: int) -> Any:
+def _register(r: Client, config: DemoConfig, p: SponsorPlan, at_ms: int) -> Any:
     from ult.sponsors import register
 
     city, country, offset, street = p.city
@@ -119,7 +119,7 @@ def _register(r: redis.Redis, config: DemoConfig, p: SponsorPlan, at_ms: int) ->
     )
 
 
-def _promote(r: redis.Redis, sid: str, owner_key: str, at_ms: int) -> None:
+def _promote(r: Client, sid: str, owner_key: str, at_ms: int) -> None:
     import hashlib
     from dataclasses import replace
 
@@ -132,7 +132,7 @@ def _promote(r: redis.Redis, sid: str, owner_key: str, at_ms: int) -> None:
     add_promotion(r, sid, owner_key, promo, now_ms=at_ms)
 
 
-def _count_entries(r: redis.Redis, sids: list[str]) -> int:
+def _count_entries(r: Client, sids: list[str]) -> int:
     from ult import keys
 
     pipe = r.pipeline(transaction=False)

@@ -191,7 +191,9 @@ def _customer_attempts(
     items: list[Item] = []
     day = first_day
     while day < calendar.days:
-        quarters, weights = calendar.slots(day)
+        slots = calendar.slots(day)
+        assert slots is not None  # an open day: first_day is one, and next_open() gives one
+        quarters, weights = slots
         if customer.segment.name == "regular" and habit is not None and rng.random() < 0.7:
             slot = min(max(habit + int(rng.integers(-2, 3)), 0), len(quarters) - 1)
         else:

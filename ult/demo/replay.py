@@ -17,8 +17,8 @@ from ult.rules import Rule
 
 if TYPE_CHECKING:
     import numpy as np
-    import redis
 
+    from ult.connection import Client
     from ult.scans import ScanResult
 
 PIPELINE = 500
@@ -82,6 +82,7 @@ class ClaimsHook:
         if result is None or result.duplicate:
             return
         customer = item.customer
+        assert customer is not None  # a scan's
         if runner.rng.random() < VOID_SCAN:
             runner.schedule(
                 item.at_ms + int(runner.rng.integers(2, 30)) * MINUTE_MS,
@@ -96,6 +97,8 @@ class ClaimsHook:
     def claim(self, runner: _Runner, item: Item) -> None:
         """The customer claims; staff decide on a requested claim a few minutes later."""
         from ult.errors import UltError
+
+        assert item.customer is not None  # claims are scheduled with the scan's customer
 
         try:
             claim, created = runner.call(
@@ -125,6 +128,8 @@ class ClaimsHook:
 
     def decide(self, runner: _Runner, item: Item) -> None:
         from ult.errors import UltError
+
+        assert item.customer is not None  # decisions are scheduled with the claim's customer
 
         key = self.staff_key(runner, item.decision)
         op = self.api.decide(runner.sid, key, item.ref, item.decision, now_ms=item.at_ms)
@@ -159,7 +164,7 @@ class _Runner:
 
     def __init__(
         self,
-        r: redis.Redis,
+        r: Client,
         sid: str,
         owner_key: str,
         seed: tuple[int, int],
@@ -204,10 +209,13 @@ class _Runner:
     def queue(self, item: Item) -> None:
         from ult import rules, scans
 
+        op: ops.Op[Any]
         if item.what == "rule":
+            assert item.rule is not None  # rule items carry their rule
             self.rule = item.rule
             op = rules.set_rule(self.sid, self.owner_key, item.rule, now_ms=item.at_ms)
         else:
+            assert item.customer is not None  # scan items carry their customer
             op = scans.scan(
                 self.sid,
                 item.customer.key,
@@ -219,7 +227,8 @@ class _Runner:
             item.customer.pending += 1
         ops.queue(self.pipe, op)
         self.queued.append((item, op))
-        if len(self.queued) >= PIPELINE or (item.what == "scan" and self._may_fill(item.customer)):
+        scanned = item.customer if item.what == "scan" else None
+        if len(self.queued) >= PIPELINE or (scanned is not None and self._may_fill(scanned)):
             self.flush()
 
     def _may_fill(self, customer: Customer) -> bool:
@@ -244,6 +253,7 @@ class _Runner:
     def _after_scan(self, item: Item, op: ops.Op[ScanResult], reply: Any) -> None:
         from ult.errors import UltError
 
+        assert item.customer is not None  # a scan's
         self.report.attempts += 1
         item.customer.pending -= 1
         result = None

@@ -6,7 +6,7 @@ local function fmt(n) return string.format('%.0f', n) end
 -- scripts read it by position, here.
 local function read_card(cards, cid)
   local c = {visits = 0, points = 0, first_ms = 0, last_ms = 0, day = -1, day_count = 0,
-    nonces = '', recent_ids = ''}
+    nonces = '', recent_ids = '', refused_ms = 0, refused_n = 0}
   local rec = redis.call('HGET', cards, cid)
   if rec then
     local i = 0

@@ -75,9 +75,25 @@ local function scan(profile, rule, cards, events, watched, claims, cid, nonce, t
     end
   end
 
+  -- A returning card writes one `refused` entry per REFUSAL_EVERY_MS at most: the refusals in
+  -- between are counted in its record, and its next entry stands for them too (F.COUNT), so a
+  -- flood of refused scans costs Redis a bounded amount. A new card's refusal (a missing code)
+  -- writes its entry: the service charges it to the address's new-card budget.
   local function refuse(reason, next_in)
-    local id = redis.call('XADD', events, entry_id(events, now), F.KIND, 'refused', F.CARD, cid,
-      F.REASON, reason)
+    local fields = {F.KIND, 'refused', F.CARD, cid, F.REASON, reason}
+    if known then
+      if c.refused_ms > 0 and now - c.refused_ms < REFUSAL_EVERY_MS and now >= c.refused_ms then
+        c.refused_n = c.refused_n + 1
+        write_card(cards, cid, c)
+        return reply(reason, next_in, '')
+      end
+      if c.refused_n > 0 then
+        fields[#fields + 1] = F.COUNT; fields[#fields + 1] = fmt(c.refused_n + 1)
+      end
+      c.refused_ms, c.refused_n = now, 0
+      write_card(cards, cid, c)
+    end
+    local id = redis.call('XADD', events, entry_id(events, now), unpack(fields))
     return reply(reason, next_in, id)
   end
 

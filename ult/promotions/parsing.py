@@ -104,9 +104,9 @@ def new_promotion(
         return Promotion(pid, text, mult, days=parse_days(days), from_min=frm, to_min=to)
     if start is None or end is None:
         raise bad("A one-off promotion needs a start and an end.")
-    s, e = parse_time(start, zone), parse_time(end, zone)
-    if e <= s:
+    start_ms, end_ms = parse_time(start, zone), parse_time(end, zone)
+    if end_ms <= start_ms:
         raise bad("The end must be after the start.")
-    if e <= or_now(now_ms):
+    if end_ms <= or_now(now_ms):
         raise bad("That promotion would already be over.")
-    return Promotion(pid, text, mult, start_ms=s, end_ms=e)
+    return Promotion(pid, text, mult, start_ms=start_ms, end_ms=end_ms)

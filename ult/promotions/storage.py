@@ -9,10 +9,9 @@ import re
 import time
 from zoneinfo import ZoneInfo
 
-import redis
-
 from ult import ops
 from ult.clock import or_now
+from ult.connection import Client
 from ult.errors import UltError
 from ult.identity import hash_owner_key
 from ult.keys import sponsor_keys
@@ -25,7 +24,7 @@ MAX_PROMOTIONS = 20  # per sponsor: bounds the plan every scan reads
 _ID = re.compile(r"[a-f0-9]{8}")
 
 
-def list_promotions(r: redis.Redis, sid: str) -> list[Promotion]:
+def list_promotions(r: Client, sid: str) -> list[Promotion]:
     """The sponsor's promotions, one-off ones by start, recurring ones after."""
     check_field("sid", sid)
     raw = r.hgetall(sponsor_keys(sid).promos)
@@ -34,7 +33,7 @@ def list_promotions(r: redis.Redis, sid: str) -> list[Promotion]:
 
 
 def _change(
-    r: redis.Redis,
+    r: Client,
     sid: str,
     owner_key: str,
     action: str,
@@ -87,7 +86,7 @@ def _change(
 
 
 def add_promotion(
-    r: redis.Redis, sid: str, owner_key: str, promo: Promotion, now_ms: int | None = None
+    r: Client, sid: str, owner_key: str, promo: Promotion, now_ms: int | None = None
 ) -> Promotion:
     """Add ``promo`` (from :func:`new_promotion`); logs a ``promo`` event."""
     _change(r, sid, owner_key, "add", promo=promo, pid=promo.id, now_ms=now_ms)
@@ -95,7 +94,7 @@ def add_promotion(
 
 
 def delete_promotion(
-    r: redis.Redis, sid: str, owner_key: str, pid: str, now_ms: int | None = None
+    r: Client, sid: str, owner_key: str, pid: str, now_ms: int | None = None
 ) -> list[Promotion]:
     """Delete promotion ``pid``; the promotions left."""
     if not isinstance(pid, str) or not _ID.fullmatch(pid):
@@ -103,12 +102,12 @@ def delete_promotion(
     return _change(r, sid, owner_key, "delete", pid=pid, now_ms=now_ms)
 
 
-def set_zone(r: redis.Redis, sid: str, owner_key: str, tz: str, now_ms: int | None = None) -> str:
+def set_zone(r: Client, sid: str, owner_key: str, tz: str, now_ms: int | None = None) -> str:
     """Set the sponsor's IANA time zone (recurring hours follow it, daylight saving included)."""
     _change(r, sid, owner_key, "tz", tz=check_zone(tz), now_ms=now_ms)
     return tz
 
 
-def sponsor_zone(r: redis.Redis, sid: str) -> str:
+def sponsor_zone(r: Client, sid: str) -> str:
     """The sponsor's time zone name (stored, or guessed from country and offset)."""
     return zone_of(ops.as_dict(r.hgetall(sponsor_keys(sid).profile))).key

@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, redis_url: str | None = None) -
         async_mode="asgi",
         client_manager=manager,
         max_http_buffer_size=MAX_PAYLOAD_BYTES,
+        transports=["websocket"],  # the pages use no polling: its sessions escape the gate
         logger=False,
         engineio_logger=False,
     )

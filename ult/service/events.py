@@ -21,6 +21,7 @@ from ult import counter_code
 from ult.cards import read_card
 from ult.claims import claim, decide, list_claims
 from ult.clock import DAY_MS, now_ms
+from ult.connection import AsyncClient
 from ult.errors import UltError
 from ult.identity import card_id, short_cid
 from ult.messages import customer_error
@@ -32,7 +33,7 @@ from ult.service.addresses import scope_client
 from ult.service.guards import Guards
 from ult.service.health import STORAGE_FULL, UNREACHABLE, storage_fault
 from ult.service.notify import card_room, sponsor_room, staff_room
-from ult.service.strict import StrictServer
+from ult.service.strict import RefusalLog, StrictServer
 from ult.service.watch import WatchFlags
 from ult.sponsors import check_owner, code_secret, count_key_failure
 from ult.staff import key_holder
@@ -96,7 +97,7 @@ class ScanNamespace(socketio.AsyncNamespace):
     def __init__(
         self,
         sio: StrictServer,
-        r: redis.asyncio.Redis,
+        r: AsyncClient,
         guards: Guards,
         rp: AutoPipeline | None = None,
     ) -> None:
@@ -107,6 +108,7 @@ class ScanNamespace(socketio.AsyncNamespace):
         self.limits = guards.events
         self.in_flight = 0  # requests waiting for Redis now
         self.address: dict[str, str] = {}  # connection → client address key (memory only)
+        self.faults = RefusalLog(what="requests failed on storage")  # a summary, not a line each
         self.watchers = WatchFlags(sio, r)
         self.flusher: Any = None  # the task writing the metrics, started with the first connection
         # python-socketio looks a method up by name on every event; the requests go through
@@ -140,6 +142,7 @@ class ScanNamespace(socketio.AsyncNamespace):
 
     async def on_disconnect(self, conn: str, *args: Any) -> None:
         self.limits.forget(conn)
+        self.guards.keys.forget(conn)
         metrics.flush()  # a connection's requests are in /metrics once it leaves
         client = self.address.pop(conn, None)
         if client is not None:
@@ -262,14 +265,17 @@ class ScanNamespace(socketio.AsyncNamespace):
     async def checked_key(self, conn: str, sid: str, op: Any) -> Any:
         """Run ``op``, which checks an owner or staff key, through the key-guessing guard."""
         client = self.address.get(conn, "")
-        self.guards.keys.check(client, sid)
+        self.guards.keys.check(client, sid, conn)
         try:
-            return await self.rp.run(op)
+            found = await self.rp.run(op)
         except UltError as e:
             if e.code == "unauthorized":
                 self.guards.keys.failure(client, sid)
+                metrics.KEY_FAILURES.inc()
                 await self.rp.run(count_key_failure(sid))
             raise
+        self.guards.keys.proved(conn, sid)
+        return found
 
     async def flooded(self, conn: str) -> None:
         """``conn`` sent past its event rate: refuse; close it when it keeps flooding."""
@@ -283,14 +289,14 @@ class ScanNamespace(socketio.AsyncNamespace):
         if isinstance(error, UltError):
             return error.to_ack()
         if isinstance(error, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
-            log.warning("%s: storage unavailable", event)
+            self.faults.note(f"{event}: storage unavailable")
             metrics.REDIS_ERRORS.inc()
             return UNREACHABLE.to_ack()
         if isinstance(error, redis.exceptions.ResponseError):
             reason = storage_fault(error)
             if reason is not None:
                 self.guards.health.fault(reason)
-                log.warning("%s: %s", event, reason)
+                self.faults.note(f"{event}: {reason}")
                 metrics.REDIS_ERRORS.inc()
                 return STORAGE_FULL.to_ack()
         log.exception("%s failed", event)
@@ -299,7 +305,7 @@ class ScanNamespace(socketio.AsyncNamespace):
 
 def register_events(
     sio: StrictServer,
-    r: redis.asyncio.Redis,
+    r: AsyncClient,
     guards: Guards,
     rp: AutoPipeline | None = None,
 ) -> ScanNamespace:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ult.addresses import TrustedProxies
-from ult.service.guesses import KeyGuard
+from ult.guesses import KeyGuard
 from ult.service.health import StorageHealth
 from ult.service.ratelimit import BucketMap, ConnectionLimits, OpenCounts
 from ult.settings import Settings

@@ -48,6 +48,9 @@ LATENCY = Histogram(
 IN_FLIGHT = Gauge("ult_in_flight", "Requests waiting for Redis.", multiprocess_mode="livesum")
 CONNECTIONS = Gauge("ult_connections", "Open Socket.IO connections.", multiprocess_mode="livesum")
 REDIS_ERRORS = Counter("ult_redis_errors_total", "Requests that failed to reach Redis (or its replicas).")  # fmt: skip
+# one total: a label per business would be a series per business (each owner sees its own
+# count in the dashboard and `ult status`)
+KEY_FAILURES = Counter("ult_key_failures_total", "Wrong owner or staff keys sent to the service.")  # fmt: skip
 
 
 def _outcome(ack: dict[str, Any], ok: str) -> str:
@@ -110,9 +113,9 @@ def flush() -> None:
             continue
         child = LATENCY.labels(event)  # the histogram's own buckets, not cumulative
         child._sum.inc(tally[0])
-        for i, n in enumerate(tally[1:]):
-            if n:
-                child._buckets[i].inc(n)
+        for i, count in enumerate(tally[1:]):
+            if count:
+                child._buckets[i].inc(count)
         _latency[event] = [0.0] * len(tally)
     for gauges in _gauges:
         in_flight, connections = gauges()

@@ -24,10 +24,14 @@ RESERVED = frozenset({"connect", "disconnect", "connect_error", "message"})
 
 
 class RefusalLog:
-    """Counts refused frames by kind; one log line per ``every_s`` at most, never per frame."""
+    """Counts refused frames by kind; one log line per ``every_s`` at most, never per frame
+    (``what`` names the things counted in that line)."""
 
-    def __init__(self, every_s: float = SUMMARY_EVERY_S) -> None:
+    def __init__(
+        self, every_s: float = SUMMARY_EVERY_S, what: str = "refused and closed connections"
+    ) -> None:
         self.every_s = every_s
+        self.what = what
         self.counts: Counter[str] = Counter()
         self.total: Counter[str] = Counter()  # since start, for tests and benchmarks
         self._last = float("-inf")
@@ -39,7 +43,7 @@ class RefusalLog:
         if now - self._last >= self.every_s:
             self._last = now
             summary = ", ".join(f"{k} {n}" for k, n in sorted(self.counts.items()))
-            log.warning("refused and closed connections: %s (since the last summary)", summary)
+            log.warning("%s: %s (since the last summary)", self.what, summary)
             self.counts.clear()
 
 

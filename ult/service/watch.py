@@ -14,6 +14,7 @@ import redis.asyncio
 import redis.exceptions
 import socketio
 
+from ult.connection import AsyncClient
 from ult.keys import sponsor_keys
 from ult.service.notify import sponsor_room
 
@@ -26,7 +27,7 @@ class WatchFlags:
     """Keeps ``ult:{sid}:watched`` alive while this process has members in the sponsor's
     room, so the scan script tells the service when a live ``scan`` event is worth a publish."""
 
-    def __init__(self, sio: socketio.AsyncServer, r: redis.asyncio.Redis) -> None:
+    def __init__(self, sio: socketio.AsyncServer, r: AsyncClient) -> None:
         self.sio, self.r = sio, r
         self.task = None
 

@@ -42,6 +42,8 @@ def serve(
     """
     import uvicorn
 
+    from ult.service.gate import MAX_HEADER_BYTES
+
     settings = settings or load_settings()
     port = port or settings.port
     if redis_url:
@@ -57,6 +59,8 @@ def serve(
         access_log=False,
         log_level="warning",
         ws_max_size=MAX_PAYLOAD_BYTES * 2,
+        # the gate bounds header bytes whatever parser uvicorn picks; h11 by its own count too
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         # the gate (caps, header deadline), built in each worker from the settings
         http="ult.service.workers:GatedHTTPProtocol",
         # forwarded headers are read by the service itself, from trusted proxies only

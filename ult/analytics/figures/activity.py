@@ -4,6 +4,7 @@ the hour × weekday heatmap (each sponsor's local time) and location tags."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -79,7 +80,7 @@ def hour_weekday(
     s = scans(events)
     local = s["time"] + pd.to_timedelta(_offsets(s, utc_offset_min), unit="m")
     frame = s[CARD].assign(weekday=local.dt.day_of_week, hour=local.dt.hour)
-    grid = {"index": range(7), "columns": range(24)}
+    grid: dict[str, Any] = {"index": range(7), "columns": range(24)}
     counts = frame.groupby(["weekday", "hour"]).size().unstack().reindex(**grid).fillna(0)
     cards = distinct_cards(frame, ["weekday", "hour"]).unstack().reindex(**grid).fillna(0)
     table = mask_cells(counts.astype("int64"), cards, k=k)

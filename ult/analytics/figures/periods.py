@@ -20,7 +20,9 @@ def period_start(time: pd.Series, freq: str = "D") -> pd.Series:
     raise ValueError("freq must be 'h', 'D', 'W' or 'M'")
 
 
-def periods_between(first: pd.Series, later: pd.Series, freq: str = "D") -> pd.Series:
+def periods_between(
+    first: pd.Series[pd.Timestamp], later: pd.Series[pd.Timestamp], freq: str = "D"
+) -> pd.Series:
     """Whole periods from ``first`` to ``later`` (both period starts)."""
     if freq == "M":
         return (later.dt.year - first.dt.year) * 12 + later.dt.month - first.dt.month

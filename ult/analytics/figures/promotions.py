@@ -70,7 +70,8 @@ def promotion_lift(events: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
             outside = sponsor[(sponsor["promo"] == "") & ~sponsor["hour"].isin(promo_hours)]
             hours_out = outside["hour"].nunique()
             for pid, during in sponsor[sponsor["promo"] != ""].groupby("promo", sort=True):
-                name, mult = names.loc[(sid, pid)] if (sid, pid) in names.index else (pid, np.nan)
+                # pandas-stubs read a tuple key as (row, column): here it is one MultiIndex row
+                name, mult = names.loc[(sid, pid)] if (sid, pid) in names.index else (pid, np.nan)  # type: ignore[index]
                 hours_in = during["hour"].nunique()
                 rows.append(
                     {

@@ -1,5 +1,8 @@
 """Refused scans and scan velocity: attempts per card and time window, a heavy tail of
-which points at shared or abused cards."""
+which points at shared or abused cards.
+
+A `refused` entry may stand for several refused scans of its card (its ``count``, see
+``ult.schema.REFUSAL_EVERY_MS``): every figure here counts refusals by that weight."""
 
 from __future__ import annotations
 
@@ -15,13 +18,27 @@ from ult.analytics.privacy import mask_cells, suppress
 VELOCITY_BINS = (1, 2, 3, 4, 6, 10)
 
 
+def weights(rows: pd.DataFrame) -> pd.Series:
+    """The attempts each row stands for: a `refused` entry's ``count`` (absent: 1), else 1."""
+    if "count" not in rows.columns:
+        return pd.Series(1, index=rows.index, dtype="int64")
+    count = pd.to_numeric(rows["count"], errors="coerce").fillna(1).astype("int64")
+    return count.where(rows["type"].astype("str") == "refused", 1)
+
+
+def weighted_size(rows: pd.DataFrame, keys: Sequence[object]) -> pd.Series:
+    """Attempts per group of ``keys`` (columns or aligned Series), by :func:`weights`."""
+    return weights(rows).groupby(list(keys), observed=True).sum()
+
+
 def refusals(events: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
     """Refused scans per sponsor and reason, with distinct cards and the share of attempts."""
     refused = of_type(events, "refused")
     keys = ["sid", "reason"]
-    table = pd.DataFrame({"refused": refused.groupby(keys, observed=True).size()})
+    table = pd.DataFrame({"refused": weighted_size(refused, [refused[k] for k in keys])})
     table["cards"] = aligned(distinct_cards(refused, keys), table.index)
-    attempts = of_type(events, "scan", "refused").groupby("sid", observed=True).size()
+    tries = of_type(events, "scan", "refused")
+    attempts = weighted_size(tries, [tries["sid"]])
     per_sid = attempts.reindex(table.index.get_level_values("sid")).to_numpy()
     table["share_of_attempts"] = table["refused"] / per_sid
     return suppress(table, "cards", k=k)
@@ -33,7 +50,9 @@ def refusals_over_time(events: pd.DataFrame, freq: str = "W", k: int | None = No
     frame = refused[CARD].assign(
         period=period_start(refused["time"], freq), reason=refused["reason"].astype("str")
     )
-    counts = frame.groupby(["period", "reason"]).size().unstack(fill_value=0)
+    counts = (
+        weights(refused).groupby([frame["period"], frame["reason"]]).sum().unstack(fill_value=0)
+    )
     cards = distinct_cards(frame, ["period", "reason"]).unstack(fill_value=0)
     return mask_cells(counts, cards, k=k)
 
@@ -42,7 +61,7 @@ def attempts_per_window(events: pd.DataFrame, window: str = "h") -> pd.Series:
     """Scan attempts (counted or refused) per card and time window (for computing)."""
     tries = of_type(events, "scan", "refused")
     start = tries["time"].dt.floor(window).rename("window")
-    return tries.groupby([tries["sid"], tries["cid"], start], observed=True).size()
+    return weighted_size(tries, [tries["sid"], tries["cid"], start])
 
 
 def velocity_distribution(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import cast
 
 import pandas as pd
 
@@ -22,7 +23,7 @@ def points_needed_by_sid(events: pd.DataFrame) -> dict[str, int]:
         return needed
     for row in of_type(events, "rule").itertuples():
         try:
-            needed[str(row.sid)] = int(json.loads(row.rule)["points_needed"])
+            needed[str(row.sid)] = int(json.loads(cast(str, row.rule))["points_needed"])
         except (TypeError, ValueError, KeyError):
             continue
     return needed
@@ -76,7 +77,7 @@ def earned_cards(
 ) -> pd.MultiIndex:
     """The cards (sid, cid) whose balance ever reached the sponsor's ``points_needed``."""
     table = card_points(events, points_needed)
-    return table.index[table["reached"].to_numpy(dtype=bool)]
+    return cast(pd.MultiIndex, table.index[table["reached"].to_numpy(dtype=bool)])
 
 
 def reward_funnel(

@@ -13,9 +13,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import redis
 
-from ult import keys
+from ult import keys, ops
 from ult.analytics.lake.durable import TMP_SUFFIX, fsync_dir, make_dirs, write_durable
 from ult.analytics.lake.ids import format_id, parse_id
 from ult.analytics.lake.layout import (
@@ -33,6 +32,7 @@ from ult.analytics.lake.locking import locked
 from ult.analytics.lake.reading import drop_empty_columns
 from ult.analytics.lake.trimming import trim
 from ult.analytics.streams import entries_to_arrow, iter_entries, sponsor_ids
+from ult.connection import Client
 from ult.errors import UltError
 from ult.validation import check_field
 
@@ -115,7 +115,7 @@ def _lake_error(lake: Path, e: OSError) -> UltError:
 
 
 def archive(
-    r: redis.Redis,
+    r: Client,
     lake: Path,
     sids: Iterable[str] | None = None,
     trim_days: int | None = None,
@@ -163,13 +163,13 @@ def archive(
     return report
 
 
-def _archive_sponsor(r: redis.Redis, lake: Path, sid: str, report: ArchiveReport) -> None:
+def _archive_sponsor(r: Client, lake: Path, sid: str, report: ArchiveReport) -> None:
     """Archive one sponsor's entries after its bookmark, up to the entry newest at the start
     (scans arriving meanwhile wait for the next run), one part per UTC day; then move the
     sponsor's bookmark."""
 
     key = keys.sponsor_keys(sid).events
-    top = r.xrevrange(key, "+", "-", count=1)
+    top = ops.entries(r.xrevrange(key, "+", "-", count=1))
     if not top:
         return
     end = top[0][0] if isinstance(top[0][0], str) else top[0][0].decode()

@@ -38,7 +38,8 @@ def drop_empty_columns(table: pa.Table) -> pa.Table:
 
 def _in_range(table: pa.Table, lo: EntryId, hi: EntryId) -> pa.Array:
     ms = pc.cast(table.column("time"), pa.int64())
-    seq = pc.cast(pc.list_element(pc.split_pattern(table.column("entry_id"), "-"), 1), pa.uint64())
+    # pyarrow-stubs leave out the ChunkedArray overload of split_pattern (compute takes one)
+    seq = pc.cast(pc.list_element(pc.split_pattern(table.column("entry_id"), "-"), 1), pa.uint64())  # type: ignore[call-overload]
     lo_ms, lo_seq = pa.scalar(lo[0], pa.int64()), pa.scalar(lo[1], pa.uint64())
     hi_ms, hi_seq = pa.scalar(hi[0], pa.int64()), pa.scalar(hi[1], pa.uint64())
     after = pc.or_(

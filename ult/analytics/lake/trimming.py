@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import redis
-
 from ult import keys
 from ult.analytics.lake.ids import format_id, parse_id
 from ult.analytics.lake.layout import last_archived
+from ult.connection import Client
 
 
-def trim(r: redis.Redis, lake: Path, sid: str, cutoff_ms: int) -> int:
+def trim(r: Client, lake: Path, sid: str, cutoff_ms: int) -> int:
     """Trim from the sponsor's stream the entries older than ``cutoff_ms`` that are in the
     lake (never one after the bookmark). Returns how many entries went."""
     last = last_archived(lake, sid)

@@ -2,26 +2,21 @@
 // live voucher — full screen, with the current time ticking and a moving background, so that
 // staff can tell it from a screenshot at a glance.
 import {
-  count, el, friendlyError, humanDuration, noteServerTime, request, say, serverNow,
+  count, el, friendlyError, humanDuration, noteServerTime, own, request, say, serverNow, setText, timeText,
 } from "./common.js";
 
 const CONFIRM_GUARD_MS = 400; // a double tap on "Claim now" must not also confirm
 const RECENT_MS = 60 * 60 * 1000; // a claim that ended is still mentioned for an hour
 
-const pad = (n) => String(n).padStart(2, "0");
-
-/** 14:05:09 — the phone's time, 24-hour. */
+/** "2:05:09 PM" (en-US), "14:05:09" (sv) — the phone's time, ticking on the voucher. */
 export function clockText(ms) {
-  const d = new Date(ms);
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return timeText(ms, { seconds: true });
 }
 
-/** 899500 → "15:00"; 3723000 → "1:02:03". */
-export function countdownText(ms) {
-  const s = Math.max(0, Math.ceil(ms / 1000));
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  return h ? `${h}:${pad(m)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
+/** How long a voucher stays valid, in words: 899500 → "Valid for 15 minutes" (a clock-like
+ * "15:00" under the clock would read as a time of day). */
+export function validForText(ms) {
+  return say("valid_for", { time: humanDuration(Math.max(0, ms) / 1000) });
 }
 
 /**
@@ -48,11 +43,11 @@ function endedWords(claim) {
       return say("claim_void", { back: pointsBack(claim) });
     case "redeemed":
       return say("voucher_used", {
-        reward: claim.reward,
-        time: clockText(claim.redeemed_ms || serverNow()).slice(0, 5),
+        reward: own(claim.reward),
+        time: timeText(claim.redeemed_ms || serverNow()),
       });
     case "expired":
-      return say("voucher_expired", { reward: claim.reward, time: clockText(claim.expires_at).slice(0, 5) });
+      return say("voucher_expired", { reward: own(claim.reward), time: timeText(claim.expires_at) });
     default:
       return "";
   }
@@ -127,8 +122,7 @@ function paintVoucher(now) {
   root.classList.toggle("voucher--used", state === "redeemed");
   parts.used.hidden = state !== "redeemed";
   parts.hint.hidden = state !== "approved";
-  parts.left.textContent =
-    state === "approved" ? say("valid_for", { time: countdownText(claim.expires_at - now) }) : endedWords(claim);
+  setText(parts.left, state === "approved" ? validForText(claim.expires_at - now) : endedWords(claim));
 }
 
 /** Show `claim` full screen (or update the one showing). */
@@ -136,8 +130,8 @@ export function openVoucher(claim) {
   voucher ||= buildVoucher();
   const wasHidden = voucher.root.hidden;
   voucher.claim = claim;
-  voucher.parts.biz.textContent = claim.biz || "";
-  voucher.parts.reward.textContent = claim.reward || "";
+  setText(voucher.parts.biz, [own(claim.biz)]);
+  setText(voucher.parts.reward, [own(claim.reward)]);
   voucher.parts.code.textContent = claim.code || "";
   voucher.root.hidden = false;
   document.documentElement.classList.add("has-voucher");
@@ -297,7 +291,7 @@ export class ClaimBox {
     });
     return [
       el("p", "claim-eyebrow", say("reward_earned")),
-      el("p", "claim-reward", rule.reward),
+      el("p", "claim-reward", [own(rule.reward)]),
       go,
     ];
   }
@@ -317,7 +311,7 @@ export class ClaimBox {
     const row = el("div", "claim-actions");
     row.append(yes, no);
     return [
-      el("p", "claim-title", say("claim_title", { reward: rule.reward })),
+      el("p", "claim-title", say("claim_title", { reward: own(rule.reward) })),
       el("p", "claim-text", how),
       el("p", "claim-small", say("claim_uses", { points: count("points", rule.points_needed) })),
       row,
@@ -329,7 +323,7 @@ export class ClaimBox {
       el("p", "claim-title claim-title--waiting", say("claim_waiting")),
       el("p", "claim-text", say("claim_show_code")),
       el("p", "claim-code", claim.code),
-      el("p", "claim-small", say("claim_set_aside", { reward: claim.reward, points: count("points", claim.points) })),
+      el("p", "claim-small", say("claim_set_aside", { reward: own(claim.reward), points: count("points", claim.points) })),
     ];
   }
 
@@ -338,11 +332,12 @@ export class ClaimBox {
     this.stopTick = everySecond((now) => {
       // Expired: re-render (as its own task; this runs inside render the first time).
       if (claimState(claim, now) !== "approved") return setTimeout(() => this.render());
-      left.textContent = say("valid_for", { time: countdownText(claim.expires_at - now) });
+      const text = validForText(claim.expires_at - now);
+      if (left.textContent !== text) left.textContent = text; // a live region: say it once a minute
     });
     return [
       el("p", "claim-eyebrow", say("your_voucher")),
-      el("p", "claim-reward", claim.reward),
+      el("p", "claim-reward", [own(claim.reward)]),
       left,
       button(say("show_voucher"), "claim-show", () => openVoucher(claim)),
     ];

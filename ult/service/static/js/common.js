@@ -9,19 +9,55 @@ export function pageConfig() {
   }
 }
 
-/** A new element with a class and text (always textContent: nothing is parsed as HTML). */
+/**
+ * A new element with a class and text: a string, or the parts of a sentence that holds a
+ * business's own words (see `own`). Never parsed as HTML.
+ */
 export function el(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
+  if (text !== undefined) setText(node, text);
+  return node;
+}
+
+/** Put `text` (a string, or parts from `say` with `own` values) into `node`. */
+export function setText(node, text) {
+  if (Array.isArray(text)) node.replaceChildren(...text);
+  else node.textContent = text;
+}
+
+/**
+ * A business's own words (its name, reward, promotion, a staff name) inside a sentence: a
+ * <bdi>, so that "10% off your tab" keeps its own direction in an Arabic sentence. A `say`
+ * or `count` given one returns the sentence as parts for `setText` / `el`.
+ */
+export function own(text) {
+  const node = document.createElement("bdi");
+  node.textContent = text ?? "";
   return node;
 }
 
 export function registerServiceWorker() {
   if ("serviceWorker" in navigator) {
-    // Installing is a nicety (the wallet opens offline); a page works without it.
-    navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => {});
+    // Installing is a nicety (the wallet opens offline); a page works without it. Its
+    // downloads wait until the page has its answer: on slow data they would delay it.
+    settled().then(() => navigator.serviceWorker.register("/sw.js", { scope: "/" })).catch(() => {});
   }
+}
+
+/** Resolves once the page has loaded and shows no answer pending (aria-busy), or 10 s on. */
+function settled(maxMs = 10000) {
+  return new Promise((resolve) => {
+    const done = () => !document.querySelector('[aria-busy="true"]') && (resolve(), true);
+    const watch = () => {
+      if (done()) return;
+      new MutationObserver((_, observer) => done() && observer.disconnect())
+        .observe(document.body, { attributes: true, attributeFilter: ["aria-busy"], subtree: true });
+    };
+    if (document.readyState === "complete") watch();
+    else window.addEventListener("load", watch, { once: true });
+    setTimeout(resolve, maxMs);
+  });
 }
 
 /** The Socket.IO connection to this origin (websocket only, like every ULT client). */
@@ -120,22 +156,35 @@ export function count(id, n, values = {}) {
 export function dateText(ms, withTime = false) {
   const date = new Date(ms);
   return withTime
-    ? date.toLocaleString(LANG, { dateStyle: "medium", timeStyle: "short" })
-    : date.toLocaleDateString(LANG);
+    ? date.toLocaleString(LOCALES, { dateStyle: "medium", timeStyle: "short" })
+    : date.toLocaleDateString(LOCALES);
+}
+
+/**
+ * A time of day as the phone writes it in the page's language: "2:05 PM" (en-US), "14:05"
+ * (sv), with `seconds` "2:05:09 PM". Hours are never padded: the locale decides.
+ */
+export function timeText(ms, { seconds = false, weekday = false } = {}) {
+  const options = { hour: "numeric", minute: "2-digit" };
+  if (seconds) options.second = "2-digit";
+  if (weekday) options.weekday = "short";
+  return new Intl.DateTimeFormat(LOCALES, options).format(new Date(Number(ms)));
 }
 
 /**
  * Progress toward the reward from a scan or card answer: {text, fraction, ready} or null
- * when the sponsor has no reward set.
+ * when the sponsor has no reward set. `text` is parts for `setText` (the reward is the
+ * business's own words): "3 of 10 points — 7 more for …" (the plural follows the goal),
+ * then "12 points — enough for …!" once the goal is passed.
  */
 export function progress({ points, points_needed: needed, reward }) {
   needed = Number(needed) || 0;
   points = Number(points) || 0;
   if (needed <= 0 || !reward) return null;
   const ready = points >= needed;
-  const text = say(ready ? "progress_ready" : "progress", {
-    points: number(points), needed: number(needed), more: number(needed - points), reward,
-  });
+  const text = ready
+    ? count("progress_ready", points, { reward: own(reward) })
+    : count("progress", needed, { points: number(points), more: number(needed - points), reward: own(reward) });
   return { text, fraction: Math.min(1, points / needed), ready };
 }
 
@@ -146,14 +195,31 @@ const CATALOG = CONFIG.messages || { errors: {}, retryable: [], texts: {}, plura
 const WAITS = CATALOG.waits || {};
 /** The page's language (the server chose it from the browser's Accept-Language). */
 export const LANG = CATALOG.lang || document.documentElement.lang || "en";
+/** The phone's own locales of the page's language first (en-GB writes 14:05, en-US 2:05 PM). */
+const LOCALES = [
+  ...(navigator.languages || []).filter((tag) => tag.split("-")[0].toLowerCase() === LANG),
+  LANG,
+];
 
 /** A text of the catalog with its {placeholders} filled in. */
 export function say(id, values = {}) {
   return fill(CATALOG.texts[id] || id, values);
 }
 
+const isParts = (value) => value instanceof Node || Array.isArray(value);
+
+/** `template` with its {placeholders} filled: a string, or — when a value is a node (`own`)
+ * or parts — the sentence as parts (strings and nodes) for `setText`. */
 function fill(template, values) {
-  return template.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
+  const names = [...template.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+  if (!names.some((name) => isParts(values[name]))) {
+    return template.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
+  }
+  return template.split(/(\{\w+\})/).filter(Boolean).flatMap((part) => {
+    const name = part.match(/^\{(\w+)\}$/)?.[1];
+    if (!name || !(name in values)) return [part];
+    return isParts(values[name]) ? [values[name]].flat() : [String(values[name])];
+  });
 }
 
 /** The longest text of a kind ("business_name") in characters (ult/validation.py LIMITS);
@@ -168,7 +234,8 @@ export function format(name) {
   return source ? new RegExp(`^(?:${source})$`) : /(?!)/;
 }
 
-/** A headline, a line of advice and whether a retry may help, for an error answer. */
+/** A headline, a line of advice and whether a retry may help, for an error answer (a text
+ * naming the business's reward is parts for `setText`). */
 export function friendlyError(ack) {
   let code = ack?.error?.code || "server_error";
   if (code === "offline" && navigator.onLine !== false) code = "no_answer";
@@ -177,7 +244,7 @@ export function friendlyError(ack) {
   const values = {
     wait: humanDuration(ack?.next_scan_in),
     missing: count("more_points", Math.max(missing, 0)),
-    reward: ack?.reward || say("your_reward"),
+    reward: ack?.reward ? own(ack.reward) : say("your_reward"),
   };
   return {
     code,

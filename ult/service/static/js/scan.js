@@ -4,7 +4,7 @@ import { ClaimBox } from "./claim.js";
 import {
   connect, count, el, format, number, friendlyError, humanDuration, pageConfig, progress,
   registerServiceWorker,
-  request, say,
+  request, say, setText,
 } from "./common.js";
 import { appliedLine, promotionLines } from "./promos.js";
 
@@ -46,8 +46,8 @@ function show({ tone, icon, title, detail = "", balance = null, retry = false })
   box.className = `result result--${tone}`;
   box.removeAttribute("aria-busy");
   $("result-icon").setAttribute("href", `/static/icons/ui.svg#i-${icon}`);
-  $("headline").textContent = title;
-  $("detail").textContent = detail;
+  setText($("headline"), title);
+  setText($("detail"), detail);
   $("detail").hidden = !detail;
   showBalance(balance);
   $("retry").hidden = !retry;
@@ -62,7 +62,7 @@ function showBalance(balance) {
   if (p) {
     $("progress-fill").style.width = `${Math.round(p.fraction * 100)}%`;
     $("progress-bar").setAttribute("aria-valuenow", String(Math.round(p.fraction * 100)));
-    $("progress-text").textContent = p.text;
+    setText($("progress-text"), p.text);
     $("progress").classList.toggle("progress--ready", p.ready);
   }
 }
@@ -70,7 +70,7 @@ function showBalance(balance) {
 /** This scan's promotion ("Double points — 2 points") and the sponsor's running and next one. */
 function showPromotions(ack) {
   const applied = ack.ok ? appliedLine(ack) : "";
-  $("promo").textContent = applied;
+  setText($("promo"), applied);
   $("promo").hidden = !applied;
   showPromotionList(ack.promotions);
 }

@@ -1,7 +1,9 @@
 // The staff page at the till: pending claims and recent vouchers, live, with Approve / Reject /
 // Redeem. The business id and staff key are entered once and kept in this device's
 // localStorage. It talks Socket.IO only: `watch` (live `claim` events), `claims`, `decide`.
-import { connect, el, format, friendlyError, noteServerTime, request, say, serverNow } from "./common.js";
+import {
+  connect, el, format, friendlyError, noteServerTime, own, request, say, serverNow, setText, timeText,
+} from "./common.js";
 
 const STORE = "ult.staff";
 const TICK_MS = 15000; // waiting times and voucher expiry move on without events
@@ -12,11 +14,6 @@ let creds = null;
 let socket = null;
 let staffName = "";
 
-const pad = (n) => String(n).padStart(2, "0");
-const hhmm = (ms) => {
-  const d = new Date(ms);
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
-};
 
 function loadCreds() {
   try {
@@ -66,11 +63,11 @@ function claimItem(claim, now) {
   const li = el("li", `staff-claim staff-claim--${state}`);
   li.dataset.id = claim.id;
   const head = el("div", "staff-claim-head");
-  head.append(el("span", "staff-code", claim.code), el("span", "staff-reward", claim.reward));
+  head.append(el("span", "staff-code", claim.code), el("span", "staff-reward", [own(claim.reward)]));
   const time = { requested: claim.created_ms, approved: claim.expires_at, expired: claim.expires_at };
   const words = say(`staff_status_${state}`, {
-    time: hhmm(state === "redeemed" ? claim.redeemed_ms : time[state] || claim.decided_ms),
-    by: claim.by || "",
+    time: timeText(state === "redeemed" ? claim.redeemed_ms : time[state] || claim.decided_ms),
+    by: own(claim.by || ""),
   });
   li.append(head, el("p", "staff-claim-status", words));
   const actions = el("div", "staff-actions");
@@ -135,7 +132,7 @@ async function start() {
   if (!listed.ok) return showSetup(friendlyError(listed).detail);
   claims.clear();
   listed.claims.forEach(absorb);
-  $("status").textContent = say("staff_live", { biz: ack.biz, staff: staffName });
+  setText($("status"), say("staff_live", { biz: own(ack.biz), staff: own(staffName) }));
   render();
 }
 

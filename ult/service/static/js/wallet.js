@@ -2,7 +2,7 @@
 import { CodeError, exportCode, importCode, loadCards, rememberBalance, StorageError } from "./cards.js";
 import { ClaimBox } from "./claim.js";
 import {
-  connect, count, dateText, el, friendlyError, progress, registerServiceWorker, relativeWait, request,
+  connect, count, dateText, el, friendlyError, own, progress, registerServiceWorker, relativeWait, request,
   LANG, say,
 } from "./common.js";
 import { promotionLines } from "./promos.js";
@@ -17,7 +17,7 @@ function historyItem(entry) {
   const when = Number.isFinite(entry.at_ms) ? new Date(entry.at_ms) : null;
   const what = say("visit"); // a card's history lists its recent visits
   const pts = Number(entry.points) || 0;
-  li.append(el("span", "history-what", what + (entry.tag ? ` · ${entry.tag}` : "")));
+  li.append(el("span", "history-what", entry.tag ? [`${what} · `, own(entry.tag)] : what));
   if (pts) li.append(el("span", "history-points", `${pts > 0 ? "+" : ""}${count("points", pts)}`));
   if (when) {
     const words = dateText(when.getTime(), true);
@@ -42,7 +42,7 @@ function cardItem(sid, card) {
   const details = el("details");
   const summary = el("summary");
   const head = el("div", "card-head");
-  head.append(el("span", "card-biz", (ack?.ok && ack.biz) || card.biz || sid));
+  head.append(el("span", "card-biz", [own((ack?.ok && ack.biz) || card.biz || sid)]));
   const points = Number(known.points);
   head.append(el("span", "card-points", Number.isFinite(points) ? count("points", points) : say("points_unknown")));
   summary.append(head);
@@ -60,7 +60,10 @@ function cardItem(sid, card) {
     const fill = el("div", "fill");
     fill.style.width = `${Math.round(p.fraction * 100)}%`;
     bar.append(fill);
-    summary.append(bar, el("span", "card-progress" + (p.ready ? " card-progress--ready" : ""), p.text));
+    const words = el("span", "card-progress" + (p.ready ? " card-progress--ready" : ""), p.text);
+    words.id = `progress-${sid}`; // names the progress bar
+    bar.setAttribute("aria-labelledby", words.id);
+    summary.append(bar, words);
   }
   for (const line of ack?.ok ? promotionLines(ack.promotions) : []) {
     summary.append(el("span", "card-promos", line));
@@ -80,7 +83,7 @@ function cardItem(sid, card) {
   if (ack?.ok && ack.rule) {
     const rule = ack.rule;
     if (rule.reward) {
-      const at = { reward: rule.reward, points: count("points", rule.points_needed) };
+      const at = { reward: own(rule.reward), points: count("points", rule.points_needed) };
       detailRow(facts, say("reward"), say("reward_at", at));
     }
     detailRow(facts, say("each_visit"), count("points", rule.points_per_scan || 1));
@@ -192,9 +195,11 @@ function setUpExport() {
   });
 }
 
-/** "a, b, c" (the page's language joins lists its own way). */
+/** "a, b, c" (the page's language joins lists its own way), each name a business's own words:
+ * parts for `el`. */
 function names(list) {
-  return new Intl.ListFormat(LANG, { style: "short", type: "unit" }).format(list);
+  const parts = new Intl.ListFormat(LANG, { style: "short", type: "unit" }).formatToParts(list);
+  return parts.map((part) => (part.type === "element" ? own(part.value) : part.value));
 }
 
 function setUpImport() {
@@ -218,7 +223,7 @@ function setUpImport() {
     if (result.same.length) lines.push(say("import_same", { names: names(result.same) }));
     if (result.conflicts.length) lines.push(say("import_conflicts", { names: names(result.conflicts) }));
     msg.className = `form-msg ${result.conflicts.length ? "form-msg--warn" : "form-msg--ok"}`;
-    msg.textContent = lines.join(" ");
+    msg.replaceChildren(...lines.flatMap((line, i) => [i ? " " : "", line].flat()));
     if (result.added.length) $("import-code").value = "";
     const cards = render();
     ensureSocket();
