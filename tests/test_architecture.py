@@ -4,6 +4,7 @@ package has no import cycles."""
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -103,3 +104,19 @@ def test_the_readme_names_every_setting() -> None:
     readme = (PACKAGE.parent / "README.md").read_text()
     missing = [env for env, _, _ in describe() if f"`{env}`" not in readme]
     assert not missing
+
+
+def test_the_key_table_names_every_key() -> None:
+    """docs/architecture.md's Redis keys table lists every key of a sponsor and every global key."""
+    from ult import keys
+
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    sponsor = keys.SponsorKeys("sid")
+    names = [
+        getattr(sponsor, name)
+        for name, value in vars(keys.SponsorKeys).items()
+        if isinstance(value, functools.cached_property)
+    ]
+    names += [keys.REGISTRY, keys.PLACES, keys.SCHEMA]
+    missing = [name for name in names if f"| `{name}` |" not in doc]
+    assert not missing, f"docs/architecture.md's key table lacks {missing}"

@@ -149,7 +149,7 @@ def test_the_owner_sees_the_wrong_keys_tried() -> None:
     profile = Profile.from_hash({"sid": "s-1", "biz": "B", "created_ms": "1767225600000"})
     assert failures_html(0, profile, 60) == ""
     line = failures_html(12, profile, 60)
-    assert "12 wrong keys were tried for this business since 2026-01-01." in line
+    assert "12 wrong keys were tried for this business since Jan 1, 2026." in line
     assert "1 wrong key was tried" in failures_html(1, profile, 60)
 
 

@@ -121,7 +121,7 @@ def test_claims_appear_live_and_staff_approve_reject_void(shop: Shop, r: redis.R
     assert panel.pending.rows == [] and shop.dash.tabs.get_title(CLAIMS_TAB) == "Claims"
     recent = panel.recent.row(first.id)
     assert recent["cells"]["status"].startswith("Approved · valid until")
-    assert [a["name"] for a in recent["actions"]] == ["void"]
+    assert [a["name"] for a in recent["actions"]] == ["redeem", "void"]
 
     second = earn_and_claim(r, shop.sid, KEY_B, 2)
     wait_until(lambda: panel.pending.row_ids == [second.id], LIVE_WAIT_S)

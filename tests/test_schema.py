@@ -213,9 +213,9 @@ def test_the_scripts_answer_the_declared_reply_shapes(r, make_sponsor) -> None:
     k = sponsor_keys(sid)
     scan_reply = r.eval(
         ops.script_source("scan")[0],
-        6,
-        *[k.profile, k.rule, k.cards, k.events, k.watched, k.claims],
-        *["c" * 32, "", "", 1_800_000_000_000, "none", "1"],
+        8,
+        *[k.profile, k.rule, k.cards, k.events, k.watched, k.claims, k.top, k.archived],
+        *["c" * 32, "", "", 1_800_000_000_000, "none", "1", "0"],
     )
     assert len(scan_reply) == 1 and len(scan_reply[0]) == len(SCAN_REPLY)
     card_reply = r.eval(

@@ -5,6 +5,7 @@ the card's rules (expiry, cooldown: ``lua/lib.lua``); ``card.lua`` answers a car
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ult import ops
@@ -89,8 +90,14 @@ def read_card(sid: str, key: str, now_ms: int | None = None) -> ops.Op[Card]:
     return ops.script("card", keys, [cid, now_ms], parse)
 
 
+# Candidates the loyalists script reads beyond ``limit``: the sorted set's score rounds the
+# last visit of cards with thousands of visits, the exact order is decided among these.
+LOYALIST_MARGIN = 10
+
+
 def loyalists(sid: str, limit: int = 100) -> ops.Op[list[dict[str, Any]]]:
-    """The sponsor's most frequent cards: short cid, visits, points, first and last visit."""
+    """The sponsor's most frequent cards: short cid, visits, points, first and last visit
+    (the most visits first, then the latest visit); reads ``limit`` records, not all."""
 
     def parse(flat: Any) -> list[dict[str, Any]]:
         h = ops.as_dict(flat)
@@ -109,4 +116,59 @@ def loyalists(sid: str, limit: int = 100) -> ops.Op[list[dict[str, Any]]]:
         rows.sort(key=lambda row: (-row["visits"], -row["last_ms"]))
         return rows[:limit]
 
-    return ops.command(parse, "HGETALL", sponsor_keys(sid).cards)
+    k = sponsor_keys(sid)
+    return ops.script("loyalists", [k.cards, k.top], [limit + LOYALIST_MARGIN], parse)
+
+
+def card_table_dir(lake: Path, sid: str) -> Path:
+    """The lake's table of the sponsor's archived cards (written by ``ult archive``)."""
+    return Path(lake) / "cards" / f"sid={sid}"
+
+
+@dataclass(frozen=True)
+class ArchivedCard:
+    """A card record as ``ult archive`` moved it to the lake, with the card's last claim."""
+
+    cid: str
+    record: str
+    claim_id: str
+    claim: str
+    archived_ms: int
+
+
+def find_archived(lake: Path, sid: str, cid: str) -> ArchivedCard | None:
+    """The newest archived record of card ``cid`` at ``sid`` (None: never archived). Each part
+    is sorted by cid, so its row groups' statistics skip all but one."""
+    for _ in range(2):
+        try:
+            return _newest_archived(lake, sid, cid)
+        except FileNotFoundError:  # compacted meanwhile: its new file is in a fresh listing
+            continue
+    return _newest_archived(lake, sid, cid)
+
+
+def _newest_archived(lake: Path, sid: str, cid: str) -> ArchivedCard | None:
+    import pyarrow.parquet as pq
+
+    best: ArchivedCard | None = None
+    for path in sorted(card_table_dir(lake, sid).glob("part-*.parquet")):
+        for row in pq.read_table(path, filters=[("cid", "=", cid)]).to_pylist():
+            found = ArchivedCard(
+                **{name: row[name] or "" for name in ARCHIVED_COLUMNS[:4]},
+                archived_ms=row["archived_ms"],
+            )
+            if best is None or found.archived_ms >= best.archived_ms:
+                best = found
+    return best
+
+
+# The columns of the lake's card table, in order.
+ARCHIVED_COLUMNS = ("cid", "record", "claim_id", "claim", "archived_ms")
+
+
+def restore_card(sid: str, card: ArchivedCard) -> ops.Op[bool]:
+    """Put an archived card back into Redis (False: it was there again already)."""
+    k = sponsor_keys(sid)
+    keys = [k.cards, k.claims, k.top, k.claimed, k.requested]
+    args = [card.cid, card.record, card.claim_id, card.claim]
+    return ops.script("restore", keys, args, lambda reply: bool(int(reply)))

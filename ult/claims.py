@@ -110,7 +110,8 @@ def claim(sid: str, key: str, now_ms: int | None = None) -> ops.Op[tuple[Claim, 
             raise UltError(status, words, points=points, points_needed=needed)
         return Claim.from_reply(raw, reply["state"]), status == "ok"
 
-    return ops.script("claim", [k.profile, k.rule, k.cards, k.events, k.claims], args, parse)
+    keys = [k.profile, k.rule, k.cards, k.events, k.claims, k.claimed, k.requested]
+    return ops.script("claim", keys, args, parse)
 
 
 def decide(
@@ -139,12 +140,19 @@ def decide(
             raise UltError(status, format_message(status), **extra)
         return Claim.from_reply(raw, reply["state"])
 
-    keys = [k.profile, k.rule, k.cards, k.events, k.claims, k.staff]
+    keys = [k.profile, k.rule, k.cards, k.events, k.claims, k.staff, k.claimed, k.requested]
     return ops.script("decide", keys, args, parse)
 
 
-def list_claims(sid: str, now_ms: int | None = None) -> ops.Op[list[Claim]]:
-    """All claims of a sponsor with their state at ``now_ms``, newest first."""
+CLAIMS_PAGE = 200  # claims listed besides those waiting for staff
+
+
+def list_claims(
+    sid: str, now_ms: int | None = None, limit: int = CLAIMS_PAGE
+) -> ops.Op[list[Claim]]:
+    """The sponsor's claims with their state at ``now_ms``, newest first: every claim waiting
+    for staff and the newest ``limit`` others (so the first ``limit`` of any selection that
+    keeps the waiting ones are those of the whole history)."""
     n = len(CLAIMS_REPLY)
 
     def parse(flat: list[Any]) -> list[Claim]:
@@ -152,7 +160,9 @@ def list_claims(sid: str, now_ms: int | None = None) -> ops.Op[list[Claim]]:
         found = [Claim.from_reply(one["claim"], one["state"]) for one in replies]
         return sorted(found, key=lambda c: -c.created_ms)
 
-    return ops.script("claims", [sponsor_keys(sid).claims], [or_now(now_ms)], parse)
+    k = sponsor_keys(sid)
+    keys = [k.claims, k.claimed, k.requested]
+    return ops.script("claims", keys, [or_now(now_ms), limit], parse)
 
 
 def pending(claims: list[Claim]) -> list[Claim]:
@@ -178,4 +188,4 @@ def void_scan(sid: str, owner_key: str, entry_id: str, now_ms: int | None = None
             raise UltError(status, messages[status])
 
     args = [hash_owner_key(owner_key), entry_id, now_ms]
-    return ops.script("void_scan", [k.profile, k.cards, k.events, k.voided], args, parse)
+    return ops.script("void_scan", [k.profile, k.cards, k.events, k.voided, k.top], args, parse)

@@ -7,13 +7,14 @@ import importlib
 import json
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import redis
 
 from ult import __version__, run
 from ult.connection import connect
 from ult.errors import UltError
-from ult.settings import describe, load_settings, markdown_table, shown_default
+from ult.settings import Settings, describe, load_settings, markdown_table, shown_default
 
 EPILOG = "Settings (environment variables, or a .env file):\n" + "\n".join(
     f"  {env:<22} {help} (default: {shown_default(default)})" for env, default, help in describe()
@@ -35,17 +36,64 @@ def cmd_up(args: argparse.Namespace) -> int:
     return up(load_settings(), with_dashboard=not args.no_dashboard)
 
 
+def require_schema(settings: Settings) -> None:
+    """Start only on data of this ULT's schema version (UltError otherwise, one line)."""
+    from ult.migrate import check_version
+
+    r = connect(settings)
+    try:
+        check_version(r)
+    finally:
+        r.close()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from ult.service.workers import serve  # sets up metrics before the app is imported
 
-    serve(load_settings(), port=args.port)
+    settings = load_settings()
+    require_schema(settings)
+    serve(settings, port=args.port)
     return 0
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from ult.dashboard.launch import run_dashboard
 
-    return run_dashboard(load_settings(), port=args.port, announce=not args.quiet)
+    settings = load_settings()
+    require_schema(settings)
+    return run_dashboard(settings, port=args.port, announce=not args.quiet)
+
+
+def _bookmarks(settings: Settings) -> Path:
+    from ult.analytics.lake.layout import bookmark_path
+
+    return bookmark_path(settings.lake_path, "any").parent  # the directory of every bookmark
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from ult.backup import backup
+
+    settings = load_settings()
+    r = connect(settings, decode_responses=False)  # DUMP payloads are bytes
+    print(backup(r, Path(args.dir), _bookmarks(settings)).summary())
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from ult.backup import restore
+
+    settings = load_settings()
+    r = connect(settings, decode_responses=False)
+    print(restore(r, Path(args.dir), _bookmarks(settings), force=args.force))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from ult.migrate import migrate
+
+    r = connect(load_settings())
+    print(migrate(r, on_step=lambda line: print(line, flush=True)).summary())
+    return 0
 
 
 def cmd_register(args: argparse.Namespace) -> int:
@@ -299,6 +347,20 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--delete", metavar="ID", help="delete promotion ID")
     p.add_argument("--tz", help="set the business's IANA time zone, e.g. Europe/Stockholm")
     p.set_defaults(func=cmd_promo)
+
+    p = sub.add_parser(
+        "backup", help="copy everything ULT keeps in Redis, and the lake's bookmarks, to DIR"
+    )
+    p.add_argument("dir", metavar="DIR", help="a new or empty directory")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="fill an empty Redis (and the lake's bookmarks) from DIR")
+    p.add_argument("dir", metavar="DIR", help="a directory written by `ult backup`")
+    p.add_argument("--force", action="store_true", help="replace the ULT data already there")
+    p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("migrate", help="upgrade the data in Redis to this ULT's schema version")
+    p.set_defaults(func=cmd_migrate)
 
     first = argv[0] if argv else "--help"
     for name, module in MODULE_COMMANDS.items():

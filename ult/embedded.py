@@ -22,6 +22,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class PortInUse(RuntimeError):
+    """The server's port is held by another process (another Redis, or anything else)."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(f"port {port} is in use by another process")
+        self.port = port
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether nothing listens on ``host:port`` (a socket in TIME_WAIT does not count)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 class EmbeddedServer:
     """A ``valkey-server`` child process on 127.0.0.1 with its data in ``data_dir``."""
 
@@ -40,7 +59,10 @@ class EmbeddedServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> EmbeddedServer:
-        """Start the server and wait until it answers PING."""
+        """Start the server and wait until it answers PING; :class:`PortInUse` when another
+        process holds the port (its server must never be taken for this one)."""
+        if not port_free(self.port):
+            raise PortInUse(self.port)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
             str(get_binary_path()),
@@ -66,7 +88,7 @@ class EmbeddedServer:
                     raise RuntimeError(f"valkey-server exited on port {self.port}: {err.strip()}")
                 try:
                     if client.ping():
-                        return self
+                        return self._check_own(client)
                 except redis.exceptions.BusyLoadingError:
                     pass
                 except redis.exceptions.ConnectionError:
@@ -77,6 +99,14 @@ class EmbeddedServer:
                 time.sleep(0.05)
         finally:
             client.close()
+
+    def _check_own(self, client: redis.Redis) -> EmbeddedServer:
+        """This server answered, not another one that took the port meanwhile."""
+        pid = int(client.info("server").get("process_id", 0))
+        if self.process is None or pid != self.process.pid:
+            self.stop()
+            raise PortInUse(self.port)
+        return self
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server (SIGTERM: it flushes the AOF and exits)."""

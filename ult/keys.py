@@ -8,11 +8,19 @@ script can touch them atomically and they land on one Redis Cluster slot.
 - ``ult:{sid}:claims``   hash: claim id → JSON claim; ``card:<cid>`` → the card's last claim id
 - ``ult:{sid}:staff``    hash: ``k:<staff key hash>`` → name, ``n:<name>`` → staff key hash
 - ``ult:{sid}:voided``   set: ids of scans the sponsor voided
+- ``ult:{sid}:top``      sorted set: every cid of ``cards`` by visits, then last visit (the
+  loyalists view reads its top only; ``lib.lua``: ``rank_card``)
+- ``ult:{sid}:claimed``  sorted set: claim ids by creation time (the claims list reads a page)
+- ``ult:{sid}:requested`` sorted set: the claims waiting for staff, by creation time
+- ``ult:{sid}:archived`` string: a Bloom filter of the cids moved to the lake (``ult archive
+  --trim-days``): an unknown card in it may be a returning one, to restore from the lake
 - ``ult:{sid}:watched``  string with a TTL: someone watches the sponsor's live room
 - ``ult:{sid}:promos``   hash: promotion id → JSON promotion (the scan reads the compiled
   ``promo_plan`` field of the profile instead, see :mod:`ult.promotions`)
 - ``ult:sponsors``       stream: registry of all sponsors (for analysts)
 - ``ult:places``         hash: place_id → sid (one registration per place)
+- ``ult:schema``         string: the data's schema version (``ult.schema.SCHEMA_VERSION``)
+- ``ult:migration:<n>``  set: the sids a migration to version n has done (``ult migrate``)
 """
 
 from __future__ import annotations
@@ -22,6 +30,20 @@ from functools import cached_property, lru_cache
 
 REGISTRY = "ult:sponsors"
 PLACES = "ult:places"
+SCHEMA = "ult:schema"
+PATTERN = "ult:*"  # every key ULT keeps (backups copy them all)
+
+
+def migration_progress(version: int) -> str:
+    """The set of sids the migration to ``version`` has done."""
+    return f"ult:migration:{version}"
+
+
+def hash_tag(key: str) -> str | None:
+    """The sid of a sponsor's key (its ``{sid}`` hash tag), or None for a global key."""
+    start = key.find("{")
+    end = key.find("}", start + 1)
+    return key[start + 1 : end] if start >= 0 and end > start + 1 else None
 
 
 @dataclass(frozen=True)
@@ -58,6 +80,22 @@ class SponsorKeys:
         return self._key("voided")
 
     @cached_property
+    def top(self) -> str:
+        return self._key("top")
+
+    @cached_property
+    def claimed(self) -> str:
+        return self._key("claimed")
+
+    @cached_property
+    def requested(self) -> str:
+        return self._key("requested")
+
+    @cached_property
+    def archived(self) -> str:
+        return self._key("archived")
+
+    @cached_property
     def staff(self) -> str:
         return self._key("staff")
 
@@ -81,6 +119,10 @@ class SponsorKeys:
             self.watched,
             self.staff,
             self.promos,
+            self.top,
+            self.claimed,
+            self.requested,
+            self.archived,
         ]
 
 

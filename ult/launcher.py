@@ -15,7 +15,10 @@ from contextlib import ExitStack
 import redis
 
 from ult.connection import connect, is_cluster
-from ult.embedded import EmbeddedServer
+from ult.embedded import EmbeddedServer, PortInUse, port_free
+from ult.errors import UltError
+from ult.migrate import check_version, migrate
+from ult.schema import SCHEMA_VERSION
 from ult.settings import Settings
 
 SECONDS_PER_MINUTE = 60  # the archive schedule's unit (tests shorten it)
@@ -66,20 +69,38 @@ def up(settings: Settings, with_dashboard: bool = True) -> int:
         return 0
 
 
+def port_taken(port: int) -> str:
+    """The line ``ult up`` prints when its Redis port is held by another process."""
+    return (
+        f"ult up: port {port} (ULT_REDIS_PORT) is in use by another program (another ULT, a "
+        "Redis, or anything else); stop it or set ULT_REDIS_PORT to a free port."
+    )
+
+
 def _run_all(settings: Settings, with_dashboard: bool) -> int:
     # The children get the resolved values, so they agree with what is printed here.
     env = dict(os.environ, ULT_VAR_DIR=settings.var_dir, ULT_PUBLIC_URL=settings.public_url)
+    if settings.redis_url is None and not port_free(settings.redis_port):
+        # never serve another instance's data, nor trace back on a stranger's port
+        print(port_taken(settings.redis_port), file=sys.stderr)
+        return 1
     print(f"Data in {settings.var_path}")
     with ExitStack() as stack:
         if settings.redis_url is None:
             data = settings.var_path / "redis"
-            server = EmbeddedServer(data, port=settings.redis_port).start()
+            try:
+                server = EmbeddedServer(data, port=settings.redis_port).start()
+            except PortInUse:
+                print(port_taken(settings.redis_port), file=sys.stderr)
+                return 1
             stack.callback(server.stop)
             env["REDIS_URL"] = server.url
             print(f"Redis (embedded Valkey)  {server.url}  data in {data}")
         else:
             kind = "Redis Cluster" if is_cluster(settings.redis_url) else "Redis"
             print(f"{kind:<25}{settings.redis_url}")
+        if not _schema_ready(env.get("REDIS_URL", settings.effective_redis_url)):
+            return 1
         service = _child(["serve"], env)
         stack.callback(stop_process, service)
         base = f"http://{settings.host}:{settings.port}"
@@ -141,6 +162,24 @@ def start_archiver(settings: Settings, url: str) -> Callable[[], None]:
         thread.join(60)
 
     return stop_archiver
+
+
+def _schema_ready(url: str) -> bool:
+    """Data older than this ULT is migrated at once (``ult up`` runs one installation, and
+    each migration is safe to repeat); newer data stops everything with one line."""
+    r = connect(url=url)
+    try:
+        try:
+            check_version(r)
+        except UltError as e:
+            if e.code != "schema_older":
+                print(f"ult up: {e.message}", file=sys.stderr)
+                return False
+            print(f"Migrating the data to schema {SCHEMA_VERSION} (`ult migrate`)...", flush=True)
+            print(migrate(r, on_step=lambda line: print(f"  {line}", flush=True)).summary())
+        return True
+    finally:
+        r.close()
 
 
 def _hint_if_empty(url: str) -> None:

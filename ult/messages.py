@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from babel.numbers import format_decimal
-
 from ult.errors import UltError
 from ult.i18n import (
     DEFAULT,
     N_,
     NP_,
+    number,
     plural_form,
     plural_samples,
     translate,
@@ -154,6 +153,11 @@ TEXTS: dict[str, str] = {
     "scan_title": N_("{biz} — loyalty card"),
     "card_at": N_("Your loyalty card at"),
     "counting": N_("Counting your visit…"),
+    # a new card past the network's new-card budget: the phone solves a proof of work first
+    "checking_phone": N_("Checking your phone…"),
+    "checking_phone_detail": N_(
+        "Many new cards come from this network right now. This takes a moment."
+    ),
     "visit_recorded": N_("Visit {visits} recorded"),
     "visit_again": N_("Visit {visits} already recorded"),
     "next_visit": N_("Thanks! Your next visit counts in {wait}."),
@@ -356,7 +360,7 @@ def wait_words(lang: str = DEFAULT) -> dict[str, Any]:
     samples = plural_samples(lang)
 
     def template(n: int, name: str) -> str:
-        return unit(n, name, lang).replace(format_decimal(n, locale=lang), "{n}", 1)
+        return unit(n, name, lang).replace(number(n, lang), "{n}", 1)
 
     return {
         "units": {

@@ -56,12 +56,16 @@ class Rule:
         for name, (low, high) in LIMITS.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise UltError("bad_rule", f"{name} must be a whole number from {low} to {high}.")
+                raise UltError(
+                    "bad_rule",
+                    N_("{name} must be a whole number from {low} to {high}."),
+                    params={"name": name, "low": low, "high": high},
+                )
         if self.approval not in APPROVALS:
-            raise UltError("bad_rule", "approval must be 'instant' or 'staff'.")
+            raise UltError("bad_rule", N_("approval must be 'instant' or 'staff'."))
         if not isinstance(self.require_code, bool):
-            raise UltError("bad_rule", "require_code must be true or false.")
-        reward = check_text("Reward", self.reward, max_len=TEXT_LIMITS["reward"])
+            raise UltError("bad_rule", N_("require_code must be true or false."))
+        reward = check_text(N_("Reward"), self.reward, max_len=TEXT_LIMITS["reward"])
         return replace(self, reward=reward)
 
     def to_hash(self) -> dict[str, str]:
@@ -131,9 +135,11 @@ def set_rule(sid: str, owner_key: str, rule: Rule, now_ms: int | None = None) ->
     def parse(reply: Any) -> Rule:
         status = ops.text(reply)
         if status == "unknown_sponsor":
-            raise UltError("unknown_sponsor", f"No business with id '{sid}'.")
+            raise UltError(
+                "unknown_sponsor", N_("No business with id '{sid}'."), params={"sid": sid}
+            )
         if status == "unauthorized":
-            raise UltError("unauthorized", "That owner key does not match this business.")
+            raise UltError("unauthorized", N_("That owner key does not match this business."))
         return rule
 
     return ops.script("set_rule", [k.profile, k.rule, k.events], args, parse)

@@ -16,6 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+# The version of the data's layout (the key ``ult:schema``); ``ult migrate`` (ult.migrate)
+# upgrades older data, and nothing starts on newer data. Data with no version is version 1.
+SCHEMA_VERSION = 2
+
 
 class F:
     """Field codes of a stream entry."""
@@ -100,6 +104,16 @@ CARD_RECORD = (
 )
 CARD_LISTS = ("nonces", "recent_ids")  # the record's text fields; the others are numbers
 
+# The Bloom filter of archived cards (``ult:{sid}:archived``, a bitmap of a power of two bits,
+# at least ARCHIVED_BITS_PER_CARD per archived card): bit positions of a cid are
+# ``(h1 + i * h2) % bits`` for i < ARCHIVED_HASHES, h1 and h2 its first two 32-bit hex words
+# (h2 made odd); ~1% of new cards pay a lake lookup for nothing.
+ARCHIVED_HASHES = 7
+ARCHIVED_BITS_PER_CARD = 10
+# The loyalists' order as one sorted-set score (``ult:{sid}:top``): visits, then the last
+# visit as a fraction (exact below 4096 visits; readers re-sort the few candidates exactly).
+RANK_MS_SCALE = 2**41
+
 # Reply shapes of the scripts that answer with a list: field names in reply order.
 SCAN_REPLY = (
     "status",  # ok | duplicate | unknown_sponsor | too_many_new_cards | one of SCAN_REFUSALS
@@ -133,6 +147,8 @@ CLAIM_REPLY = ("status", "claim", "points", "points_needed", "state")
 DECIDE_REPLY = ("status", "claim", "who", "state")
 # The claims script answers {claim json, state, claim json, state, ...}: CLAIMS_REPLY per claim.
 CLAIMS_REPLY = ("claim", "state")
+# The loyalists script answers {cid, packed record, cid, packed record, ...}, best first.
+LOYALISTS_REPLY = ("cid", "record")
 
 
 # A stream entry as redis-py returns it: (entry id, {field: value}).
@@ -268,6 +284,8 @@ def lua_header(used: str | None = None) -> str:
     for name, shape in shapes.items():
         tables[name] = _lua_table({field: i for i, field in enumerate(shape, 1)})
     tables["REFUSAL_EVERY_MS"] = str(REFUSAL_EVERY_MS)
+    tables["ARCHIVED_HASHES"] = str(ARCHIVED_HASHES)
+    tables["RANK_MS_SCALE"] = str(RANK_MS_SCALE)
     lines = ["-- Generated from ult/schema.py by ult.schema.lua_header: change it there."]
     for name, table in tables.items():
         if used is None or re.search(rf"\b{name}\b", used):

@@ -70,7 +70,16 @@ class Settings:
         30,
         "New cards one client address may create per minute (bursts of as many); returning "
         "cards are never limited by it. 30 covers a queue of first-time customers sharing "
-        "a café's Wi-Fi; 0: no limit.",
+        "a café's Wi-Fi; past it a new card needs a solved proof-of-work challenge "
+        "(docs/protocol.md); 0: no limit.",
+    )
+    challenge_key: str | None = _setting(
+        "ULT_CHALLENGE_KEY",
+        None,
+        "Secret that signs the proof-of-work challenges an address past "
+        "ULT_NEW_CARDS_PER_MINUTE gets for a new card. Unset: generated once into "
+        "ULT_VAR_DIR/challenge.key, shared by the workers of one host; set the same value on "
+        "every host of a multi-host service.",
     )
     connections_per_address: int = _setting(
         "ULT_CONNECTIONS_PER_ADDRESS",

@@ -13,8 +13,9 @@ from ult import keys, ops
 from ult.clock import or_now
 from ult.connection import Client
 from ult.errors import UltError
-from ult.i18n import language_of_country
+from ult.i18n import N_, language_of_country
 from ult.identity import hash_owner_key, make_sid, new_secret, owner_key_matches
+from ult.migrate import stamp_if_new
 from ult.promotions.zones import guess_zone
 from ult.rules import Rule, default_rule
 from ult.validation import LIMITS, check_field, check_text
@@ -116,16 +117,16 @@ def register(
     deleted — each step again safe to repeat. Its owner key was never shown, so nobody loses
     a business.
     """
-    biz = check_text("Business name", name, max_len=LIMITS["business_name"])
-    address = check_text("Business address", address, max_len=LIMITS["address"])
+    biz = check_text(N_("Business name"), name, max_len=LIMITS["business_name"])
+    address = check_text(N_("Business address"), address, max_len=LIMITS["address"])
     formatted = check_text(
         "Formatted address", formatted_address or address, max_len=LIMITS["formatted_address"]
     )
     place_id = check_text("place_id", place_id, max_len=LIMITS["place_id"])
     if not isinstance(country, str) or not _COUNTRY.fullmatch(country.upper()):
-        raise UltError("bad_country", "Country must be a two-letter ISO code such as SE or US.")
+        raise UltError("bad_country", N_("Country must be a two-letter ISO code such as SE or US."))
     if not -14 * 60 <= utc_offset_min <= 14 * 60:
-        raise UltError("bad_request", "utc_offset_min must be between -840 and 840.")
+        raise UltError("bad_request", N_("utc_offset_min must be between -840 and 840."))
     rule = (rule or default_rule(language_of_country(country))).validated()
     now_ms = or_now(now_ms)
 
@@ -145,6 +146,7 @@ def register(
         "owner_hash": hash_owner_key(owner_key),
         "code_secret": secrets.token_hex(16),
     }
+    stamp_if_new(r)  # the first registration: the data starts at this ULT's schema version
     token = _begin(r, profile, rule, now_ms)
     if not _claim(r, place_id, sid):
         ops.run(r, _step("undo", keys.sponsor_keys(sid).all(), token))
@@ -187,10 +189,14 @@ def _begin(r: Client, profile: dict[str, str], rule: Rule, now_ms: int) -> str:
     if reply == "pending":
         raise UltError(
             "already_registered",
-            "This place is being registered right now. Try again in a minute.",
+            N_("This place is being registered right now. Try again in a minute."),
         )
     if reply == "exists":  # a race on the same sid
-        raise UltError("already_registered", f"The business id '{sid}' is taken; try again.")
+        raise UltError(
+            "already_registered",
+            N_("The business id '{sid}' is taken; try again."),
+            params={"sid": sid},
+        )
     return token
 
 
@@ -230,8 +236,11 @@ def _taken(r: Client, place_id: str) -> UltError:
     taken = ops.text(r.hget(keys.PLACES, place_id))
     return UltError(
         "already_registered",
-        f"This place is already registered (business id '{taken}'). Open the dashboard "
-        "in the browser it was registered with, or use its owner key.",
+        N_(
+            "This place is already registered (business id '{sid}'). Open the dashboard "
+            "in the browser it was registered with, or use its owner key."
+        ),
+        params={"sid": taken},
     )
 
 
@@ -247,7 +256,7 @@ def _free_sid(r: Client, biz: str, place_id: str) -> str:
         held, pending = r.hmget(profile, "place_id", "pending")
         if pending is not None and ops.text(held) == place_id:
             return sid
-    raise UltError("server_error", "Could not find a free business id.")
+    raise UltError("server_error", N_("Could not find a free business id."))
 
 
 def _profile_or_none(flat: Any) -> Profile | None:
@@ -273,9 +282,11 @@ def check_owner(sid: str, owner_key: str) -> ops.Op[Profile]:
     def parse(flat: Any) -> Profile:
         profile = _profile_or_none(flat)
         if profile is None:
-            raise UltError("unknown_sponsor", f"No business with id '{sid}'.")
+            raise UltError(
+                "unknown_sponsor", N_("No business with id '{sid}'."), params={"sid": sid}
+            )
         if not owner_key_matches(owner_key, profile.owner_hash):
-            raise UltError("unauthorized", "That owner key does not match this business.")
+            raise UltError("unauthorized", N_("That owner key does not match this business."))
         return profile
 
     return ops.command(parse, "HGETALL", keys.sponsor_keys(sid).profile)

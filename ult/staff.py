@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from ult import ops
 from ult.clock import or_now
 from ult.errors import UltError
+from ult.i18n import N_
 from ult.identity import hash_owner_key, hash_staff_key, new_secret
 from ult.keys import sponsor_keys
 from ult.validation import LIMITS, check_field, check_text
@@ -26,10 +27,10 @@ MAX_STAFF_NAME = LIMITS["staff_name"]
 OWNER = "owner"  # who a decision names when the owner key made it (no staff key has this name)
 
 _REFUSALS = {
-    "unauthorized": "That owner key does not match this business.",
-    "name_taken": "A staff key with that name exists already: revoke it first or pick another.",
-    "too_many": f"A business has at most {MAX_STAFF_KEYS} staff keys: revoke one first.",
-    "unknown_staff": "No staff key with that name.",
+    "unauthorized": N_("That owner key does not match this business."),
+    "name_taken": N_("A staff key with that name exists already: revoke it first or pick another."),
+    "too_many": N_("A business has at most {most} staff keys: revoke one first."),
+    "unknown_staff": N_("No staff key with that name."),
 }
 
 
@@ -59,9 +60,13 @@ class KeyHolder:
 
 def check_name(name: object) -> str:
     """A staff key's name: printable, 1–``MAX_STAFF_NAME`` characters, not ``owner``."""
-    text = check_text("Staff name", name, max_len=MAX_STAFF_NAME)
+    text = check_text(N_("Staff name"), name, max_len=MAX_STAFF_NAME)
     if text.lower() == OWNER:
-        raise UltError("bad_request", f"'{OWNER}' is reserved: pick another staff name.")
+        raise UltError(
+            "bad_request",
+            N_("'{name}' is reserved: pick another staff name."),
+            params={"name": OWNER},
+        )
     return text
 
 
@@ -82,9 +87,9 @@ def _staff_script(
     def parse(reply: list[Any]) -> T:
         status = ops.text(reply[0])
         if status == "unknown_sponsor":
-            raise UltError(status, f"No business with id '{sid}'.")
+            raise UltError(status, N_("No business with id '{sid}'."), params={"sid": sid})
         if status != "ok":
-            raise UltError(status, _REFUSALS[status])
+            raise UltError(status, _REFUSALS[status], params={"most": MAX_STAFF_KEYS})
         return result([ops.text(x) for x in reply[1:]])
 
     return ops.script("staff", [k.profile, k.staff], args, parse)
@@ -123,9 +128,9 @@ def key_holder(sid: str, key: str) -> ops.Op[KeyHolder]:
     def parse(reply: list[Any]) -> KeyHolder:
         status = ops.text(reply[0])
         if status == "unknown_sponsor":
-            raise UltError(status, f"No business with id '{sid}'.")
+            raise UltError(status, N_("No business with id '{sid}'."), params={"sid": sid})
         if status != "ok":
-            raise UltError(status, "That key does not match this business (or it was revoked).")
+            raise UltError(status, N_("That key does not match this business (or it was revoked)."))
         return KeyHolder(sid, ops.text(reply[2]), ops.text(reply[1]))
 
     args = [hash_owner_key(key), hash_staff_key(key)]

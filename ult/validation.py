@@ -7,10 +7,13 @@ import unicodedata
 from collections.abc import Mapping
 from functools import cache
 
-from ult.errors import UltError
+from ult.errors import Term, UltError
+from ult.i18n import N_
 
 MAX_PAYLOAD_BYTES = 8 * 1024
 MAX_FIELD_CHARS = 128  # the longest field format (key)
+# Fields longer than that: a proof-of-work solution (ult.service.challenge), base64 JSON
+LONG_FIELD_CHARS = {"pow": 600}
 
 # The longest free text of each kind, in characters (after whitespace is tidied). Python checks
 # input against these, the customer pages get them in their config (``limits``), and the
@@ -51,6 +54,7 @@ FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
     "at": (re.compile(r"[A-Za-z0-9_-]{1,32}"), "1–32 characters of A-Z, a-z, 0-9, _ and -"),
     "code": (re.compile(r"[A-Za-z0-9_-]{1,64}"), "1–64 characters of A-Z, a-z, 0-9, _ and -"),
     "claim_id": (re.compile(r"[A-Za-z0-9_-]{1,64}"), "1–64 characters of A-Z, a-z, 0-9, _ and -"),
+    "pow": (re.compile(r"[A-Za-z0-9+/=]{1,600}"), "a base64 proof-of-work solution"),
 }
 
 
@@ -58,7 +62,11 @@ def check_field(name: str, value: object) -> str:
     """Return ``value`` if it is a string of the format of ``name``, else raise bad_request."""
     pattern, wording = FORMATS[name]
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise UltError("bad_request", f"'{name}' must be {wording}.")
+        raise UltError(
+            "bad_request",
+            N_("'{name}' must be {wording}."),
+            params={"name": name, "wording": wording},
+        )
     return value
 
 
@@ -71,17 +79,25 @@ def check_payload(
     Field formats are checked once, by the core function the event calls (:func:`check_field`).
     """
     if not isinstance(payload, Mapping):
-        raise UltError("bad_request", "The request must be one JSON object.")
+        raise UltError("bad_request", N_("The request must be one JSON object."))
     allowed, needed = _names(required, optional)
     if not payload.keys() <= allowed:
         extra = sorted(_printable_name(k) for k in payload if k not in allowed)
-        raise UltError("bad_request", f"Unknown field(s): {', '.join(extra)}.")
+        raise UltError(
+            "bad_request", N_("Unknown field(s): {names}."), params={"names": ", ".join(extra)}
+        )
     if not payload.keys() >= needed:
         missing = [k for k in required if k not in payload]
-        raise UltError("bad_request", f"Missing field(s): {', '.join(missing)}.")
+        raise UltError(
+            "bad_request", N_("Missing field(s): {names}."), params={"names": ", ".join(missing)}
+        )
     for name, value in payload.items():
-        if not isinstance(value, str) or len(value) > MAX_FIELD_CHARS:
-            raise UltError("bad_request", f"'{name}' must be {FORMATS[name][1]}.")
+        if not isinstance(value, str) or len(value) > LONG_FIELD_CHARS.get(name, MAX_FIELD_CHARS):
+            raise UltError(
+                "bad_request",
+                N_("'{name}' must be {wording}."),
+                params={"name": name, "wording": FORMATS[name][1]},
+            )
     return dict(payload)
 
 
@@ -96,23 +112,31 @@ def check_text(name: str, value: object, *, max_len: int, required: bool = True)
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise UltError("bad_request", f"{name} must be text.")
+        raise UltError("bad_request", N_("{name} must be text."), params={"name": Term(name)})
     text = " ".join(value.split())
     if required and not text:
-        raise UltError("bad_request", f"{name} is required.")
+        raise UltError("bad_request", N_("{name} is required."), params={"name": Term(name)})
     if len(text) > max_len:
         raise UltError(
-            "bad_request", f"{name} is too long ({len(text)} characters, at most {max_len})."
+            "bad_request",
+            N_("{name} is too long ({length} characters, at most {most})."),
+            params={"name": Term(name), "length": len(text), "most": max_len},
         )
     if any(not ch.isprintable() for ch in text):
-        raise UltError("bad_request", f"{name} contains characters that cannot be shown.")
+        raise UltError(
+            "bad_request",
+            N_("{name} contains characters that cannot be shown."),
+            params={"name": Term(name)},
+        )
     if text:
         _check_visible(name, text)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise UltError(
-            "bad_request", f"{name} contains characters that cannot be stored."
+            "bad_request",
+            N_("{name} contains characters that cannot be stored."),
+            params={"name": Term(name)},
         ) from None
     return text
 
@@ -122,7 +146,8 @@ def _check_visible(name: str, text: str) -> None:
     if not any(_visible(ch) for ch in text):
         raise UltError(
             "bad_request",
-            f"{name} must contain at least one visible letter, number or symbol.",
+            N_("{name} must contain at least one visible letter, number or symbol."),
+            params={"name": Term(name)},
         )
     most, run = LIMITS["marks_per_character"], 0
     for ch in text:
@@ -130,7 +155,8 @@ def _check_visible(name: str, text: str) -> None:
         if run > most:
             raise UltError(
                 "bad_request",
-                f"{name} stacks too many accents on one character (at most {most}).",
+                N_("{name} stacks too many accents on one character (at most {most})."),
+                params={"name": Term(name), "most": most},
             )
 
 

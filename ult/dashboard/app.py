@@ -29,6 +29,7 @@ from ult.i18n import (
     N_,
     NAMES,
     NP_,
+    PSEUDO,
     _,
     current,
     direction,
@@ -52,6 +53,18 @@ LIVE_TAB, POSTER_TAB, RULES_TAB, CLAIMS_TAB, COUNTER_TAB, REGISTER_TAB = range(6
 KEY_FAILURES = NP_(
     "{n} wrong key was tried for this business since {date}.",
     "{n} wrong keys were tried for this business since {date}.",
+)
+STORAGE_ERRORS = {
+    "blocked": N_("This browser does not let the dashboard keep data (storage is blocked)."),
+    "refused": N_("This browser refused to save the dashboard's data."),
+}
+STORAGE_ADVICE = N_(
+    "Registered businesses cannot be remembered on this browser; keep their owner keys."
+)
+PAGE_TITLE = N_("ULT — Sponsor dashboard")
+NOT_ACCEPTED = N_(
+    "{biz}: {problem} This browser remembers the business, but the server does not accept it "
+    "(was its data reset?)."
 )
 KEY_FAILURES_HINT = N_(
     "Someone guessed at its owner or staff keys; they are slowed down and the key is safe "
@@ -84,7 +97,7 @@ def failures_html(count: int, profile: Profile | None, offset_min: int) -> str:
     """The security line: how many wrong keys were tried (nothing when none)."""
     if not count or profile is None:
         return ""
-    date = local_time(profile.created_ms, offset_min, "%Y-%m-%d")
+    date = local_time(profile.created_ms, offset_min, "date")
     words = translate_plural(current(), KEY_FAILURES, count).format(date=date)
     return (
         f'<p class="ult-key-failures ult-note ult-note-warn">{esc(words)} '
@@ -201,6 +214,7 @@ class Dashboard:
         )
         self.selector.description = _("Business")
         self.language.description = _("Language")
+        self.store.title = _(PAGE_TITLE)
         # Right-to-left languages mirror the page (dashboard.css, .ult-rtl).
         if direction(current()) == "rtl":
             self.widget.add_class("ult-rtl")
@@ -250,7 +264,10 @@ class Dashboard:
         # The language chosen on this browser, else the browser's own.
         self._opening = True
         try:
-            self.language.value = first_supported([self.store.value.get("lang"), self.store.locale])
+            lang = first_supported([self.store.value.get("lang"), self.store.locale])
+            if lang == PSEUDO:  # a test browser: the switcher gets the pseudo-locale too
+                self.language.options = [*self.language.options, ("[Ƥşéûđö]", PSEUDO)]
+            self.language.value = lang
         finally:
             self._opening = False
         businesses = self.store.businesses()
@@ -273,11 +290,9 @@ class Dashboard:
             self.select(self.store.businesses()[-1].sid)
 
     def _on_storage_error(self, change: dict) -> None:
-        if change["new"]:
-            self.banner.error(
-                f"{change['new']} Registered businesses cannot be remembered on this browser; "
-                "keep their owner keys."
-            )
+        problem = STORAGE_ERRORS.get(change["new"])
+        if problem:
+            self.banner.error(f"{_(problem)} {_(STORAGE_ADVICE)}")
 
     def _known_place(self, place_id: str) -> Business | None:
         return next((b for b in self.store.businesses() if b.place_id == place_id), None)
@@ -304,7 +319,7 @@ class Dashboard:
         """Show business ``sid`` (one of this browser's) in every panel."""
         business = self.store.business(sid)
         if business is None:
-            raise UltError("unknown_sponsor", "That business is not on this browser.")
+            raise UltError("unknown_sponsor", N_("That business is not on this browser."))
         self.banner.clear()
         self.current = business
         self._syncing = True
@@ -322,8 +337,8 @@ class Dashboard:
             self.title.value = title_html(business, None)
             raise UltError(
                 exc.code,
-                f"{business.biz}: {exc.message} This browser remembers the business, but the "
-                "server does not accept it (was its data reset?).",
+                NOT_ACCEPTED,
+                params={"biz": business.biz, "problem": exc.words(current())},
             ) from None
         self._profile = profile
         self._failures = run(self.ctx.redis, key_failures(sid))

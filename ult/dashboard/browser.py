@@ -17,8 +17,12 @@ import anywidget
 import traitlets as t
 
 from ult.dashboard.ui import plain_words
+from ult.i18n import N_, _
 
 log = logging.getLogger("ult.dashboard")
+
+DOWNLOAD_TOOLTIP = N_("Download {filename}")
+DOWNLOAD_FAILED = N_("The file could not be made.")
 
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -36,9 +40,16 @@ class DownloadButton(anywidget.AnyWidget):
 
     label = t.Unicode("Download").tag(sync=True)
     filename = t.Unicode("download").tag(sync=True)
+    hover_words = t.Unicode("").tag(sync=True)  # the page's words, translated here
+    failed_words = t.Unicode("").tag(sync=True)
 
     def __init__(self, label: str, filename: str, mime: str, produce: Callable[[], bytes]) -> None:
-        super().__init__(label=label, filename=safe_filename(filename))
+        super().__init__(
+            label=label,
+            filename=safe_filename(filename),
+            hover_words=_(DOWNLOAD_TOOLTIP),
+            failed_words=_(DOWNLOAD_FAILED),
+        )
         self.mime = mime
         self._produce = produce
         self.on_msg(self._on_message)

@@ -1,5 +1,5 @@
-"""The claims tab: rewards waiting for staff (Approve / Reject), recent decisions (a voucher
-redeemed at the till shows "Used at …"), Void; the staff keys panel below.
+"""The claims tab: rewards waiting for staff (Approve / Reject), recent decisions (Redeem a
+valid voucher at the till: it shows "Used at …"), Void; the staff keys panel below.
 
 Every decision goes through ``claims.decide`` with the business's owner key (checked in the
 script), then ``claim_update`` is emitted to the customer's card room through the Socket.IO
@@ -26,7 +26,7 @@ from ult.dashboard.storage import Business
 from ult.dashboard.table import Action, ActionTable, Column, Row
 from ult.dashboard.ui import Message, classed, esc, guarded, local_time
 from ult.errors import UltError
-from ult.i18n import N_, _
+from ult.i18n import N_, _, current, unit, units
 from ult.identity import short_cid
 from ult.rules import Rule
 from ult.schema import Event
@@ -40,6 +40,9 @@ RELOAD_EVERY_S = 60.0  # a full re-read as a safety net (another server's clock,
 APPROVE = Action("approve", N_("Approve"), "primary")
 REJECT = Action("reject", N_("Reject"), "danger")
 VOID = Action("void", N_("Void"), "plain", confirm=N_("Confirm void"))
+REDEEM = Action("redeem", N_("Redeem"), "primary")
+NO_PENDING = N_("No claims waiting. A customer's claim appears here the moment it is made.")
+NO_RECENT = N_("No rewards claimed yet.")
 
 PENDING_COLUMNS = [
     Column("code", N_("Code"), "ult-claim-code"),
@@ -58,30 +61,32 @@ DONE_WORDS = {
     "approve": N_("Approved {code}: the voucher is on the customer's phone now."),
     "reject": N_("Rejected {code}: the points are back on the card."),
     "void": N_("Voided {code}: the points are back on the card."),
+    "redeem": N_("Redeemed {code}: the voucher shows “Used” now."),
 }
 
 
 def waited(ms: int) -> str:
     """``just now``, ``45 s``, ``3 min``, ``2 h 05 min``."""
-    seconds = max(0, ms // 1000)
+    seconds, lang = max(0, ms // 1000), current()
     if seconds < 10:
-        return "just now"
+        return _("just now")
     if seconds < 60:
-        return f"{seconds} s"
+        return unit(seconds, "second", lang, "short")
     minutes = seconds // 60
     if minutes < 60:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
+        return unit(minutes, "minute", lang, "short")
+    hours = unit(minutes // 60, "hour", lang, "short")
+    return units([hours, unit(minutes % 60, "minute", lang, "short")], lang)
 
 
 def status_words(claim: Claim, offset_min: int) -> str:
     """A decided claim's state in plain words."""
     state = claim.state
     if state == "approved":
-        until = local_time(claim.expires_at, offset_min, "%H:%M")
+        until = local_time(claim.expires_at, offset_min, "short_time")
         return _("Approved · valid until {time}").format(time=until)
     if state == "redeemed":
-        at = local_time(claim.redeemed_ms, offset_min, "%H:%M")
+        at = local_time(claim.redeemed_ms, offset_min, "short_time")
         if claim.by and claim.by != "owner":
             return _("Used at {time} by {by}").format(time=at, by=claim.by)
         return _("Used at {time}").format(time=at)
@@ -118,14 +123,14 @@ def recent_rows(claims: list[Claim], offset_min: int) -> list[Row]:
         Row(
             id=c.id,
             cells={
-                "time": local_time(c.created_ms, offset_min, "%d %b %H:%M"),
+                "time": local_time(c.created_ms, offset_min, "day_time"),
                 "code": c.code,
                 "reward": c.reward,
                 "card": short_cid(c.cid),
                 "status": status_words(c, offset_min),
             },
             css=f"ult-claim-{c.state}",
-            actions=(VOID,) if c.open else (),
+            actions=(REDEEM, VOID) if c.state == "approved" else (VOID,) if c.open else (),
         )
         for c in decided
     ]
@@ -179,7 +184,7 @@ class ClaimsPanel:
         self.pending = classed(
             ActionTable(
                 PENDING_COLUMNS,
-                "No claims waiting. A customer's claim appears here the moment it is made.",
+                _(NO_PENDING),
                 self._on_action,
                 css="ult-claims-pending-table",
             ),
@@ -188,7 +193,7 @@ class ClaimsPanel:
         self.recent = classed(
             ActionTable(
                 RECENT_COLUMNS,
-                "No rewards claimed yet.",
+                _(NO_RECENT),
                 self._on_action,
                 css="ult-claims-recent-table",
             ),
@@ -294,10 +299,10 @@ class ClaimsPanel:
 
     @guarded(lambda self: self.message)
     def _on_action(self, action: str, claim_id: str) -> None:
-        """Approve, reject or void one claim, then tell the customer's phone."""
+        """Approve, reject, void or redeem one claim, then tell the customer's phone."""
         business = self.business
         if business is None:
-            raise UltError("bad_request", "Choose a business first.")
+            raise UltError("bad_request", N_("Choose a business first."))
         self.message.clear()
         try:
             claim = run(self.ctx.redis, decide(business.sid, business.owner_key, claim_id, action))
@@ -305,7 +310,8 @@ class ClaimsPanel:
             if exc.code in ("already_decided", "unknown_claim"):
                 self.reload()
                 raise UltError(
-                    exc.code, "Someone already dealt with this claim — the list is up to date now."
+                    exc.code,
+                    N_("Someone already dealt with this claim — the list is up to date now."),
                 ) from None
             raise
         told = self._notify(business.sid, claim)

@@ -24,7 +24,7 @@ from ult.dashboard.context import Context
 from ult.dashboard.storage import Business
 from ult.dashboard.ui import Message, classed, esc, guarded
 from ult.errors import UltError
-from ult.i18n import _
+from ult.i18n import N_, _
 from ult.rules import Rule
 from ult.sponsors import check_owner
 
@@ -147,5 +147,5 @@ class CounterPanel:
         if not isinstance(content, dict) or content.get("event") != "refresh":
             return
         if self.business is None:
-            raise UltError("bad_request", "Choose a business first.")
+            raise UltError("bad_request", N_("Choose a business first."))
         self.refresh()

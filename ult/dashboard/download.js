@@ -6,7 +6,7 @@ function render({ model, el }) {
   button.className = "jupyter-button widget-button ult-download";
   const label = () => {
     button.textContent = model.get("label");
-    button.title = `Download ${model.get("filename")}`;
+    button.title = (model.get("hover_words") || "").replace("{filename}", model.get("filename"));
   };
   label();
   button.addEventListener("click", () => {
@@ -17,7 +17,7 @@ function render({ model, el }) {
     if (!msg || msg.event !== "file") return;
     button.disabled = false;
     if (msg.error || !buffers || !buffers.length) {
-      button.title = msg.error || "The file could not be made.";
+      button.title = msg.error || model.get("failed_words") || "";
       return;
     }
     const url = URL.createObjectURL(new Blob(buffers, { type: msg.mime }));
@@ -32,10 +32,12 @@ function render({ model, el }) {
   };
   model.on("msg:custom", onMessage);
   model.on("change:label", label);
+  model.on("change:hover_words", label);
   el.appendChild(button);
   return () => {
     model.off("msg:custom", onMessage);
     model.off("change:label", label);
+    model.off("change:hover_words", label);
   };
 }
 

@@ -22,7 +22,9 @@ CLAIM_WORDS = {
     "requested": N_("Reward claimed — waiting for staff"),
     "approved": N_("Reward given"),
     "rejected": N_("Reward claim rejected"),
+    "redeemed": N_("Voucher redeemed"),
 }
+VOIDED = N_("{text} · voided")
 
 REFUSAL_WORDS = {
     "cooldown": N_("scanned again too soon"),
@@ -63,7 +65,7 @@ def describe(event: Event) -> tuple[str, str]:
         if event.ref:
             return "ult-ev-refused", _("Visit voided by you · points taken back")
         return "ult-ev-refused", _("Reward voided by you · points given back")
-    return "ult-ev-info", kind.replace("_", " ").capitalize() or "Event"
+    return "ult-ev-info", _("Other event")
 
 
 def feed_row(event: Event, offset_min: int, voided: set[str]) -> Row:
@@ -72,7 +74,7 @@ def feed_row(event: Event, offset_min: int, voided: set[str]) -> Row:
     is_scan = event.kind == "scan"
     was_voided = is_scan and event.id in voided
     if was_voided:
-        text, css = f"{text} · voided", "ult-ev-voided"
+        text, css = _(VOIDED).format(text=text), "ult-ev-voided"
     return Row(
         id=event.id,
         cells={

@@ -7,9 +7,11 @@ says where a scan came from. The code never changes when the reward rule does.
 from __future__ import annotations
 
 import io
+import ipaddress
 import re
 import zipfile
 from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
 
 import ipywidgets as W
 
@@ -19,10 +21,21 @@ from ult.dashboard.context import Context
 from ult.dashboard.storage import Business
 from ult.dashboard.ui import FIELD_STYLE, Message, classed, esc, guarded
 from ult.errors import UltError
-from ult.i18n import DEFAULT, LANGUAGES, NAMES, _, direction, language_of_country
+from ult.i18n import DEFAULT, LANGUAGES, N_, NAMES, _, direction, language_of_country
 from ult.validation import FORMATS
 
 MAX_SPOTS = 24
+EXAMPLE_PUBLIC_URL = "https://loyalty.example.com"
+UNREACHABLE = {
+    "loopback": N_(
+        "Phones can't reach this address — set ULT_PUBLIC_URL to the address phones use "
+        "(e.g. {example}) and restart ULT before you print."
+    ),
+    "private": N_(
+        "Only phones on your own network can reach this address — set ULT_PUBLIC_URL to a "
+        "public address (e.g. {example}) and restart ULT before you print."
+    ),
+}
 _SPOT = FORMATS["at"][0]
 
 
@@ -36,12 +49,43 @@ def parse_spots(text: str) -> list[str]:
         if not _SPOT.fullmatch(spot):
             raise UltError(
                 "bad_request",
-                f"“{spot[:40]}” cannot be a spot name: use up to 32 letters, digits, - and _ "
-                "(for example table-3).",
+                N_(
+                    "“{spot}” cannot be a spot name: use up to 32 letters, digits, - and _ "
+                    "(for example table-3)."
+                ),
+                params={"spot": spot[:40]},
             )
     if len(spots) > MAX_SPOTS:
-        raise UltError("bad_request", f"At most {MAX_SPOTS} spots at a time.")
+        raise UltError(
+            "bad_request", N_("At most {most} spots at a time."), params={"most": MAX_SPOTS}
+        )
     return spots
+
+
+def reach(public_url: str) -> str:
+    """Who can open ``public_url``: ``loopback`` (this machine only), ``private`` (the local
+    network only) or ``public``."""
+    host = (urlsplit(public_url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return "loopback"
+    if host.endswith((".local", ".lan", ".internal", ".home.arpa")):
+        return "private"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return "public"
+    if ip.is_loopback or ip.is_unspecified:
+        return "loopback"
+    return "private" if ip.is_private or ip.is_link_local else "public"
+
+
+def reach_warning(public_url: str) -> str:
+    """A warning (HTML) when phones cannot open the posters' address; else nothing."""
+    words = UNREACHABLE.get(reach(public_url))
+    if words is None:
+        return ""
+    text = esc(_(words)).replace("{example}", f"<code>{EXAMPLE_PUBLIC_URL}</code>")
+    return f'<p class="ult-note ult-note-warn ult-reach-warning" role="alert">{text}</p>'
 
 
 def numbered_spots(count: int, prefix: str = "table") -> list[str]:
@@ -56,7 +100,7 @@ def posters_document(biz: str, items: list[tuple[str, str | None]], lang: str = 
     )
     return (
         f'<!doctype html><html lang="{lang}" dir="{direction(lang)}"><head><meta charset="utf-8">'
-        f"<title>{esc(biz)} — QR posters</title>"
+        f"<title>{esc(_('{biz} — QR posters').format(biz=biz))}</title>"
         "<style>body{margin:0} .ult-page{break-after:page;page-break-after:always}"
         ".ult-page:last-child{break-after:auto;page-break-after:auto}</style>"
         f"</head><body>{pages}</body></html>"
@@ -186,7 +230,8 @@ class PosterPanel:
             f"{esc(base)}</a>"
         )
         words = esc(_("Your code opens {link} — open it in another tab to try a scan."))
-        self.link.value = f"<p>{words.replace('{link}', link)}</p>"
+        warning = reach_warning(self.ctx.settings.public_url)
+        self.link.value = f"<p>{words.replace('{link}', link)}</p>{warning}"
         self.posters.children = [
             self._poster(business, url, spot, self.lang.value) for url, spot in self.items
         ]

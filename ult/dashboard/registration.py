@@ -34,10 +34,10 @@ def country_options() -> list[tuple[str, str]]:
 
 def check_form(name: str, address: str, country: str) -> tuple[str, str, str]:
     """The form's values tidied, or UltError with a message for the first problem."""
-    biz = check_text("Business name", name, max_len=LIMITS["business_name"])
-    where = check_text("Business address", address, max_len=LIMITS["address"])
+    biz = check_text(N_("Business name"), name, max_len=LIMITS["business_name"])
+    where = check_text(N_("Business address"), address, max_len=LIMITS["address"])
     if not country:
-        raise UltError("bad_country", "Choose the country the business is in.")
+        raise UltError("bad_country", N_("Choose the country the business is in."))
     return biz, where, country
 
 
@@ -45,11 +45,10 @@ def name_hint(name: str) -> str:
     """The note under the name field: the limit, or how far over it the name is."""
     length, most = len(" ".join(name.split())), LIMITS["business_name"]
     if length > most:
-        return (
-            f'<span class="ult-hint ult-hint-error">Too long: {length} characters, '
-            f"at most {most}.</span>"
-        )
-    return f'<span class="ult-hint">The name customers see — up to {most} characters.</span>'
+        words = _("Too long: {length} characters, at most {most}.")
+        return f'<span class="ult-hint ult-hint-error">{esc(words.format(length=length, most=most))}</span>'
+    words = _("The name customers see — up to {most} characters.").format(most=most)
+    return f'<span class="ult-hint">{esc(words)}</span>'
 
 
 class RegistrationForm:
@@ -148,14 +147,17 @@ class RegistrationForm:
     @guarded(lambda self: self.message)
     def _on_approve(self, _button: W.Button | None = None) -> None:
         if self.place is None or self._checked is None:
-            raise UltError("bad_request", "Validate the address first.")
+            raise UltError("bad_request", N_("Validate the address first."))
         biz, address, country = self._checked
         mine = self.known_place(self.place.place_id)
         if mine is not None:
             raise UltError(
                 "already_registered",
-                f"This place is already registered on this browser as “{mine.biz}” — "
-                "choose it in the business list at the top.",
+                N_(
+                    "This place is already registered on this browser as “{biz}” — "
+                    "choose it in the business list at the top."
+                ),
+                params={"biz": mine.biz},
             )
         self.approve.disabled = True
         try:
@@ -306,7 +308,7 @@ class ImportForm:
             check_field("owner_key", key)
         except UltError:
             raise UltError(
-                "bad_request", "That is not a business id and owner key as ULT makes them."
+                "bad_request", N_("That is not a business id and owner key as ULT makes them.")
             ) from None
         profile = self.ctx.keys.owner(sid, check_owner(sid, key))
         business = Business(

@@ -16,8 +16,9 @@ from ult import run
 from ult.dashboard.context import Context
 from ult.dashboard.storage import Business
 from ult.dashboard.ui import Message, classed, esc, guarded
-from ult.errors import UltError
-from ult.i18n import N_, _
+from ult.errors import Term, UltError
+from ult.i18n import N_, NP_, _, current, number, translate_plural, unit
+from ult.messages import plural
 from ult.rules import APPROVALS, LIMITS, Rule, get_rule, set_rule
 
 STYLE = {"description_width": "17em"}
@@ -43,36 +44,57 @@ CODE_HELP = N_(
 )
 
 
-def plural(n: int, word: str) -> str:
-    """``1 point``, ``3 points``."""
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+SUMMARY = N_("Each visit earns {per}; at {needed} a customer gets {reward}, {when} ({extras}).")
+WHEN = {"instant": N_("at once"), "staff": N_("after your staff approve it")}
+VALID_FOR = N_("the voucher is valid for {time}")
+COOLDOWN = N_("a card counts at most once every {time}")
+DAILY_CAP = NP_(
+    "at most {n} counted visit per card a day", "at most {n} counted visits per card a day"
+)
+EXPIRY = N_("points lapse after {time} without a visit")
+CODE_ONLY = N_("only scans of the counter screen's code count")
+
+
+def summary_extras(rule: Rule, lang: str) -> list[str]:
+    """The rule's voucher time and fair-use limits as clauses of the summary."""
+    extras = [_(VALID_FOR).format(time=unit(rule.voucher_min, "minute", lang))]
+    if rule.cooldown_min:
+        extras.append(_(COOLDOWN).format(time=unit(rule.cooldown_min, "minute", lang)))
+    if rule.daily_cap:
+        extras.append(translate_plural(lang, DAILY_CAP, rule.daily_cap))
+    if rule.expiry_days:
+        extras.append(_(EXPIRY).format(time=unit(rule.expiry_days, "day", lang)))
+    if rule.require_code:
+        extras.append(_(CODE_ONLY))
+    return extras
 
 
 def rule_summary(rule: Rule) -> str:
-    """The rule in one sentence for the sponsor (HTML, escaped)."""
-    per = plural(rule.points_per_scan, "point")
-    when = "at once" if rule.approval == "instant" else "after your staff approve it"
-    extras = [f"the voucher is valid for {plural(rule.voucher_min, 'minute')}"]
-    if rule.cooldown_min:
-        extras.append(f"a card counts at most once every {plural(rule.cooldown_min, 'minute')}")
-    if rule.daily_cap:
-        extras.append(f"at most {plural(rule.daily_cap, 'counted visit')} per card a day")
-    if rule.expiry_days:
-        extras.append(f"points lapse after {plural(rule.expiry_days, 'day')} without a visit")
-    if rule.require_code:
-        extras.append("only scans of the counter screen's code count")
-    return (
-        f'<p class="ult-rule-summary">Each visit earns {per}; at {rule.points_needed} points a '
-        f"customer gets <b>{esc(rule.reward)}</b>, {when} ({esc('; '.join(extras))}).</p>"
+    """The rule in one sentence for the sponsor, in the dashboard's language (HTML, escaped)."""
+    lang = current()
+    words = esc(_(SUMMARY)).format(
+        per=esc(plural(rule.points_per_scan, "point", lang)),
+        needed=esc(plural(rule.points_needed, "point", lang)),
+        reward=f"<b>{esc(rule.reward)}</b>",
+        when=esc(_(WHEN.get(rule.approval, WHEN["instant"]))),
+        extras=esc("; ".join(summary_extras(rule, lang))),
     )
+    return f'<p class="ult-rule-summary">{words}</p>'
 
 
 def check_number(name: str, value: object) -> int:
     """A whole number within the field's limits, or UltError naming the field as the form does."""
     low, high = LIMITS[name]
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        label = _(NUMBERS[name][0])
-        raise UltError("bad_rule", f"{label} must be a whole number from {low:,} to {high:,}.")
+        raise UltError(
+            "bad_rule",
+            N_("{name} must be a whole number from {low} to {high}."),
+            params={
+                "name": Term(NUMBERS[name][0]),
+                "low": number(low, current()),
+                "high": number(high, current()),
+            },
+        )
     return value
 
 
@@ -150,7 +172,7 @@ class RuleEditor:
         """The rule the form describes, or UltError in plain words naming the field."""
         numbers = {name: check_number(name, box.value) for name, box in self.inputs.items()}
         if self.approval.value not in APPROVALS:
-            raise UltError("bad_rule", "Choose when the reward is given.")
+            raise UltError("bad_rule", N_("Choose when the reward is given."))
         return replace(
             self.rule,
             reward=self.reward.value,
@@ -171,10 +193,10 @@ class RuleEditor:
     @guarded(lambda self: self.message)
     def _on_save(self, _button: W.Button | None = None) -> None:
         if self.business is None:
-            raise UltError("bad_request", "Choose a business first.")
+            raise UltError("bad_request", N_("Choose a business first."))
         rule = self.form_rule()
         saved = run(self.ctx.redis, set_rule(self.business.sid, self.business.owner_key, rule))
         self._fill(saved)
-        self.message.ok("Saved. Customers earn by the new rule from their next scan.")
+        self.message.ok(_("Saved. Customers earn by the new rule from their next scan."))
         for callback in self.on_saved:
             callback(saved)

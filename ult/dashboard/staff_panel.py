@@ -35,7 +35,7 @@ def staff_rows(staff: list[StaffKey], offset_min: int) -> list[Row]:
     return [
         Row(
             id=s.name,
-            cells={"name": s.name, "made": local_time(s.created_ms, offset_min, "%d %b %Y %H:%M")},
+            cells={"name": s.name, "made": local_time(s.created_ms, offset_min, "day_time")},
             actions=(REVOKE,),
         )
         for s in staff
@@ -121,10 +121,14 @@ class StaffPanel:
         """Make a staff key with the typed name and show it once."""
         business = self.business
         if business is None:
-            raise UltError("bad_request", "Choose a business first.")
+            raise UltError("bad_request", N_("Choose a business first."))
         name = self.name.value.strip()
         if len(name) > MAX_STAFF_NAME:
-            raise UltError("bad_request", f"A staff name has at most {MAX_STAFF_NAME} characters.")
+            raise UltError(
+                "bad_request",
+                N_("A staff name has at most {most} characters."),
+                params={"most": MAX_STAFF_NAME},
+            )
         key = run(self.ctx.redis, create_staff_key(business.sid, business.owner_key, name))
         url = f"{self.ctx.settings.public_url.rstrip('/')}/staff"
         self.reveal.value = reveal_html(" ".join(name.split()), key, business.sid, url)
@@ -136,7 +140,7 @@ class StaffPanel:
     def _on_action(self, action: str, name: str) -> None:
         business = self.business
         if business is None or action != "revoke":
-            raise UltError("bad_request", "Choose a business first.")
+            raise UltError("bad_request", N_("Choose a business first."))
         run(self.ctx.redis, revoke_staff_key(business.sid, business.owner_key, name))
         try:  # its tills still watching are dropped (the key itself is refused already)
             self.ctx.notifier.staff_revoked(business.sid, name)

@@ -89,7 +89,7 @@ function start(model) {
   const key = model.get("storage_key");
   let data = readEntry(key);
   if (data === null) {
-    model.set("error", "This browser does not let the dashboard keep data (storage is blocked).");
+    model.set("error", "blocked"); // a code: the kernel words it in the page's language
     data = {};
   }
   if (!data.uid) {
@@ -102,13 +102,17 @@ function start(model) {
   model.set("loaded", true);
   model.save_changes();
 
+  // The page's title in the dashboard's language (the notebook's own title is English).
+  const title = () => { if (model.get("title")) document.title = model.get("title"); };
+  title();
+  model.on("change:title", title);
   keepPass(model.get("owner_pass"));
   model.on("change:owner_pass", () => keepPass(model.get("owner_pass")));
   model.on("change:value", () => {
     const merged = merge(readEntry(key) || {}, model.get("value") || {});
     let changed = false;
     if (!writeEntry(key, merged)) {
-      model.set("error", "This browser refused to save the dashboard's data.");
+      model.set("error", "refused");
       changed = true;
     }
     if (!same(merged, model.get("value"))) {

@@ -83,7 +83,8 @@ class BrowserStore(anywidget.AnyWidget):
     storage_key = t.Unicode(STORAGE_KEY).tag(sync=True)
     value = t.Dict().tag(sync=True)
     loaded = t.Bool(False).tag(sync=True)
-    error = t.Unicode("").tag(sync=True)
+    error = t.Unicode("").tag(sync=True)  # "blocked" or "refused" (STORAGE_ERRORS)
+    title = t.Unicode("").tag(sync=True)  # the page's <title>, in the dashboard's language
     tz_offset_min = t.Int(0).tag(sync=True)
     locale = t.Unicode("").tag(sync=True)
     # the pass of a business whose owner key the server accepted: kept by the browser in a

@@ -18,7 +18,7 @@ import ipywidgets as W
 import redis.exceptions
 
 from ult.errors import UltError
-from ult.i18n import N_, _
+from ult.i18n import N_, _, current, when
 
 log = logging.getLogger("ult.dashboard")
 
@@ -61,7 +61,7 @@ def classed(widget: W.Widget, *names: str) -> W.Widget:
 def plain_words(exc: BaseException) -> str:
     """What a sponsor reads for an exception: never a traceback."""
     if isinstance(exc, UltError):
-        return exc.message
+        return exc.words(current())
     if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
         return _(UNAVAILABLE)
     return _(UNEXPECTED)
@@ -124,14 +124,27 @@ def tz(offset_min: int) -> timezone:
     return timezone(timedelta(minutes=offset_min)) if offset_min else UTC
 
 
-def local_time(ms: int, offset_min: int, fmt: str = "%H:%M:%S") -> str:
-    """An epoch-milliseconds time as local wall-clock text."""
-    return datetime.fromtimestamp(ms / 1000, tz(offset_min)).strftime(fmt)
+# strftime formats the panels used to ask for → the Babel style that words them per locale
+_STYLES = {
+    "%H:%M:%S": "time",
+    "%H:%M": "short_time",
+    "%Y-%m-%d": "date",
+    "%d %b %H:%M": "day_time",
+    "%Y-%m-%d %H:%M": "day_time",
+    "%d %b %Y %H:%M": "day_time",
+}
+
+
+def local_time(ms: int, offset_min: int, fmt: str = "time") -> str:
+    """An epoch-milliseconds time as local wall-clock text in the dashboard's language
+    (``fmt``: a style of :func:`ult.i18n.when`, or one of the strftime formats above)."""
+    moment = datetime.fromtimestamp(ms / 1000, tz(offset_min))
+    return when(moment.replace(tzinfo=None), _STYLES.get(fmt, fmt))
 
 
 def local_datetime(ms: int, offset_min: int) -> str:
-    """``2025-11-25 14:03`` in the given offset ("—" for no time)."""
-    return local_time(ms, offset_min, "%Y-%m-%d %H:%M") if ms else "—"
+    """``Nov 25, 2:03 PM`` in the given offset and the dashboard's language ("—" for no time)."""
+    return local_time(ms, offset_min, "day_time") if ms else "—"
 
 
 def table(headers: list[str], rows: list[list[str]], css: str, empty: str) -> str:

@@ -1,9 +1,10 @@
 -- A customer claims the reward: points are deducted atomically, at most one open claim per card.
--- KEYS: profile, rule, cards, events, claims
+-- KEYS: profile, rule, cards, events, claims, claimed, requested
 -- ARGV: cid, now_ms, claim_id, short_code
 -- Reply: CLAIM_REPLY (ult.schema): {status, claim_json, points, points_needed, claim state};
 --        status: ok | existing | not_enough_points | unknown_sponsor
 local profile, rule, cards, events, claims = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local claimed, requested = KEYS[6], KEYS[7]
 local cid, now, claim_id, code = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 
 local biz = redis.call('HGET', profile, 'biz')
@@ -29,7 +30,9 @@ if rl.approval == 'instant' then status, expires = 'approved', now + rl.voucher 
 local cl = {id = claim_id, cid = cid, biz = biz, status = status, reward = rl.reward,
   points = rl.needed, code = code, created_ms = now, expires_at = expires, voucher_ms = rl.voucher}
 local claim = cjson.encode(cl)
+index_claims(claims, claimed, requested)
 redis.call('HSET', claims, claim_id, claim, 'card:' .. cid, claim_id)
+index_claim(claimed, requested, cl)
 redis.call('XADD', events, entry_id(events, now), F.KIND, 'claim', F.CARD, cid, F.CLAIM, claim_id,
   F.STATUS, status, F.POINTS, fmt(-rl.needed))
 return reply('ok', claim, c.points, rl.needed, claim_state(cl, now))

@@ -2,7 +2,7 @@
 -- an approved voucher still valid), or redeem an approved voucher still valid (once).
 -- Rejecting or voiding gives the points back. The key is checked here, on every decision: the
 -- owner's, or a staff key not revoked.
--- KEYS: profile, rule, cards, events, claims, staff
+-- KEYS: profile, rule, cards, events, claims, staff, claimed, requested
 -- ARGV: owner_hash, staff_hash, claim_id, decision ('approve' | 'reject' | 'void' | 'redeem'),
 --       now_ms
 -- Reply: DECIDE_REPLY (ult.schema): {status, claim_json, who, the claim's state after it};
@@ -10,6 +10,7 @@
 --        | already_redeemed | not_approved | claim_rejected | claim_void | voucher_expired
 local profile, rule, cards, events, claims, staff = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
   KEYS[6]
+local claimed, requested = KEYS[7], KEYS[8]
 local owner_hash, staff_hash, claim_id, decision, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4],
   tonumber(ARGV[5])
 
@@ -58,6 +59,7 @@ if decision ~= 'redeem' then cl.decided_ms = now end
 cl.by = who
 local out = cjson.encode(cl)
 redis.call('HSET', claims, claim_id, out)
+index_claim(claimed, requested, cl)
 local t = (decision == 'void') and 'void' or 'claim'
 redis.call('XADD', events, entry_id(events, now), F.KIND, t, F.CARD, cl.cid, F.CLAIM, claim_id,
   F.STATUS, cl.status, F.POINTS, fmt(delta), F.BY, who)

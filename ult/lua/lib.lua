@@ -4,10 +4,9 @@ local function fmt(n) return string.format('%.0f', n) end
 
 -- The packed card record: the fields of CARD_RECORD (ult.schema) joined by '|'. Only the
 -- scripts read it by position, here.
-local function read_card(cards, cid)
+local function parse_card(rec)
   local c = {visits = 0, points = 0, first_ms = 0, last_ms = 0, day = -1, day_count = 0,
     nonces = '', recent_ids = '', refused_ms = 0, refused_n = 0}
-  local rec = redis.call('HGET', cards, cid)
   if rec then
     local i = 0
     for part in string.gmatch(rec .. '|', '([^|]*)|') do
@@ -16,7 +15,12 @@ local function read_card(cards, cid)
       if name then c[name] = CARD_LISTS[name] and part or tonumber(part) end
     end
   end
-  return c, rec ~= false
+  return c
+end
+
+local function read_card(cards, cid)
+  local rec = redis.call('HGET', cards, cid)
+  return parse_card(rec), rec ~= false
 end
 
 local function write_card(cards, cid, c)
@@ -102,4 +106,47 @@ local function last_claim(claims, cid, now)
   local raw = id and redis.call('HGET', claims, id)
   if not raw then return '', '' end
   return raw, claim_state(cjson.decode(raw), now)
+end
+
+-- The card's place in the sponsor's `top` sorted set (the loyalists view): visits, then the
+-- last visit (ult.schema.RANK_MS_SCALE). Kept by every script that changes visits or cards.
+local function rank_card(top, cid, c)
+  redis.call('ZADD', top, c.visits + c.last_ms / RANK_MS_SCALE, cid)
+end
+
+-- Whether the unknown card `cid` may have been moved to the lake: all its bits are set in the
+-- sponsor's Bloom filter of archived cards (ult.schema.ARCHIVED_HASHES; false: surely new).
+local function maybe_archived(filter, cid)
+  local bits = redis.call('STRLEN', filter) * 8
+  if bits == 0 then return false end
+  local h1 = tonumber(string.sub(cid, 1, 8), 16)
+  local h2 = tonumber(string.sub(cid, 9, 16), 16)
+  if not h1 or not h2 then return false end
+  if h2 % 2 == 0 then h2 = h2 + 1 end
+  for i = 0, ARCHIVED_HASHES - 1 do
+    if redis.call('GETBIT', filter, (h1 + i * h2) % bits) == 0 then return false end
+  end
+  return true
+end
+
+-- A claim in the sponsor's claim indexes: `claimed` by creation time (the claims list reads a
+-- page of it), `requested` while it waits for staff.
+local function index_claim(claimed, requested, cl)
+  redis.call('ZADD', claimed, cl.created_ms, cl.id)
+  if cl.status == 'requested' then
+    redis.call('ZADD', requested, cl.created_ms, cl.id)
+  else
+    redis.call('ZREM', requested, cl.id)
+  end
+end
+
+-- Claims stored before the indexes existed are indexed all at once, the first time.
+local function index_claims(claims, claimed, requested)
+  if redis.call('EXISTS', claimed) == 1 or redis.call('EXISTS', claims) == 0 then return end
+  local flat = redis.call('HGETALL', claims)
+  for i = 1, #flat, 2 do
+    if string.sub(flat[i], 1, 5) ~= 'card:' then
+      index_claim(claimed, requested, cjson.decode(flat[i + 1]))
+    end
+  end
 end

@@ -1,10 +1,10 @@
 -- Customer scans, each atomically: the checks, the XADD and the card record in one step.
 -- The script takes any number of scans at once (the service sends the scans of one event-loop
 -- tick as one call): KEYS and ARGV are the concatenation of each scan's own.
--- KEYS (per scan): profile, rule, cards, events, watched, claims
+-- KEYS (per scan): profile, rule, cards, events, watched, claims, top, archived
 -- ARGV (per scan): cid, nonce ('' for none), tag ('' for none), now_ms, code_state
 --   ('ok' | 'none' | 'bad'), new_ok ('0': refuse to start a card this scan would create,
---   writing nothing)
+--   writing nothing), lake_checked ('1': the lake was looked up for this card already)
 -- Reply: one list per scan (ult.schema.SCAN_REPLY): {status, visits, points, next_in_ms,
 --   entry_id, biz, watched, claim json or '', rule values, created}, everything the customer's
 --   page shows after a scan (created: 1 when this scan started the card), then promo_plan (the
@@ -12,9 +12,10 @@
 --   scan ('' for none), the points this scan gave and the claim's state; or an error reply for
 --   a scan that failed (the others still count).
 -- status: ok | duplicate | unknown_sponsor | cooldown | daily_cap | code_required | code_invalid
---   | too_many_new_cards
+--   | too_many_new_cards | archived (an unknown card the Bloom filter of archived cards knows:
+--   nothing written; the caller restores it from the lake, or not, and scans with lake_checked)
 local DAY, MAX_NONCES, MAX_RECENT = 86400000, 4, 10
-local N_KEYS, N_ARGS = 6, 6
+local N_KEYS, N_ARGS = 8, 7
 
 -- The multiplier (in hundredths) of the promotion running at `now`, and its id: the largest
 -- multiplier wins. The plan's first line is made for this (ult.promotions.plan.compile_plan):
@@ -48,13 +49,14 @@ local function promotion(plan, now)
   return best, best_id
 end
 
-local function scan(profile, rule, cards, events, watched, claims, cid, nonce, tag, now, code_state,
-    new_ok)
+local function scan(profile, rule, cards, events, watched, claims, top, archived, cid, nonce, tag,
+    now, code_state, new_ok, lake_checked)
   local p = redis.call('HMGET', profile, 'biz', 'utc_offset_min', 'promo_plan')
   if not p[1] then return {'unknown_sponsor'} end
   local biz, offset = p[1], tonumber(p[2] or '0') * 60000
   local rl = read_rule(rule)
   local c, known = read_card(cards, cid)
+  if not known and lake_checked ~= '1' and maybe_archived(archived, cid) then return {'archived'} end
   if not known and new_ok == '0' then return {'too_many_new_cards'} end
 
   local plan, promo_id, gained = p[3] or '', '', 0
@@ -124,6 +126,7 @@ local function scan(profile, rule, cards, events, watched, claims, cid, nonce, t
   if nonce ~= '' then c.nonces = push(c.nonces, nonce, MAX_NONCES) end
   c.recent_ids = push(c.recent_ids, id, MAX_RECENT)
   write_card(cards, cid, c)
+  rank_card(top, cid, c)
   return reply('ok', cooldown_left(c, rl, now), id)
 end
 
@@ -131,8 +134,8 @@ local out = {}
 for i = 0, #KEYS / N_KEYS - 1 do
   local k, a = i * N_KEYS, i * N_ARGS
   local ok, res = pcall(scan, KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5],
-    KEYS[k + 6], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4]), ARGV[a + 5],
-    ARGV[a + 6])
+    KEYS[k + 6], KEYS[k + 7], KEYS[k + 8], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
+    tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
   if ok then
     out[#out + 1] = res
   elseif type(res) == 'table' then  -- an error of a Redis command (e.g. OOM): that scan's answer

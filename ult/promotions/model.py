@@ -13,8 +13,9 @@ from ult.errors import UltError
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-def bad(message: str) -> UltError:
-    return UltError("bad_promotion", message)
+def bad(message: str, **params: object) -> UltError:
+    """A refused promotion: ``message`` a catalog msgid, ``params`` its placeholders."""
+    return UltError("bad_promotion", message, params=params)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from ult import ops
 from ult.clock import or_now
 from ult.connection import Client
 from ult.errors import UltError
+from ult.i18n import N_
 from ult.identity import hash_owner_key
 from ult.keys import sponsor_keys
 from ult.promotions.model import Promotion, bad
@@ -52,17 +53,22 @@ def _change(
             time.sleep(random.uniform(0, 0.005 * attempt))  # apart, not in step
         profile = ops.as_dict(r.hgetall(k.profile))
         if not profile:
-            raise UltError("unknown_sponsor", f"No business with id '{sid}'.")
+            raise UltError(
+                "unknown_sponsor", N_("No business with id '{sid}'."), params={"sid": sid}
+            )
         version = profile.get("promo_ver", "0")
         promos = {p.id: p for p in list_promotions(r, sid)}
         if action == "add" and promo is not None:
             if sum(p.recurring or p.end_ms > now_ms for p in promos.values()) >= MAX_PROMOTIONS:
                 raise bad(
-                    f"At most {MAX_PROMOTIONS} running or coming promotions: delete one first."
+                    N_("At most {most} running or coming promotions: delete one first."),
+                    most=MAX_PROMOTIONS,
                 )
             promos[promo.id] = promo
         elif action == "delete" and pid not in promos:
-            raise UltError("unknown_promotion", f"No promotion with id '{pid[:16]}'.")
+            raise UltError(
+                "unknown_promotion", N_("No promotion with id '{pid}'."), params={"pid": pid[:16]}
+            )
         elif action == "delete":
             del promos[pid]
         zone = ZoneInfo(tz) if tz else zone_of(profile)
@@ -77,12 +83,14 @@ def _change(
             ops.run(r, ops.script("promo", [k.profile, k.promos, k.events], args, ops.text))
         )
         if reply == "unauthorized":
-            raise UltError("unauthorized", "That owner key does not match this business.")
+            raise UltError("unauthorized", N_("That owner key does not match this business."))
         if reply == "unknown_sponsor":
-            raise UltError("unknown_sponsor", f"No business with id '{sid}'.")
+            raise UltError(
+                "unknown_sponsor", N_("No business with id '{sid}'."), params={"sid": sid}
+            )
         if reply == "ok":
             return sorted(promos.values(), key=lambda p: (p.recurring, p.start_ms, p.id))
-    raise UltError("busy", "The promotions kept changing; try again.")
+    raise UltError("busy", N_("The promotions kept changing; try again."))
 
 
 def add_promotion(
@@ -98,7 +106,9 @@ def delete_promotion(
 ) -> list[Promotion]:
     """Delete promotion ``pid``; the promotions left."""
     if not isinstance(pid, str) or not _ID.fullmatch(pid):
-        raise UltError("unknown_promotion", f"No promotion with id '{str(pid)[:16]}'.")
+        raise UltError(
+            "unknown_promotion", N_("No promotion with id '{pid}'."), params={"pid": str(pid)[:16]}
+        )
     return _change(r, sid, owner_key, "delete", pid=pid, now_ms=now_ms)
 
 

@@ -7,13 +7,16 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from ult.errors import UltError
+from ult.i18n import N_
 
 
 def check_zone(name: object) -> str:
     """An IANA zone name that this machine knows, or UltError('bad_timezone')."""
     if not isinstance(name, str) or not 1 <= len(name) <= 64 or name not in _zones():
         raise UltError(
-            "bad_timezone", f"Unknown time zone '{str(name)[:64]}' (e.g. Europe/Stockholm)."
+            "bad_timezone",
+            N_("Unknown time zone '{zone}' (e.g. Europe/Stockholm)."),
+            params={"zone": str(name)[:64]},
         )
     return name
 

@@ -26,7 +26,7 @@ from ult.errors import UltError
 from ult.identity import card_id, short_cid
 from ult.messages import customer_error
 from ult.ops import AutoPipeline
-from ult.scans import scan
+from ult.scans import arun_scan, scan
 from ult.schema import SCAN_REFUSALS
 from ult.service import metrics
 from ult.service.addresses import scope_client
@@ -150,19 +150,22 @@ class ScanNamespace(socketio.AsyncNamespace):
 
     # ---- customer events -------------------------------------------------------------
 
-    @request("sid", "key", optional=("nonce", "at", "code"))
+    @request("sid", "key", optional=("nonce", "at", "code", "pow"))
     async def on_scan(self, conn: str, f: dict[str, str]) -> Ack:
         code_state = "none"
         if "code" in f:
             check_field("code", f["code"])
             secret = await self.rp.run(code_secret(check_field("sid", f["sid"])))
             code_state = counter_code.check(secret, f["sid"], f["code"])
-        # a token of the address's new-card budget, given back unless a new card was started
+        # a token of the address's new-card budget, given back unless a new card was started;
+        # past the budget, a solved challenge lets this one new card through instead
         new_cards = self.guards.new_cards
         client = self.address.get(conn, "")
-        new_ok = new_cards.take(client)
+        charged = new_cards.take(client)
+        new_ok = charged or self.solved(client, f)
         try:
-            result = await self.rp.run(
+            result = await arun_scan(  # a card back from the lake is restored first
+                self.rp.run,
                 scan(
                     f["sid"],
                     f["key"],
@@ -170,17 +173,19 @@ class ScanNamespace(socketio.AsyncNamespace):
                     f.get("at"),
                     code_state,
                     new_card_allowed=new_ok,
-                )
+                ),
             )
         except Exception as e:
             refusal = e if isinstance(e, UltError) and e.code in SCAN_REFUSALS else None
             # a new card's refusal (code required) still wrote an event: keep it charged
-            if new_ok and not (refusal and not refusal.extra["visits"]):
+            if charged and not (refusal and not refusal.extra["visits"]):
                 new_cards.refund(client)
             if refusal:  # the page shows the card: keep it live there too
                 await self.sio.enter_room(conn, card_room(f["sid"], card_id(f["key"])))
+            if isinstance(e, UltError) and e.code == "too_many_new_cards":
+                e.extra["challenge"] = self.guards.challenges.issue(client, f["sid"], f["key"])
             raise
-        if new_ok and not result.created:
+        if charged and not result.created:
             new_cards.refund(client)
         self.guards.health.clear()  # a write went through: storage is fine again
         if not result.duplicate and result.watched:
@@ -261,6 +266,13 @@ class ScanNamespace(socketio.AsyncNamespace):
         return {"ok": True, "biz": holder.biz, "staff": holder.who, "claims": listed, "now_ms": at}
 
     # ---- what the requests share -----------------------------------------------------
+
+    def solved(self, client: str, f: dict[str, str]) -> bool:
+        """Whether the scan ``f`` carries a solution of its card's challenge (spent now)."""
+        if "pow" not in f:
+            return False
+        solution = check_field("pow", f["pow"])
+        return self.guards.challenges.redeem(client, solution, f["sid"], f["key"])
 
     async def checked_key(self, conn: str, sid: str, op: Any) -> Any:
         """Run ``op``, which checks an owner or staff key, through the key-guessing guard."""

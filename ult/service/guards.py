@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ult.addresses import TrustedProxies
 from ult.guesses import KeyGuard
+from ult.service.challenge import Challenges
 from ult.service.health import StorageHealth
 from ult.service.ratelimit import BucketMap, ConnectionLimits, OpenCounts
 from ult.settings import Settings
@@ -20,6 +21,7 @@ class Guards:
     connections: OpenCounts
     new_cards: BucketMap
     keys: KeyGuard
+    challenges: Challenges  # what lets a new card past new_cards
     health: StorageHealth = field(default_factory=StorageHealth)
 
     @classmethod
@@ -31,4 +33,5 @@ class Guards:
             connections=OpenCounts(settings.connections_per_address),
             new_cards=BucketMap(n, n),
             keys=KeyGuard(settings.key_guesses_per_minute),
+            challenges=Challenges.from_settings(settings),
         )

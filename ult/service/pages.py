@@ -82,6 +82,7 @@ def scan_shell() -> ScanShell:
     sio, bundle = a.text("vendor/socket.io.min.js"), a.bundle("js/scan.js")
     scripts = " ".join(csp_hash(text) for text in (boot, sio, bundle))
     csp = f"{CSP}; script-src 'self' {scripts}; style-src 'self' {csp_hash(style)}"
+    csp += "; worker-src 'self'"  # the proof of work a shared address's new card may need
     return ScanShell(
         boot=f"<script>{boot}</script>",
         style=f"<style>{style}</style>",
@@ -234,7 +235,9 @@ class SponsorPages:
             title=html.escape(translate(lang, TEXTS["scan_title"]).format(biz=profile.biz)),
             biz=html.escape(profile.biz),
             fineprint=_fill_html(lang, "scan_fineprint", link=link),
-            config=page_config(lang, sid=profile.sid, biz=profile.biz),
+            config=page_config(
+                lang, sid=profile.sid, biz=profile.biz, pow_worker=assets().url("js/pow-worker.js")
+            ),
             boot=shell.boot,
             style=piece_mark("style"),
             scripts=piece_mark("scripts"),

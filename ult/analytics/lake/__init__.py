@@ -3,6 +3,7 @@
 Layout (see docs/data.md)::
 
     <lake>/events/sid=<sid>/day=<YYYY-MM-DD>/part-<first id>_<last id>.parquet
+    <lake>/events/sid=<sid>/part-<first id>_<last id>.parquet   compacted: many days
     <lake>/_bookmarks/<sid>.json    the last entry id archived for the sponsor
     <lake>/.lock                    held while an archive runs
 
@@ -22,7 +23,8 @@ Trimming (``XTRIM MINID``) never goes past the bookmark: only archived entries l
 
 Modules: :mod:`.ids` (entry ids), :mod:`.layout` (paths, parts, bookmarks), :mod:`.durable`
 (fsynced writes), :mod:`.reading`, :mod:`.locking`, :mod:`.archiving` (a run),
-:mod:`.trimming` and :mod:`.cli` (``ult archive``). An archive run is re-exported here.
+:mod:`.trimming`, :mod:`.compaction` (``--compact``: day parts merged into large files) and
+:mod:`.cli` (``ult archive``). An archive run is re-exported here.
 """
 
 from ult.analytics.lake.archiving import ArchiveReport, archive

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ult import keys, ops
+from ult.analytics.lake.cards import archive_cards
 from ult.analytics.lake.durable import TMP_SUFFIX, fsync_dir, make_dirs, write_durable
 from ult.analytics.lake.ids import format_id, parse_id
 from ult.analytics.lake.layout import (
@@ -30,7 +31,7 @@ from ult.analytics.lake.layout import (
 )
 from ult.analytics.lake.locking import locked
 from ult.analytics.lake.reading import drop_empty_columns
-from ult.analytics.lake.trimming import trim
+from ult.analytics.lake.trimming import trim, trim_claims
 from ult.analytics.streams import entries_to_arrow, iter_entries, sponsor_ids
 from ult.connection import Client
 from ult.errors import UltError
@@ -51,6 +52,8 @@ class ArchiveReport:
     files: int = 0
     bytes: int = 0
     trimmed: int = 0
+    cards: int = 0  # idle cards moved from Redis to the lake's card table
+    claims: int = 0  # decided claims trimmed from Redis
     trim_days: int | None = None
     repaired: int = 0  # leftovers of a killed run removed, bookmarks moved up
     skipped: list[str] = field(default_factory=list)
@@ -66,7 +69,10 @@ class ArchiveReport:
             f"({rate:,.0f} entries/s)"
         )
         if self.trim_days is not None:
-            line += f"; trimmed {self.trimmed:,} archived entries older than {self.trim_days} days"
+            line += (
+                f"; trimmed {self.trimmed:,} archived entries older than {self.trim_days} days"
+                f", moved {self.cards:,} idle cards to the lake, trimmed {self.claims:,} claims"
+            )
         if self.repaired:
             line += f"; repaired {self.repaired} leftovers of an interrupted run"
         if self.skipped:
@@ -157,6 +163,9 @@ def archive(
                 cutoff = now_ms - trim_days * DAY_MS
                 kept = [sid for sid in sids if sid not in report.skipped]
                 report.trimmed = sum(trim(r, lake, sid, cutoff) for sid in kept)
+                for sid in kept:
+                    report.cards += archive_cards(r, lake, sid, cutoff, now_ms)
+                    report.claims += trim_claims(r, sid, cutoff, now_ms)
     except OSError as e:
         raise _lake_error(lake, e) from e
     report.seconds = time.perf_counter() - t0

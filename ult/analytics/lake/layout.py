@@ -21,7 +21,8 @@ PART = re.compile(r"^part-(\d+)-(\d+)_(\d+)-(\d+)\.parquet$")
 
 @dataclass(frozen=True)
 class Part:
-    """One Parquet file of the lake: the entries ``first``…``last`` of a sponsor's day."""
+    """One Parquet file of the lake: the entries ``first``…``last`` of a sponsor (a day's, or
+    many days' once compacted)."""
 
     path: Path
     first: EntryId
@@ -48,9 +49,11 @@ def day_name(ms: int) -> str:
 
 
 def all_parts(lake: Path, sid: str) -> list[Part]:
-    """Every part file of the sponsor, superseded ones included, oldest first."""
+    """Every part file of the sponsor, superseded ones included, oldest first: the day parts
+    (``day=*/``) and the compacted ones, directly in the sponsor's directory."""
     found = []
-    for path in sponsor_dir(lake, sid).glob("day=*/part-*.parquet"):
+    root = sponsor_dir(lake, sid)
+    for path in [*root.glob("day=*/part-*.parquet"), *root.glob("part-*.parquet")]:
         m = PART.match(path.name)
         if m:
             a, b, c, d = map(int, m.groups())

@@ -11,6 +11,7 @@ import { appliedLine, promotionLines } from "./promos.js";
 const $ = (id) => document.getElementById(id);
 const TAG_RE = format("at");
 const OFFLINE_AFTER_MS = 5000;
+const MAX_SOLVES = 2; // a stale challenge (slow phone, another server) is issued once more
 
 /**
  * The nonce of this visit. It lives in history.state, i.e. with this history entry: a retry or a
@@ -81,6 +82,40 @@ function showPromotionList(promotions) {
   $("promotions").hidden = !lines.length;
 }
 
+/**
+ * Solve a scan's proof-of-work challenge (docs/protocol.md, "Challenges") in a worker, so the
+ * page stays alive meanwhile: the `pow` the scan is sent again with, or null.
+ */
+function solveChallenge(challenge) {
+  return new Promise((resolve) => {
+    let worker;
+    try {
+      worker = new Worker(pageConfig().pow_worker || "/static/js/pow-worker.js");
+    } catch {
+      resolve(null);
+      return;
+    }
+    const done = (pow) => {
+      worker.terminate();
+      resolve(pow);
+    };
+    worker.onmessage = ({ data }) => {
+      if (!Number.isInteger(data?.number)) return done(null);
+      const { algorithm, challenge: hash, salt, signature } = challenge;
+      const solution = { algorithm, challenge: hash, number: data.number, salt, signature };
+      done(btoa(JSON.stringify(solution)));
+    };
+    worker.onerror = () => done(null);
+    worker.postMessage(challenge);
+  });
+}
+
+function showChecking() {
+  const detail = say("checking_phone_detail");
+  show({ tone: "pending", icon: "pending", title: say("checking_phone"), detail });
+  $("result").setAttribute("aria-busy", "true");
+}
+
 function showPending() {
   show({ tone: "pending", icon: "pending", title: say("counting") });
   $("result").setAttribute("aria-busy", "true");
@@ -144,12 +179,14 @@ function main() {
   });
   let state = "waiting"; // waiting → sending → done (or back to waiting on a retryable error)
   let attempts = 0;
+  let solves = 0; // challenges solved since the last "Try again"
 
   async function send() {
     if (state !== "waiting" || !socket.connected) return;
     state = "sending";
     attempts += 1;
     const ack = await request(socket, "scan", payload);
+    if (ack.challenge && solves < MAX_SOLVES) return solveAndResend(ack.challenge);
     if (Number.isFinite(ack.visits)) {
       rememberBalance(sid, ack);
       claims.update(ack); // the answer carries rule and claim: no second request
@@ -164,6 +201,17 @@ function main() {
     showPromotions(ack);
   }
 
+  // A new card past this network's budget: prove this is a phone, then the same scan again.
+  async function solveAndResend(challenge) {
+    solves += 1;
+    showChecking();
+    const pow = await solveChallenge(challenge);
+    if (pow) payload.pow = pow;
+    state = "waiting";
+    showPending();
+    send();
+  }
+
   function connected() {
     if (state === "waiting") send();
     // A reconnect leaves the card's room: rejoin it, and catch a claim_update we missed.
@@ -172,6 +220,7 @@ function main() {
 
   function retry() {
     if (state !== "waiting") return;
+    solves = 0;
     showPending();
     if (socket.connected) send();
     else socket.disconnect().connect(); // a fresh attempt now, not at the next backoff tick
