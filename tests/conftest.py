@@ -45,10 +45,12 @@ def redis_url(redis_server: EmbeddedServer) -> str:
 
 @pytest.fixture
 def r(redis_url: str) -> Iterator[redis.Redis]:
-    """A sync client on a flushed server."""
+    """A sync client on a flushed server, flushed again afterwards (nothing a test stored,
+    such as a schema version, reaches the services other tests start on the same server)."""
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     client.flushall()
     yield client
+    client.flushall()
     client.close()
 
 

@@ -75,9 +75,10 @@ def test_invisible_and_stacked_names_are_refused_real_ones_kept(r: redis.Redis) 
 
 
 def test_the_service_uses_the_core_guard() -> None:
-    from ult.service import guesses
+    from ult.service.guards import Guards
+    from ult.settings import load_settings
 
-    assert issubclass(guesses.KeyGuard, KeyGuard)
+    assert isinstance(Guards.from_settings(load_settings({})).keys, KeyGuard)
 
 
 def test_the_guard_slows_one_address_not_the_owner() -> None:

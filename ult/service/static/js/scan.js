@@ -11,7 +11,7 @@ import { appliedLine, promotionLines } from "./promos.js";
 const $ = (id) => document.getElementById(id);
 const TAG_RE = format("at");
 const OFFLINE_AFTER_MS = 5000;
-const MAX_SOLVES = 2; // a stale challenge (slow phone, another server) is issued once more
+const SOLVE_ATTEMPTS = 2; // a stale challenge (slow phone, another server) is issued once more
 
 /**
  * The nonce of this visit. It lives in history.state, i.e. with this history entry: a retry or a
@@ -186,7 +186,7 @@ function main() {
     state = "sending";
     attempts += 1;
     const ack = await request(socket, "scan", payload);
-    if (ack.challenge && solves < MAX_SOLVES) return solveAndResend(ack.challenge);
+    if (ack.challenge && solves < SOLVE_ATTEMPTS) return solveAndResend(ack.challenge);
     if (Number.isFinite(ack.visits)) {
       rememberBalance(sid, ack);
       claims.update(ack); // the answer carries rule and claim: no second request
