@@ -178,6 +178,50 @@ class Settings:
         "How long a batch of scans waits for its replicas before answering `unavailable`.",
     )
 
+    apple_pass_type_id: str | None = _setting(
+        "ULT_APPLE_PASS_TYPE_ID",
+        None,
+        "Apple Wallet: the Pass Type ID (e.g. pass.com.example.loyalty). Unset, or any "
+        "ULT_APPLE_* file unset: no Apple passes (docs/wallet.md).",
+    )
+    apple_team_id: str | None = _setting(
+        "ULT_APPLE_TEAM_ID", None, "Apple Wallet: the Apple Developer team identifier."
+    )
+    apple_pass_cert: str | None = _setting(
+        "ULT_APPLE_PASS_CERT", None, "Apple Wallet: PEM file of the Pass Type ID certificate."
+    )
+    apple_pass_key: str | None = _setting(
+        "ULT_APPLE_PASS_KEY", None, "Apple Wallet: PEM file of that certificate's private key."
+    )
+    apple_wwdr_cert: str | None = _setting(
+        "ULT_APPLE_WWDR_CERT",
+        None,
+        "Apple Wallet: PEM file of Apple's WWDR intermediate certificate (G4), put into every "
+        "pass's signature.",
+    )
+    apns_url: str = _setting(
+        "ULT_APNS_URL",
+        "https://api.push.apple.com",
+        "Apple Push Notification service that tells phones a pass changed. An http:// URL "
+        "means HTTP/2 over cleartext (a local stand-in).",
+    )
+    google_wallet_issuer_id: str | None = _setting(
+        "ULT_GOOGLE_WALLET_ISSUER_ID",
+        None,
+        "Google Wallet: the issuer id of the Google Pay & Wallet Console. Unset, or "
+        "ULT_GOOGLE_WALLET_KEY unset: no Google passes (docs/wallet.md).",
+    )
+    google_wallet_key: str | None = _setting(
+        "ULT_GOOGLE_WALLET_KEY",
+        None,
+        "Google Wallet: the service account's JSON key file (its token_uri is used as given).",
+    )
+    google_wallet_api: str = _setting(
+        "ULT_GOOGLE_WALLET_API",
+        "https://walletobjects.googleapis.com",
+        "Google Wallet REST API the loyalty classes and objects are written to.",
+    )
+
     def __post_init__(self) -> None:
         # Resolved once, here: children (the service, Voilà kernels running in another
         # directory) get absolute values and agree with the process that started them.
