@@ -18,9 +18,10 @@ Each run is a fresh browser profile:
 The figure is in-page: ``performance.now()`` when the headline turns to "Visit N recorded"
 (a MutationObserver), measured from the navigation's start (``performance.timeOrigin``); the
 next animation frame is when it is on screen. Wall-clock from ``page.goto`` is a cross-check.
-Where the time goes comes from Navigation and Resource Timing, a WebSocket wrapper that
-notes the Engine.IO / Socket.IO frames, and the proxy's own log (bytes, connections, round
-trips). ``--smoke`` is one run without any throttling, for CI.
+Where the time goes comes from Navigation and Resource Timing, Long Tasks (the phone's main
+thread busy: socket events wait meanwhile), a WebSocket wrapper that notes the Engine.IO /
+Socket.IO frames, and the proxy's own log (bytes, connections, each request and its answer
+on the link). ``--smoke`` is one run without any throttling, for CI.
 """
 
 from __future__ import annotations
@@ -65,8 +66,14 @@ QUIET_S = 0.5  # the link counts as idle after this long without a byte
 # ack id, "43<id>[…]" its ack.
 INSTRUMENT = r"""
 (() => {
-  const marks = (window.__phone = { ws: [], shown: null, painted: null, text: null });
   const now = () => performance.now();
+  const marks = (window.__phone = {
+    ws: [], shown: null, painted: null, text: null, start: now(), busy: [],
+  });
+  // the phone's main thread busy for 50 ms or more at a time: socket events wait meanwhile
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) marks.busy.push([e.startTime, e.startTime + e.duration]);
+  }).observe({ type: "longtask", buffered: true });
   const Native = window.WebSocket;
   window.WebSocket = class extends Native {
     constructor(...args) {
@@ -318,13 +325,14 @@ def link_report(
         "connections_to_shown": sum(1 for c in conns if c.opened <= shown_at),
         "connections_total": len(conns),
         "round_trips_to_shown": serial_round_trips(chunks, conns, shown_at, profile),
-        "exchanges_to_shown": len([x for x in exchanges(chunks) if x[1] <= shown_at]),
+        "exchanges_to_shown": len([x for x in exchanges(chunks) if x[2] <= shown_at]),
     }
 
 
-def exchanges(chunks: list[Any]) -> list[tuple[float, float]]:
-    """Request/answer pairs on each connection: (phone sends, first answer byte arrives)."""
-    out: list[tuple[float, float]] = []
+def exchanges(chunks: list[Any]) -> list[tuple[int, float, float]]:
+    """Request/answer pairs on each connection: (connection, phone sends, first answer byte
+    arrives)."""
+    out: list[tuple[int, float, float]] = []
     for conn in sorted({c.conn for c in chunks}):
         mine = sorted((c for c in chunks if c.conn == conn), key=lambda c: c.tx_start)
         asked: float | None = None
@@ -332,7 +340,7 @@ def exchanges(chunks: list[Any]) -> list[tuple[float, float]]:
             if c.up and asked is None:
                 asked = c.tx_start
             elif not c.up and asked is not None:
-                out.append((asked, c.release))
+                out.append((conn, asked, c.release))
                 asked = None
     return out
 
@@ -341,7 +349,7 @@ def serial_round_trips(chunks: list[Any], conns: list[Any], until: float, profil
     """The most round trips that happened one after another before ``until``: the longest
     chain of non-overlapping waits (a handshake counts for its round trips, each request and
     its first answer byte for one)."""
-    waits = [(a, b, 1) for a, b in exchanges(chunks) if b <= until]
+    waits = [(a, b, 1) for _, a, b in exchanges(chunks) if b <= until]
     waits += [(c.opened, c.ready, profile.handshake_rtts) for c in conns if c.ready <= until]
     waits = [w for w in waits if w[2] > 0]
     waits.sort(key=lambda w: w[1])
@@ -377,6 +385,14 @@ def waterfall(data: dict[str, Any], stats: Stats, first_conn: int) -> list[dict[
 
     for c in stats.conns[first_conn:]:
         row(f"connection {c.id} (TCP+TLS)", c.opened * 1000 - origin, c.ready * 1000 - origin)
+    mine = {c.id for c in stats.conns[first_conn:]}
+    for conn, asked, answered in exchanges([c for c in stats.chunks if c.conn in mine]):
+        if answered * 1000 - origin <= m["painted"]:  # the link's part in the visit
+            row(
+                f"connection {conn}: sent → answered",
+                asked * 1000 - origin,
+                answered * 1000 - origin,
+            )
     if nav.get("workerStart"):
         row("service worker starts", nav["workerStart"], nav["fetchStart"])
     row(
@@ -387,6 +403,9 @@ def waterfall(data: dict[str, Any], stats: Stats, first_conn: int) -> list[dict[
         f"first byte {nav['responseStart']:.0f}",
     )
     row("DOMContentLoaded", nav["domContentLoadedEventEnd"], None)
+    row("the document's first script", m.get("start"), None)
+    for start, end in m.get("busy", []):
+        row("main thread busy (long task)", start, end)
     for r in data["resources"]:
         how = r.get("deliveryType") or ("network" if r.get("transferSize") else "cache")
         status = r.get("responseStatus") or ""

@@ -14,8 +14,10 @@ import pytest
 import redis
 import redis.asyncio
 from redis.cluster import RedisCluster
+from support.apns_stub import ApnsStub
 from support.service import running_service
 from support.wait import wait_until
+from support.wallet_certs import WalletCerts, WalletService, make_certs
 
 from ult import run
 from ult.bench.chromium import CHROMIUM, CHROMIUM_ARGS
@@ -86,6 +88,37 @@ def make_sponsor(r: redis.Redis) -> Callable[..., dict]:
         return {"sid": reg.sid, "owner_key": reg.owner_key, "biz": reg.biz}
 
     return make
+
+
+# ---- wallet passes --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def wallet_certs(tmp_path_factory: pytest.TempPathFactory) -> WalletCerts:
+    """Made-up Apple Wallet certificates: root CA, stand-in WWDR, Pass Type ID certificate."""
+    return make_certs(tmp_path_factory.mktemp("wallet-certs"))
+
+
+@pytest.fixture(scope="session")
+def apns_stub() -> Iterator[ApnsStub]:
+    """The APNs stand-in (HTTP/2 cleartext) the wallet service pushes to."""
+    stub = ApnsStub().start()
+    yield stub
+    stub.close()
+
+
+@pytest.fixture(scope="session")
+def wallet_service(
+    redis_url: str,
+    wallet_certs: WalletCerts,
+    apns_stub: ApnsStub,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[WalletService]:
+    """A real `ult serve` with Apple passes on, pushing to ``apns_stub``; its output is kept."""
+    var = tmp_path_factory.mktemp("var")
+    log = var / "service.log"
+    with running_service(redis_url, var, log, **wallet_certs.env(apns_stub.url)) as base:
+        yield WalletService(base, log)
 
 
 # ---- cluster --------------------------------------------------------------------------

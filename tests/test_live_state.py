@@ -20,7 +20,7 @@ from ult.claims import claim, list_claims
 from ult.identity import card_id
 from ult.keys import sponsor_keys
 from ult.scans import arun_scan, run_scan, scan
-from ult.schema import CardRecord
+from ult.schema import TOP_KEPT, CardRecord
 
 END_MS = 1_790_000_000_000
 CUTOFF_MS = END_MS - 30 * DAY_MS
@@ -63,7 +63,13 @@ def test_redis_keeps_the_window_and_a_year_away_card_scans_on(r, year, tmp_path:
     assert all(after[cid] == before[cid] for cid in after)
     assert report.cards == len(before) - len(after) > len(after)
     assert r.memory_usage(k.cards, samples=0) < bytes_before / 2
-    assert r.zcard(k.top) == len(after)
+    ranked = set(r.zrange(k.top, 0, -1))
+    assert ranked <= set(after) and 0 < len(ranked) <= TOP_KEPT, "the index left the lake's cards"
+    best = sorted(
+        after,
+        key=lambda c: (-CardRecord.parse(after[c]).visits, -CardRecord.parse(after[c]).last_ms),
+    )
+    assert [row["cid"] for row in run(r, loyalists(sid, limit=25))] == [c[:12] for c in best[:25]]
 
     away = max(
         (cid for cid in before if cid not in after and cid in keys),

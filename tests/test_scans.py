@@ -5,12 +5,13 @@ import time
 
 import pytest
 
-from ult import arun, keys, run
+from ult import arun, keys, ops, run
 from ult.cards import loyalists, read_card
 from ult.errors import UltError
 from ult.identity import card_id
 from ult.rules import Rule, get_rule, set_rule
 from ult.scans import scan
+from ult.schema import TOP_KEPT, CardRecord
 
 KEY = "k" * 43
 OTHER = "o" * 43
@@ -170,6 +171,34 @@ def test_card_read_history_and_loyalists(r, make_sponsor):
         (card_id(OTHER)[:12], 1),
     ]
     assert rows[0]["first_ms"] == T0 and rows[0]["last_ms"] == T0 + 11
+
+
+def test_the_loyalists_index_keeps_only_the_best_cards(r, make_sponsor):
+    """The ``top`` sorted set holds TOP_KEPT cards however many there are, and the loyalists
+    read from it are those of the whole ``cards`` hash; a card below them climbs in."""
+    sid = make_sponsor(cooldown_min=0)["sid"]
+    ops.load(r, "scan")
+    pipe = r.pipeline(transaction=False)
+    for i in range(TOP_KEPT + 40):
+        for v in range(1 + i % 7):
+            ops.queue(pipe, scan(sid, f"card{i:04d}".ljust(43, "k"), nonce=f"n{v}", now_ms=T0 + i))
+    pipe.execute()
+    k = keys.sponsor_keys(sid)
+    assert r.zcard(k.top) == TOP_KEPT and r.hlen(k.cards) == TOP_KEPT + 40
+
+    def best(limit: int) -> list[tuple[str, int]]:
+        recs = [(cid, CardRecord.parse(raw)) for cid, raw in r.hgetall(k.cards).items()]
+        recs.sort(key=lambda it: (-it[1].visits, -it[1].last_ms))
+        return [(cid[:12], rec.visits) for cid, rec in recs[:limit]]
+
+    assert [(row["cid"], row["visits"]) for row in run(r, loyalists(sid, 40))] == best(40)
+    low = "low".ljust(43, "k")
+    for v in range(9):
+        run(r, scan(sid, low, nonce=f"l{v}", now_ms=T0 + 10_000 + v))
+    rows = run(r, loyalists(sid, 5))
+    assert rows[0]["cid"] == card_id(low)[:12] and rows[0]["visits"] == 9
+    assert [(row["cid"], row["visits"]) for row in rows] == best(5)
+    assert r.zcard(k.top) == TOP_KEPT
 
 
 async def test_100_concurrent_scans_on_one_card_count_exactly_100(ar, make_sponsor):

@@ -16,7 +16,7 @@ from ult.identity import card_id, short_cid
 from ult.keys import sponsor_keys
 from ult.promotions.plan import promotion_status
 from ult.rules import Rule
-from ult.schema import CARD_REPLY, CardRecord, Event, parse_entry, reply_dict
+from ult.schema import CARD_REPLY, TOP_KEPT, CardRecord, Event, parse_entry, reply_dict
 from ult.validation import check_field
 
 
@@ -62,8 +62,13 @@ def event_summary(event: Event) -> dict[str, Any]:
 
 def read_card(sid: str, key: str, now_ms: int | None = None) -> ops.Op[Card]:
     """The card of ``key`` at sponsor ``sid`` (a card never scanned reads as zero)."""
+    return read_card_by_cid(sid, card_id(check_field("key", key)), now_ms)
+
+
+def read_card_by_cid(sid: str, cid: str, now_ms: int | None = None) -> ops.Op[Card]:
+    """The card ``cid`` at sponsor ``sid``, read without its key (a wallet pass knows the card
+    by id only); a card never scanned reads as zero."""
     check_field("sid", sid)
-    cid = card_id(check_field("key", key))
     now_ms = or_now(now_ms)
     k = sponsor_keys(sid)
 
@@ -97,7 +102,9 @@ LOYALIST_MARGIN = 10
 
 def loyalists(sid: str, limit: int = 100) -> ops.Op[list[dict[str, Any]]]:
     """The sponsor's most frequent cards: short cid, visits, points, first and last visit
-    (the most visits first, then the latest visit); reads ``limit`` records, not all."""
+    (the most visits first, then the latest visit); reads ``limit`` records, not all. At most
+    ``TOP_KEPT - LOYALIST_MARGIN`` rows: what the ``top`` sorted set keeps."""
+    limit = min(limit, TOP_KEPT - LOYALIST_MARGIN)
 
     def parse(flat: Any) -> list[dict[str, Any]]:
         h = ops.as_dict(flat)

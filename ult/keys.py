@@ -8,8 +8,8 @@ script can touch them atomically and they land on one Redis Cluster slot.
 - ``ult:{sid}:claims``   hash: claim id → JSON claim; ``card:<cid>`` → the card's last claim id
 - ``ult:{sid}:staff``    hash: ``k:<staff key hash>`` → name, ``n:<name>`` → staff key hash
 - ``ult:{sid}:voided``   set: ids of scans the sponsor voided
-- ``ult:{sid}:top``      sorted set: every cid of ``cards`` by visits, then last visit (the
-  loyalists view reads its top only; ``lib.lua``: ``rank_card``)
+- ``ult:{sid}:top``      sorted set: the best ``schema.TOP_KEPT`` cids of ``cards`` by visits,
+  then last visit (the loyalists view; ``lib.lua``: ``rank_card``)
 - ``ult:{sid}:claimed``  sorted set: claim ids by creation time (the claims list reads a page)
 - ``ult:{sid}:requested`` sorted set: the claims waiting for staff, by creation time
 - ``ult:{sid}:archived`` string: a Bloom filter of the cids moved to the lake (``ult archive
@@ -17,6 +17,12 @@ script can touch them atomically and they land on one Redis Cluster slot.
 - ``ult:{sid}:watched``  string with a TTL: someone watches the sponsor's live room
 - ``ult:{sid}:promos``   hash: promotion id → JSON promotion (the scan reads the compiled
   ``promo_plan`` field of the profile instead, see :mod:`ult.promotions`)
+- ``ult:{sid}:passes``   hash: cid → the serials of the card's wallet passes, oldest first
+- ``ult:{sid}:pass:<serial>`` hash: one wallet pass (kind, cid, auth token, lang, times);
+  ``…:devices`` hash: the Apple devices registered for it (device id → push token)
+- ``ult:device:{<device>}:passes`` set: the serials an Apple device registered
+- ``ult:wallet:outbox``  list: serials of passes whose card changed, for the pass pusher
+- ``ult:wallet:download:<token>`` string with a TTL: a one-time pass download → serial
 - ``ult:sponsors``       stream: registry of all sponsors (for analysts)
 - ``ult:places``         hash: place_id → sid (one registration per place)
 - ``ult:schema``         string: the data's schema version (``ult.schema.SCHEMA_VERSION``)
@@ -32,6 +38,17 @@ REGISTRY = "ult:sponsors"
 PLACES = "ult:places"
 SCHEMA = "ult:schema"
 PATTERN = "ult:*"  # every key ULT keeps (backups copy them all)
+WALLET_OUTBOX = "ult:wallet:outbox"
+
+
+def wallet_download(token: str) -> str:
+    """A one-time download of a wallet pass: its serial, for a few minutes."""
+    return f"ult:wallet:download:{token}"
+
+
+def device_passes(device: str) -> str:
+    """The serials an Apple device registered for updates (tagged by the device)."""
+    return f"ult:device:{{{device}}}:passes"
 
 
 def migration_progress(version: int) -> str:
@@ -106,6 +123,18 @@ class SponsorKeys:
     @cached_property
     def promos(self) -> str:
         return self._key("promos")
+
+    @cached_property
+    def passes(self) -> str:
+        return self._key("passes")
+
+    def wallet_pass(self, serial: str) -> str:
+        """One wallet pass of the sponsor (``ult.wallet.registry``)."""
+        return self._key(f"pass:{serial}")
+
+    def pass_devices(self, serial: str) -> str:
+        """The Apple devices registered for a pass: device id → push token."""
+        return self._key(f"pass:{serial}:devices")
 
     def all(self) -> list[str]:
         """Every key of the sponsor, in the order the Lua scripts expect them."""

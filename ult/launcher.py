@@ -130,17 +130,22 @@ def _run_all(settings: Settings, with_dashboard: bool) -> int:
 
 
 def start_archiver(settings: Settings, url: str) -> Callable[[], None]:
-    """Run `ult archive` (with ULT_TRIM_DAYS) every ULT_ARCHIVE_EVERY_MINUTES in a daemon
-    thread; call the returned function to stop it (it waits for a run under way to end,
-    up to a minute). A failed run is reported and retried later."""
-    from ult.analytics.lake.archiving import NICE, archive
+    """Run `ult archive` (with ULT_TRIM_DAYS) every ULT_ARCHIVE_EVERY_MINUTES, and compact the
+    lake every ULT_COMPACT_EVERY_HOURS (:class:`ult.analytics.lake.schedule.Schedule`), in a
+    daemon thread; call the returned function to stop it (it waits for a run under way to
+    end, up to a minute). A failed run is reported and retried later."""
+    from ult.analytics.lake.archiving import NICE
+    from ult.analytics.lake.schedule import Schedule
+    from ult.clock import now_ms
     from ult.errors import UltError
 
     stop = threading.Event()
     every = settings.archive_every_minutes * SECONDS_PER_MINUTE
-    trim_days = settings.trim_days if settings.trim_days > 0 else None
     minutes, lake = settings.archive_every_minutes, settings.lake_path
-    print(f"Archive to the lake      every {minutes} min, into {lake}")
+    schedule = Schedule.starting(lake, settings.trim_days, settings.compact_every_hours, now_ms())
+    hours = settings.compact_every_hours
+    compacted = f", compacted every {hours} h" if hours > 0 else ""
+    print(f"Archive to the lake      every {minutes} min, into {lake}{compacted}")
 
     def loop() -> None:
         # this thread only (Linux): the scan service and Redis come first for the CPU
@@ -148,7 +153,10 @@ def start_archiver(settings: Settings, url: str) -> Callable[[], None]:
         while not stop.wait(every):
             r = connect(url=url)
             try:
-                print(archive(r, settings.lake_path, trim_days=trim_days).summary(), flush=True)
+                archived, compacted = schedule.step(r, now_ms())
+                print(archived.summary(), flush=True)
+                if compacted is not None:
+                    print(compacted.summary(), flush=True)
             except (UltError, OSError, redis.RedisError) as e:
                 print(f"ult archive: {getattr(e, 'message', e)}", file=sys.stderr, flush=True)
             finally:

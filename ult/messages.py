@@ -123,6 +123,15 @@ ERRORS: dict[str, tuple[str, str]] = {
         N_("This voucher has expired"),
         N_("It cannot be redeemed any more."),
     ),
+    # wallet passes (the `pass` event)
+    "wallet_unavailable": (
+        N_("Wallet passes aren't available here"),
+        N_("Your card keeps working on this page."),
+    ),
+    "card_not_started": (
+        N_("No visits on this card yet"),
+        N_("Scan the QR code at the business first, then add the card to your wallet."),
+    ),
 }
 
 # Codes after which trying the same request again may succeed (the page offers "Try again").
@@ -302,6 +311,10 @@ TEXTS: dict[str, str] = {
     "promo_applied": N_("{name} — {points}"),
     "promo_active": N_("On now: {name} (×{multiplier} points) until {until}"),
     "promo_next": N_("Coming up: {name} (×{multiplier} points) — {when}"),
+    # wallet passes: the wallets' own names for their buttons
+    "add_apple_wallet": N_("Add to Apple Wallet"),
+    "save_google_wallet": N_("Save to Google Wallet"),
+    "wallet_opening": N_("Opening your wallet…"),
 }
 
 # Texts with a number, by id: (singular, plural) in English; each catalog has the forms its

@@ -113,6 +113,9 @@ ARCHIVED_BITS_PER_CARD = 10
 # The loyalists' order as one sorted-set score (``ult:{sid}:top``): visits, then the last
 # visit as a fraction (exact below 4096 visits; readers re-sort the few candidates exactly).
 RANK_MS_SCALE = 2**41
+# Cards the ``top`` sorted set keeps: its best only, so it costs little and nothing per card
+# past them (a compact listpack below 128). The loyalists view (25 rows) reads from it.
+TOP_KEPT = 50
 
 # Reply shapes of the scripts that answer with a list: field names in reply order.
 SCAN_REPLY = (
@@ -286,6 +289,7 @@ def lua_header(used: str | None = None) -> str:
     tables["REFUSAL_EVERY_MS"] = str(REFUSAL_EVERY_MS)
     tables["ARCHIVED_HASHES"] = str(ARCHIVED_HASHES)
     tables["RANK_MS_SCALE"] = str(RANK_MS_SCALE)
+    tables["TOP_KEPT"] = str(TOP_KEPT)
     lines = ["-- Generated from ult/schema.py by ult.schema.lua_header: change it there."]
     for name, table in tables.items():
         if used is None or re.search(rf"\b{name}\b", used):

@@ -156,6 +156,13 @@ class Settings:
         0,
         "The scheduled archive then trims archived entries older than N days (0: no trim).",
     )
+    compact_every_hours: int = _setting(
+        "ULT_COMPACT_EVERY_HOURS",
+        24,
+        "The scheduled archive also compacts the lake every N hours: the businesses whose "
+        "small files piled up (docs/operations.md); 0: never (`ult archive --compact` by "
+        "hand).",
+    )
     k_anonymity: int = _setting(
         "ULT_K_ANONYMITY",
         5,

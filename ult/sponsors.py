@@ -53,6 +53,8 @@ class Profile:
     utc_offset_min: int
     owner_hash: str
     code_secret: str
+    lat: float | None = None  # the place's coordinates, when the place lookup gave them
+    lng: float | None = None
 
     @classmethod
     def from_hash(cls, h: dict[str, str]) -> Profile:
@@ -68,6 +70,8 @@ class Profile:
             utc_offset_min=int(h.get("utc_offset_min", "0")),
             owner_hash=h.get("owner_hash", ""),
             code_secret=h.get("code_secret", ""),
+            lat=float(h["lat"]) if h.get("lat") else None,
+            lng=float(h["lng"]) if h.get("lng") else None,
         )
 
     def public(self) -> dict[str, Any]:
@@ -94,6 +98,8 @@ def register(
     utc_offset_min: int = 0,
     rule: Rule | None = None,
     now_ms: int | None = None,
+    lat: float | None = None,
+    lng: float | None = None,
 ) -> Registration:
     """Register a business at a place; the same ``place_id`` cannot be registered twice.
 
@@ -146,6 +152,8 @@ def register(
         "owner_hash": hash_owner_key(owner_key),
         "code_secret": secrets.token_hex(16),
     }
+    if lat is not None and lng is not None:  # where a wallet pass shows itself on the phone
+        profile |= {"lat": repr(float(lat)), "lng": repr(float(lng))}
     stamp_if_new(r)  # the first registration: the data starts at this ULT's schema version
     token = _begin(r, profile, rule, now_ms)
     if not _claim(r, place_id, sid):

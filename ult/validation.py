@@ -55,6 +55,8 @@ FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
     "code": (re.compile(r"[A-Za-z0-9_-]{1,64}"), "1–64 characters of A-Z, a-z, 0-9, _ and -"),
     "claim_id": (re.compile(r"[A-Za-z0-9_-]{1,64}"), "1–64 characters of A-Z, a-z, 0-9, _ and -"),
     "pow": (re.compile(r"[A-Za-z0-9+/=]{1,600}"), "a base64 proof-of-work solution"),
+    "kind": (re.compile(r"apple|google"), "apple or google"),
+    "lang": (re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,3}"), "a language tag such as sv-SE"),
 }
 
 

@@ -29,17 +29,22 @@ def service_env(redis_url: str, var_dir: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_service(url: str, var_dir: Path, **env: str) -> Iterator[str]:
+def running_service(url: str, var_dir: Path, log: Path | None = None, **env: str) -> Iterator[str]:
     """A real `ult serve` on a free port, pointed at ``url``, per-address limits off;
-    yields its base URL."""
+    yields its base URL. ``log``: a file that gets its output."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    out = log.open("ab") if log else None
     proc = subprocess.Popen(
         [sys.executable, "-m", "ult", "serve", "--port", str(port)],
         env=service_env(url, var_dir, **(PER_ADDRESS_LIMITS_OFF | {"ULT_PUBLIC_URL": base} | env)),
+        stdout=out,
+        stderr=out,
     )
     try:
         assert wait_http(f"{base}/healthz", timeout=30, proc=proc), "scan service did not start"
         yield base
     finally:
         stop_process(proc)
+        if out:
+            out.close()

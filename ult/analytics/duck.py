@@ -48,6 +48,7 @@ SELECT c.cohort, v.period - c.cohort AS offset, count(*) AS cards,
 FROM visits v JOIN cohorts c USING (sid, cid)
 GROUP BY ALL ORDER BY ALL
 """
+_READ = pa.schema([("type", pa.string()), ("cid", pa.string()), ("ref", pa.string())])
 _PERIODS = {
     "D": ("epoch_ms(e.time) // 86400000", 1, 0),
     "W": ("(epoch_ms(e.time) // 86400000 + 3) // 7", 7, -3),
@@ -87,7 +88,13 @@ def duckdb(
         con.execute("CREATE VIEW lake AS SELECT * FROM _empty")
     tail = _tail(r, lake_dir, sids) if r is not None else None
     con.register("tail", tail if tail is not None else empty)
-    con.execute("CREATE VIEW events AS SELECT * FROM lake UNION ALL BY NAME SELECT * FROM tail")
+    # _read first: the columns the queries here read, even where no entry has them (a year
+    # without a voided scan has no `ref` in any file)
+    con.register("_read", _READ.empty_table())
+    con.execute(
+        "CREATE VIEW events AS SELECT * FROM _read UNION ALL BY NAME SELECT * FROM lake "
+        "UNION ALL BY NAME SELECT * FROM tail"
+    )
     return con
 
 

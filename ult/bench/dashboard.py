@@ -1,15 +1,22 @@
 """Dashboard: seconds from opening the Voilà dashboard to an interactive form (Playwright).
 
 Voilà is started as ``ult dashboard`` would run it (``python -m ult dashboard --port P``)
-and polled on a static file (a ``GET /`` would start a kernel). Each measurement opens a
-fresh browser context (fresh localStorage), navigates to ``/`` and waits until the form's
-button is visible and enabled — it only appears after the kernel has run the notebook and
-the widgets have rendered. External requests (CDN fonts) are aborted, as offline.
+and polled on a static file (a ``GET /`` would start a kernel). Two kinds of page load:
+
+- *first visit*: a fresh browser context each time (empty cache and localStorage), timed
+  from navigation until the registration form's button is visible and enabled — it only
+  appears after the kernel has run the notebook and the widgets have rendered;
+- *returning sponsor*: one browser context whose localStorage holds a registered business
+  and whose cache holds the page's scripts (one untimed load first), timed until the Live
+  tab's button is visible and enabled — the business's panels are shown by then.
+
+External requests (CDN fonts) are aborted, as offline.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import statistics
 import time
 from pathlib import Path
@@ -21,6 +28,8 @@ from ult.bench.procs import child_env, start_child
 
 # the control that makes the registration form usable (role, accessible name)
 READY_ROLE, READY_NAME = "button", "Validate address"
+# the Live tab's control, shown with the business a returning sponsor's browser holds
+RETURNING_ROLE, RETURNING_NAME = "button", "Refresh"
 TIMEOUT_MS = 60_000
 
 
@@ -45,20 +54,55 @@ def _block_external(route: Any) -> None:
         route.abort()
 
 
-def time_once(browser: Any, url: str) -> float:
-    """Seconds from navigation start until the form's button is visible and enabled."""
+def time_page(context: Any, url: str, role: str, name: str) -> float:
+    """Seconds from navigation start in a new page of ``context`` until the control
+    (``role``, ``name``) is visible and enabled; the page is closed afterwards."""
     from playwright.sync_api import expect
 
+    page = context.new_page()
+    try:
+        started = time.perf_counter()
+        page.goto(url, wait_until="commit", timeout=TIMEOUT_MS)
+        control = page.get_by_role(role, name=name)
+        control.wait_for(state="visible", timeout=TIMEOUT_MS)
+        expect(control).to_be_enabled(timeout=TIMEOUT_MS)
+        return time.perf_counter() - started
+    finally:
+        page.close()
+
+
+def time_once(browser: Any, url: str) -> float:
+    """A first visit: seconds until the form's button is visible and enabled."""
     context = browser.new_context()
     try:
         context.route("**/*", _block_external)
-        page = context.new_page()
-        started = time.perf_counter()
-        page.goto(url, wait_until="commit", timeout=TIMEOUT_MS)
-        button = page.get_by_role(READY_ROLE, name=READY_NAME)
-        button.wait_for(state="visible", timeout=TIMEOUT_MS)
-        expect(button).to_be_enabled(timeout=TIMEOUT_MS)
-        return time.perf_counter() - started
+        return time_page(context, url, READY_ROLE, READY_NAME)
+    finally:
+        context.close()
+
+
+def returning_storage(redis_url: str) -> str:
+    """A script that puts a newly registered business into the page's localStorage."""
+    import redis
+
+    from ult.dashboard.storage import STORAGE_KEY, Business
+    from ult.sponsors import register
+
+    with redis.Redis.from_url(redis_url, decode_responses=True) as r:
+        reg = register(r, "Bench Café", "Storgatan 1", "SE", "local:bench-cafe")
+    business = Business(reg.sid, reg.biz, "local:bench-cafe", reg.owner_key)
+    entry = {"uid": "b" * 32, "businesses": [business.to_json()], "current": reg.sid}
+    return f"localStorage.setItem({json.dumps(STORAGE_KEY)}, {json.dumps(json.dumps(entry))})"
+
+
+def time_returning(browser: Any, url: str, storage: str, runs: int) -> list[float]:
+    """Returning sponsor: ``runs`` timed loads in one context after an untimed one."""
+    context = browser.new_context()
+    try:
+        context.route("**/*", _block_external)
+        context.add_init_script(storage)
+        time_page(context, url, RETURNING_ROLE, RETURNING_NAME)  # fills the cache
+        return [time_page(context, url, RETURNING_ROLE, RETURNING_NAME) for _ in range(runs)]
     finally:
         context.close()
 
@@ -79,6 +123,8 @@ def time_dashboard(redis_url: str, var_dir: Path, log_dir: Path, runs: int = 5) 
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 times = [time_once(browser, f"{child.url}/") for _ in range(runs)]
+                storage = returning_storage(redis_url)
+                returning = time_returning(browser, f"{child.url}/", storage, runs)
             finally:
                 browser.close()
         rss = child.rss_mb()
@@ -87,7 +133,10 @@ def time_dashboard(redis_url: str, var_dir: Path, log_dir: Path, runs: int = 5) 
     return {
         "median_s": round(statistics.median(times), 3),
         "runs_s": [round(t, 3) for t in times],
+        "returning_median_s": round(statistics.median(returning), 3),
+        "returning_runs_s": [round(t, 3) for t in returning],
         "server_start_s": round(startup_s, 2),
         "voila_rss_mb_with_kernels": round(rss, 1) if rss else None,
         "ready_selector": f'get_by_role("{READY_ROLE}", name="{READY_NAME}")',
+        "returning_selector": f'get_by_role("{RETURNING_ROLE}", name="{RETURNING_NAME}")',
     }

@@ -5,8 +5,8 @@ In a notebook::
     from ult.dashboard import dashboard
     dashboard()
 
-Modules: ``app`` (the page and its tabs), ``registration`` (form, confirmation, owner key),
-``storage`` (the browser's localStorage via anywidget), ``poster`` (QR, posters, print,
+Modules: ``app`` (the page), ``tabs`` (the tabs, each panel built when first opened),
+``registration`` (form, confirmation, owner key), ``storage`` (the browser's localStorage via anywidget), ``poster`` (QR, posters, print,
 downloads), ``live`` (today's numbers, live feed with Void, loyalists), ``alerts`` (velocity
 alerts), ``rule_editor`` (the reward rule), ``promo_editor`` (promotions), ``claims_panel`` (Approve / Reject / Void),
 ``counter_screen`` (the rotating counter code), ``table`` (rows with buttons), ``browser``

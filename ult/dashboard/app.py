@@ -13,15 +13,14 @@ from pathlib import Path
 import ipywidgets as W
 
 from ult import run
-from ult.dashboard.claims_panel import ClaimsPanel
 from ult.dashboard.context import Context
 from ult.dashboard.counter_screen import CounterPanel
-from ult.dashboard.live import LivePanel
 from ult.dashboard.poster import PosterPanel
 from ult.dashboard.promo_editor import PromoEditor
 from ult.dashboard.registration import ImportForm, KeyReveal, RegistrationForm, registration_tab
 from ult.dashboard.rule_editor import RuleEditor
 from ult.dashboard.storage import BrowserStore, Business
+from ult.dashboard.tabs import CLAIMS_TAB, POSTER_TAB, TabPanels, claims_title
 from ult.dashboard.ui import Message, classed, esc, guarded, local_time, log_to_terminal
 from ult.errors import UltError
 from ult.i18n import (
@@ -41,15 +40,6 @@ from ult.i18n import (
 from ult.sponsors import Profile, check_owner, key_failures
 
 CSS_FILE = Path(__file__).with_name("dashboard.css")
-TAB_TITLES = (
-    N_("Live"),
-    N_("QR & poster"),
-    N_("Rewards"),
-    N_("Claims"),
-    N_("Counter screen"),
-    N_("Add a business"),
-)
-LIVE_TAB, POSTER_TAB, RULES_TAB, CLAIMS_TAB, COUNTER_TAB, REGISTER_TAB = range(6)
 KEY_FAILURES = NP_(
     "{n} wrong key was tried for this business since {date}.",
     "{n} wrong keys were tried for this business since {date}.",
@@ -70,11 +60,6 @@ KEY_FAILURES_HINT = N_(
     "Someone guessed at its owner or staff keys; they are slowed down and the key is safe "
     "unless shared. Make new staff keys if one may have leaked."
 )
-
-
-def claims_title(count: int) -> str:
-    """The Claims tab's title: the number waiting for staff, when there are any."""
-    return _("Claims ({count})").format(count=count) if count else _(TAB_TITLES[CLAIMS_TAB])
 
 
 def style_widget() -> W.HTML:
@@ -153,7 +138,8 @@ class Dashboard:
         self.opening = W.HTML()
         self.body = classed(W.VBox([self.opening]), "ult-body")
         self.brand = W.HTML()
-        self._build_panels()
+        self.panels: TabPanels | None = None  # built once a business is shown
+        self._build_registration()
         header = classed(W.HBox([self.brand, self.selector, self.language]), "ult-header")
         self.widget = classed(
             W.VBox(
@@ -170,35 +156,45 @@ class Dashboard:
         self.language.observe(self._on_language, names="value")
         self._words()
 
-    def _build_panels(self) -> None:
-        """The tabs' panels, worded in the current language."""
+    def _build_registration(self) -> None:
+        """The registration form (the first run's page, and the last tab), worded now."""
         self.form = RegistrationForm(
             self.ctx, self._registered, self._known_place, lambda: self.store.utc_offset_min
         )
         self.importer = ImportForm(self.ctx, self._added)
         self.register_box = registration_tab(self.form, self.importer)
-        self.live = LivePanel(self.ctx)
-        self.poster = PosterPanel(self.ctx)
-        self.rules = RuleEditor(self.ctx)
-        self.promos = PromoEditor(self.ctx)
-        self.claims = ClaimsPanel(self.ctx, on_count=self._on_claims_count)
-        self.counter = CounterPanel(self.ctx)
-        self.live.listeners.append(self.claims)
-        self.rules.on_saved += [self.claims.set_rule, self.counter.set_rule]
-        self.tabs = classed(
-            W.Tab(
-                children=[
-                    self.live.widget,
-                    self.poster.widget,
-                    W.VBox([self.rules.widget, self.promos.widget]),
-                    self.claims.widget,
-                    self.counter.widget,
-                    self.register_box,
-                ],
-                titles=[_(title) for title in TAB_TITLES],
-            ),
-            "ult-tabs",
-        )
+
+    def _ensure_tabs(self) -> TabPanels:
+        """The tabs, built once a business is shown, worded in the current language.
+
+        A first visit shows only the registration form: the tabs' panels (a few hundred
+        widgets) would otherwise all be sent to the page before it becomes usable.
+        """
+        if self.panels is None:
+            self.panels = TabPanels(self.ctx, self.register_box, self._on_claims_count)
+            self.tabs = self.panels.tab
+            self.live, self.claims = self.panels.live, self.panels.claims
+        return self.panels
+
+    @property
+    def poster(self) -> PosterPanel:
+        """The QR & poster panel (built when first used)."""
+        return self._ensure_tabs().poster
+
+    @property
+    def rules(self) -> RuleEditor:
+        """The reward rule editor (built when first used)."""
+        return self._ensure_tabs().rules
+
+    @property
+    def promos(self) -> PromoEditor:
+        """The promotions editor (built when first used)."""
+        return self._ensure_tabs().promos
+
+    @property
+    def counter(self) -> CounterPanel:
+        """The counter screen (built when first used)."""
+        return self._ensure_tabs().counter
 
     # --- storage -------------------------------------------------------------------------------
 
@@ -220,10 +216,8 @@ class Dashboard:
             self.widget.add_class("ult-rtl")
         else:
             self.widget.remove_class("ult-rtl")
-        for index, title in enumerate(TAB_TITLES):
-            if index != CLAIMS_TAB:
-                self.tabs.set_title(index, _(title))
-        self.tabs.set_title(CLAIMS_TAB, claims_title(self.claims.count))
+        if self.panels is not None:
+            self.panels.word()
         if self.current is None and self.body.children == (self.register_box,):
             self._show_first_run()
         elif self.current is not None:
@@ -241,21 +235,24 @@ class Dashboard:
 
     def _rebuild(self) -> None:
         """Build the panels again in the new language, showing what the old ones showed."""
-        old = (self.live, self.claims, self.counter, self.tabs, self.register_box)
-        selected, first_run = self.tabs.selected_index, self.body.children == (self.register_box,)
-        self.live.stop(wait=False)
-        self._build_panels()
-        self.tabs.selected_index = selected
+        old_register, first_run = self.register_box, self.body.children == (self.register_box,)
+        self._build_registration()
         if first_run:
             self.body.children = [self.register_box]
-        elif self.body.children == (old[3],):
+        if self.panels is not None:
+            self._rebuild_tabs(self.panels)
+        old_register.close()
+
+    def _rebuild_tabs(self, old: TabPanels) -> None:
+        old.clear(wait=False)
+        self.panels = None
+        self._ensure_tabs()
+        self.tabs.selected_index = old.tab.selected_index
+        if self.body.children == (old.tab,):
             self.body.children = [self.tabs]
         if self.current is not None:
             self.select(self.current.sid)
-        old[1].clear()
-        old[2].clear()
-        for widget in old[3:]:
-            widget.close()
+        old.tab.close()
 
     @guarded(lambda self: self.banner)
     def _on_loaded(self, change: dict) -> None:
@@ -321,6 +318,7 @@ class Dashboard:
         if business is None:
             raise UltError("unknown_sponsor", N_("That business is not on this browser."))
         self.banner.clear()
+        panels = self._ensure_tabs()
         self.current = business
         self._syncing = True
         try:
@@ -331,9 +329,7 @@ class Dashboard:
         try:
             profile = self.ctx.keys.owner(sid, check_owner(sid, business.owner_key))
         except UltError as exc:
-            self.live.stop()
-            self.claims.clear()
-            self.counter.clear()
+            panels.clear()
             self.title.value = title_html(business, None)
             raise UltError(
                 exc.code,
@@ -343,13 +339,7 @@ class Dashboard:
         self._profile = profile
         self._failures = run(self.ctx.redis, key_failures(sid))
         self.title.value = title_html(business, profile, self._security())
-        self.poster.show(business, profile.country)
-        self.rules.show(business)
-        self.promos.show(business)
-        self.live.show(business, self.store.utc_offset_min)
-        # after the reader started: a claim made meanwhile is either loaded here or seen by it
-        self.claims.show(business, self.rules.rule, self.store.utc_offset_min)
-        self.counter.show(business, self.rules.rule)
+        panels.show(business, profile.country, self.store.utc_offset_min)
 
     def _security(self) -> str:
         return failures_html(self._failures, self._profile, self.store.utc_offset_min)
@@ -388,6 +378,7 @@ class Dashboard:
         self.body.children = [self.register_box]
 
     def _show_dashboard(self) -> None:
+        self._ensure_tabs()
         if self.body.children != (self.tabs,):
             self.body.children = [self.tabs]
 
@@ -397,6 +388,7 @@ class Dashboard:
 
     def close(self, wait: bool = True) -> None:
         """Stop the live reader (``wait``: until its thread ended) and close the page."""
-        self.live.stop(wait=wait)
+        if self.panels is not None:
+            self.live.stop(wait=wait)
         self.widget.close()
         self.ctx.close()

@@ -331,6 +331,7 @@ class ClaimsPanel:
         """Push the change to the customer's open pages; False if that failed."""
         try:
             self.ctx.notifier.claim_update(sid, claim.cid, claim.to_dict())
+            self.ctx.card_changed(sid, claim.cid)
         except Exception:
             log.exception("claim_update for %s failed", claim.id)
             return False

@@ -11,6 +11,8 @@ from ult.connection import Client, connect
 from ult.dashboard.keyguard import KeyChecks, page_guard
 from ult.places import Resolver, resolver_from_settings
 from ult.settings import Settings, load_settings
+from ult.wallet import registry
+from ult.wallet.setup import Wallets
 
 LIVE_BLOCK_MS = 1000  # XREAD BLOCK timeout: how soon a live reader notices it must stop
 
@@ -70,6 +72,16 @@ class Context:
         from ult.service.notify import Notifier  # python-socketio: only when staff act
 
         return Notifier(self.settings.effective_redis_url)
+
+    @cached_property
+    def wallets(self) -> Wallets | None:
+        """The wallet passes on offer (None: none, and nothing to keep up to date)."""
+        return Wallets.from_settings(self.settings)
+
+    def card_changed(self, sid: str, cid: str) -> None:
+        """A card changed here: its wallet passes are queued for an update (none: nothing)."""
+        if self.wallets:
+            registry.card_changed(self.redis, sid, cid)
 
     def close(self) -> None:
         """Release the page's connections."""

@@ -12,6 +12,10 @@ repository is a symlink to it — the one file users open in Jupyter.
   ULT's own template directory.
 - The ``ult`` template is the lab template without CDN stylesheets: the page renders offline.
 - A preheated kernel has already run the notebook when a sponsor opens the page.
+- Voilà and its kernels talk over loopback TCP encrypted with CurveZMQ keys that Voilà makes
+  for each kernel (``transport_encryption``): another local user can neither read nor inject
+  messages. (IPC sockets would put them under ``var/``, but a socket path must stay under
+  108 bytes, which a deep ``ULT_VAR_DIR`` exceeds.)
 - Voilà runs as :mod:`ult.dashboard.voila_app`: pages (one kernel each) are capped per client
   address and in all (``ULT_DASHBOARD_KERNELS_PER_ADDRESS``, ``ULT_DASHBOARD_KERNELS``), with
   ``ULT_DASHBOARD_KERNELS_RESERVED`` of them for browsers that hold a business; the kernels
@@ -37,7 +41,8 @@ from ult.settings import Settings, served_url
 NOTEBOOK = Path(str(resources.files("ult.dashboard").joinpath("sponsor.ipynb")))
 TEMPLATE_ROOT = Path(__file__).resolve().with_name("jupyter")
 TEMPLATE = "ult"
-EXTENSION_DENYLIST = ["@jupyter-notebook/lab-extension"]
+# JupyterLab's notebook plugin, and code highlighting for a page that shows no code
+EXTENSION_DENYLIST = ["@jupyter-notebook/lab-extension", "jupyterlab_pygments"]
 POOL_SIZE = 1
 KERNEL_MANAGER = "ult.dashboard.kernels.PageKernelManager"
 _JUPYTER_DIRS = {
@@ -165,6 +170,7 @@ def voila_command(
         f"--pool_size={pool_size}",
         *(f"--VoilaConfiguration.extension_denylist={name}" for name in EXTENSION_DENYLIST),
         *kernel_limits(settings),
+        "--KernelManager.transport_encryption=required",  # CurveZMQ between Voilà and kernels
     ]
     return VoilaLaunch(argv, env, f"http://{settings.host}:{port}", jupyter_dir)
 

@@ -244,6 +244,9 @@ class LivePanel:
         else:
             card = self._card_of(entry_id)
             self.message.ok(f"Visit voided: card {card} lost that visit and its points.")
+            voided = next((e.card for e in self.entries if e.id == entry_id), "")
+            if voided:  # its wallet passes show the points it lost
+                self.ctx.card_changed(business.sid, voided)
         with self._lock:
             self.voided.add(entry_id)
             self._loyalists_due = True

@@ -170,6 +170,8 @@ class RegistrationForm:
                 formatted_address=self.place.formatted_address,
                 verified=self.place.verified,
                 utc_offset_min=self.utc_offset_min(),
+                lat=self.place.lat,
+                lng=self.place.lng,
             )
         finally:
             self.approve.disabled = False

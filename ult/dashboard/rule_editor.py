@@ -20,6 +20,7 @@ from ult.errors import Term, UltError
 from ult.i18n import N_, NP_, _, current, number, translate_plural, unit
 from ult.messages import plural
 from ult.rules import APPROVALS, LIMITS, Rule, get_rule, set_rule
+from ult.wallet.registry import sponsor_changed
 
 STYLE = {"description_width": "17em"}
 WIDE = W.Layout(width="34em")
@@ -196,6 +197,8 @@ class RuleEditor:
             raise UltError("bad_request", N_("Choose a business first."))
         rule = self.form_rule()
         saved = run(self.ctx.redis, set_rule(self.business.sid, self.business.owner_key, rule))
+        if self.ctx.wallets:  # every pass shows the rule's goal and reward
+            sponsor_changed(self.ctx.redis, self.business.sid)
         self._fill(saved)
         self.message.ok(_("Saved. Customers earn by the new rule from their next scan."))
         for callback in self.on_saved:

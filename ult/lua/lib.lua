@@ -110,8 +110,13 @@ end
 
 -- The card's place in the sponsor's `top` sorted set (the loyalists view): visits, then the
 -- last visit (ult.schema.RANK_MS_SCALE). Kept by every script that changes visits or cards.
+-- Only the best TOP_KEPT stay: scores only grow with visits, and a card that left the set
+-- comes back with its next counted visit if it then ranks among them.
 local function rank_card(top, cid, c)
-  redis.call('ZADD', top, c.visits + c.last_ms / RANK_MS_SCALE, cid)
+  local added = redis.call('ZADD', top, c.visits + c.last_ms / RANK_MS_SCALE, cid)
+  if added == 1 and redis.call('ZCARD', top) > TOP_KEPT then
+    redis.call('ZREMRANGEBYRANK', top, 0, 0)
+  end
 end
 
 -- Whether the unknown card `cid` may have been moved to the lake: all its bits are set in the

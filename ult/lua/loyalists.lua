@@ -4,8 +4,9 @@
 -- ARGV: count
 -- Reply: {cid, packed record, ...}: LOYALISTS_REPLY per card, best first
 local cards, top, count = KEYS[1], KEYS[2], tonumber(ARGV[1])
--- cards stored before the index existed are ranked all at once, the first time
-if redis.call('ZCARD', top) ~= redis.call('HLEN', cards) then
+-- the index is rebuilt from every card when it lacks some of its best: cards stored before it
+-- existed, or after `ult archive` moved ranked cards to the lake
+if redis.call('ZCARD', top) < math.min(redis.call('HLEN', cards), TOP_KEPT) then
   redis.call('DEL', top)
   local flat = redis.call('HGETALL', cards)
   for i = 1, #flat, 2 do rank_card(top, flat[i], parse_card(flat[i + 1])) end

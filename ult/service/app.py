@@ -21,9 +21,13 @@ from ult.service.events import register_events
 from ult.service.guards import Guards
 from ult.service.notify import SOCKETIO_CHANNEL, STAFF_ROOM_PREFIX
 from ult.service.pages import routes
+from ult.service.passkit import PassKit
 from ult.service.strict import StrictServer
+from ult.service.wallet import WalletDesk
 from ult.settings import Settings, load_settings
 from ult.validation import MAX_PAYLOAD_BYTES
+from ult.wallet.push import Pusher
+from ult.wallet.setup import Wallets
 
 REDIS_CONNECTIONS = 64  # enough to keep Redis busy; more only adds contention
 PUBLISH_CONNECTIONS = 16
@@ -83,10 +87,22 @@ def create_app(settings: Settings | None = None, redis_url: str | None = None) -
     pipeline = None  # one server without replica acks: the plain pipeline
     if acks != 0 or is_cluster(url):  # on a cluster it also reloads the layout after failures
         pipeline = ReplicatedPipeline(r, acks, settings.replica_timeout_ms)
-    register_events(sio, r, guards, pipeline)
-    web = Starlette(routes=[*routes(r, guards.health), Route("/metrics", metrics_page)])
+    wallets = Wallets.from_settings(settings)
+    register_events(sio, r, guards, pipeline, WalletDesk(r, wallets) if wallets else None)
+    pages = routes(r, guards.health, wallets.kinds if wallets else ())
+    if wallets and wallets.apple:
+        pages += PassKit(r, wallets.apple).routes()
+    web = Starlette(routes=[*pages, Route("/metrics", metrics_page)])
+    pusher: list[Pusher] = []  # made in the server's event loop
+
+    async def startup() -> None:
+        if wallets:
+            pusher.append(Pusher(r, wallets, count_push))
+            sio.start_background_task(pusher[0].run_forever)
 
     async def shutdown() -> None:
+        for running in pusher:
+            await running.aclose()
         await r.aclose()
         metrics.process_exited()
 
@@ -94,7 +110,12 @@ def create_app(settings: Settings | None = None, redis_url: str | None = None) -
     # keep it out of the collector's full passes, which otherwise stall the event loop for
     # tens of milliseconds as the heap grows.
     gc.freeze()
-    return socketio.ASGIApp(sio, other_asgi_app=web, on_shutdown=shutdown)
+    return socketio.ASGIApp(sio, other_asgi_app=web, on_startup=startup, on_shutdown=shutdown)
+
+
+def count_push(outcome: str) -> None:
+    """Count one wallet push's outcome in /metrics."""
+    metrics.WALLET_PUSHES.labels(outcome).inc()
 
 
 async def metrics_page(request: Request) -> Response:

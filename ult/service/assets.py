@@ -152,12 +152,14 @@ class StaticAssets:
         return order
 
     def bundle(self, entry: str) -> str:
-        """The module graph of ``entry`` as one module script: each module in its own scope,
-        run in import order, sources unchanged but for their import and export keywords."""
-        parts = ["const __ult = {};"]
+        """The module graph of ``entry`` as one script: each module in its own scope, run in
+        import order, sources unchanged but for their import and export keywords. Strict, as
+        modules are, and a classic script's body too: it may run while the page is parsed,
+        where a module script would wait for the end."""
+        parts = ['(() => {\n"use strict";\nconst __ult = {};']
         for name in self.module_graph(entry):
             parts.append(_scoped(name, self.text(name)))
-        return "\n".join(parts) + "\n"
+        return "\n".join(parts) + "\n})();\n"
 
     async def serve(self, request: Request) -> Response:
         """``/static/{path}`` and ``/static/v/{version}/{path}``."""

@@ -1,7 +1,7 @@
 """The Socket.IO events of docs/protocol.md: one ``on_<event>`` method per event.
 
 :class:`ScanNamespace` serves the default namespace. A request event (``scan``, ``card``,
-``claim``, ``watch``, ``decide``, ``claims``) is a method marked with :func:`request`, which
+``claim``, ``pass``, ``watch``, ``decide``, ``claims``) is a method marked with :func:`request`, which
 checks the payload and the per-connection limits, times the request for the metrics and
 turns every error into an ack: a request is answered with an ack dict and never raises.
 """
@@ -26,6 +26,7 @@ from ult.errors import UltError
 from ult.identity import card_id, short_cid
 from ult.messages import customer_error
 from ult.ops import AutoPipeline
+from ult.restoring import arestore_archived
 from ult.scans import arun_scan, scan
 from ult.schema import SCAN_REFUSALS
 from ult.service import metrics
@@ -34,6 +35,7 @@ from ult.service.guards import Guards
 from ult.service.health import STORAGE_FULL, UNREACHABLE, storage_fault
 from ult.service.notify import card_room, sponsor_room, staff_room
 from ult.service.strict import RefusalLog, StrictServer
+from ult.service.wallet import WalletDesk
 from ult.service.watch import WatchFlags
 from ult.sponsors import check_owner, code_secret, count_key_failure
 from ult.staff import key_holder
@@ -100,8 +102,10 @@ class ScanNamespace(socketio.AsyncNamespace):
         r: AsyncClient,
         guards: Guards,
         rp: AutoPipeline | None = None,
+        wallet: WalletDesk | None = None,
     ) -> None:
         super().__init__("/")
+        self.wallet = wallet  # None: no wallet passes (nothing to update either)
         self.sio = sio
         self.rp = rp or AutoPipeline(r)  # concurrent scans share round trips to Redis
         self.guards = guards
@@ -201,11 +205,16 @@ class ScanNamespace(socketio.AsyncNamespace):
             # only when a sponsor watches: otherwise no publish through Redis at all
             await self.sio.emit("scan", live, room=sponsor_room(result.sid))
         await self.sio.enter_room(conn, card_room(result.sid, result.cid))
+        if self.wallet and not result.duplicate:
+            self.wallet.card_changed(result.sid, result.cid)
         return result.to_ack()
 
     @request("sid", "key")
     async def on_card(self, conn: str, f: dict[str, str]) -> Ack:
         card = await self.rp.run(read_card(f["sid"], f["key"]))
+        # a card moved to the lake shows its visits: restored now, as its next scan would be
+        if card.visits == 0 and await arestore_archived(self.rp.run, card.sid, card.cid):
+            card = await self.rp.run(read_card(f["sid"], f["key"]))
         await self.sio.enter_room(conn, card_room(card.sid, card.cid))
         return {"ok": True, **card.to_dict(), "now_ms": now_ms()}
 
@@ -220,7 +229,17 @@ class ScanNamespace(socketio.AsyncNamespace):
             # the card's other tabs (the wallet, a second scan page) update live too
             update = data | {"now_ms": now_ms()}
             await self.sio.emit("claim_update", update, room=room, skip_sid=conn)
+            if self.wallet:
+                self.wallet.card_changed(f["sid"], found.cid)
         return {"ok": True, "claim": data, "created": created, "now_ms": now_ms()}
+
+    @request("sid", "key", "kind", optional=("lang",))
+    async def on_pass(self, conn: str, f: dict[str, str]) -> Ack:
+        check_field("kind", f["kind"])
+        if self.wallet is None:
+            raise customer_error("wallet_unavailable")
+        lang = check_field("lang", f["lang"]) if "lang" in f else None
+        return await self.wallet.make_pass(f["sid"], f["key"], f["kind"], lang)
 
     # ---- sponsor and staff events ----------------------------------------------------
 
@@ -254,6 +273,8 @@ class ScanNamespace(socketio.AsyncNamespace):
         await self.sio.emit("claim_update", data | {"now_ms": at}, room=card)
         staff_view = data | {"by": decided.by}
         await self.sio.emit("claim", staff_view, room=sponsor_room(f["sid"]))
+        if self.wallet:
+            self.wallet.card_changed(f["sid"], decided.cid)
         return {"ok": True, "claim": staff_view, "now_ms": at}
 
     @request("sid", "staff_key")
@@ -320,8 +341,9 @@ def register_events(
     r: AsyncClient,
     guards: Guards,
     rp: AutoPipeline | None = None,
+    wallet: WalletDesk | None = None,
 ) -> ScanNamespace:
     """Serve the events of docs/protocol.md on ``sio``'s default namespace."""
-    namespace = ScanNamespace(sio, r, guards, rp)
+    namespace = ScanNamespace(sio, r, guards, rp, wallet)
     sio.register_namespace(namespace)
     return namespace

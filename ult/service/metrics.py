@@ -51,6 +51,11 @@ REDIS_ERRORS = Counter("ult_redis_errors_total", "Requests that failed to reach 
 # one total: a label per business would be a series per business (each owner sees its own
 # count in the dashboard and `ult status`)
 KEY_FAILURES = Counter("ult_key_failures_total", "Wrong owner or staff keys sent to the service.")  # fmt: skip
+WALLET_PUSHES = Counter(
+    "ult_wallet_pushes_total",
+    "Wallet pass updates pushed, by outcome (sent, retried, gone, failed).",
+    ["outcome"],
+)
 
 
 def _outcome(ack: dict[str, Any], ok: str) -> str:

@@ -86,7 +86,9 @@ def scan_shell() -> ScanShell:
     return ScanShell(
         boot=f"<script>{boot}</script>",
         style=f"<style>{style}</style>",
-        scripts=f'<script>{sio}</script>\n<script type="module">{bundle}</script>',
+        # the page's own script first, and classic (it runs where it stands, not after the
+        # parse): the scan leaves before Socket.IO's script, needed only after it, runs
+        scripts=f"<script>{bundle}</script>\n<script>{sio}</script>",
         csp=csp,
     )
 
@@ -183,14 +185,17 @@ def _not_found_detail(lang: str, sid: str) -> str:
     )
 
 
-def routes(r: AsyncClient, health: StorageHealth | None = None) -> list:
-    """The HTTP routes, reading sponsors through ``r``."""
-    sponsored = SponsorPages(r, health or StorageHealth())
+def routes(
+    r: AsyncClient, health: StorageHealth | None = None, wallets: tuple[str, ...] = ()
+) -> list:
+    """The HTTP routes, reading sponsors through ``r``; ``wallets``: the kinds of wallet pass
+    on offer (the pages show their buttons)."""
+    sponsored = SponsorPages(r, health or StorageHealth(), wallets)
     scan_pieces()  # built now, not by the first customer's request
     return [
         Route("/healthz", sponsored.healthz),
         Route("/s/{sid}", sponsored.scan_page),
-        Route("/wallet", wallet),
+        Route("/wallet", partial(wallet, wallets)),
         Route("/staff", staff_page),
         Route("/static/offline.html", offline_page),
         Route("/sw.js", service_worker),
@@ -202,9 +207,10 @@ def routes(r: AsyncClient, health: StorageHealth | None = None) -> list:
 class SponsorPages:
     """The routes that read Redis: the health check and a sponsor's scan page."""
 
-    def __init__(self, r: AsyncClient, health: StorageHealth) -> None:
+    def __init__(self, r: AsyncClient, health: StorageHealth, wallets: tuple[str, ...]) -> None:
         self.r = r
         self.health = health
+        self.wallets = list(wallets)
 
     async def healthz(self, request: Request) -> Response:
         """200 when Redis answers and takes writes; 503 and why otherwise (docs/protocol.md)."""
@@ -236,7 +242,11 @@ class SponsorPages:
             biz=html.escape(profile.biz),
             fineprint=_fill_html(lang, "scan_fineprint", link=link),
             config=page_config(
-                lang, sid=profile.sid, biz=profile.biz, pow_worker=assets().url("js/pow-worker.js")
+                lang,
+                sid=profile.sid,
+                biz=profile.biz,
+                pow_worker=assets().url("js/pow-worker.js"),
+                wallets=self.wallets,
             ),
             boot=shell.boot,
             style=piece_mark("style"),
@@ -245,12 +255,11 @@ class SponsorPages:
         return page_response(request, page, lang, csp=shell.csp, pieces=scan_pieces())
 
 
-async def wallet(request: Request) -> Response:
-    """The customer's cards on this phone."""
+async def wallet(wallets: tuple[str, ...], request: Request) -> Response:
+    """The customer's cards on this phone (``wallets``: the kinds of pass on offer)."""
     lang = page_language(request)
-    page = render(
-        "wallet.html", lang, config=page_config(lang), preload=module_preloads("js/wallet.js")
-    )
+    config = page_config(lang, wallets=list(wallets))
+    page = render("wallet.html", lang, config=config, preload=module_preloads("js/wallet.js"))
     return page_response(request, page, lang)
 
 

@@ -31,6 +31,12 @@ from ult.analytics.lake.locking import locked
 from ult.cards import card_table_dir
 
 TARGET_ROWS = 1_000_000  # rows per compacted file: ten 100k-row row groups
+# A sponsor's parts are worth a scheduled compaction once it has this many day parts: about a
+# month of them, so a compaction rewrites a sponsor's history once a month, not daily.
+DUE_FILES = 30
+# Its card table, once it has this many files: every archive run that moves cards reads them
+# all (the Bloom filter is rebuilt from them), and so does the lookup of each returning card.
+DUE_CARD_FILES = 7
 
 
 @dataclass
@@ -125,15 +131,50 @@ def compact_cards(lake: Path, sid: str) -> None:
     fsync_dir(card_table_dir(lake, sid))
 
 
+@dataclass(frozen=True)
+class Due:
+    """What a scheduled compaction merges: the parts of ``sids``, the card tables of
+    ``card_sids``."""
+
+    sids: list[str]
+    card_sids: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.sids or self.card_sids)
+
+
+def due(lake: Path) -> Due:
+    """The sponsors with DUE_FILES day parts or more, and those with DUE_CARD_FILES card
+    files or more (the others' few files cost a reader little)."""
+    lake = Path(lake)
+    sids = lake_sids(lake)
+    return Due(
+        [s for s in sids if _count(sponsor_dir(lake, s).glob("day=*/part-*.parquet")) >= DUE_FILES],
+        [
+            s
+            for s in sids
+            if _count(card_table_dir(lake, s).glob("part-*.parquet")) >= DUE_CARD_FILES
+        ],
+    )
+
+
+def _count(paths: Iterable[Path]) -> int:
+    return sum(1 for _ in paths)
+
+
 def _card_files(lake: Path) -> int:
     return sum(1 for _ in (Path(lake) / "cards").glob("sid=*/part-*.parquet"))
 
 
 def compact(
-    lake: Path, sids: Iterable[str] | None = None, target: int = TARGET_ROWS
+    lake: Path,
+    sids: Iterable[str] | None = None,
+    target: int = TARGET_ROWS,
+    card_sids: Iterable[str] | None = None,
 ) -> CompactReport:
-    """Compact the event parts and card tables of ``sids`` (default: every sponsor in the
-    lake) under the lake's lock, after repairing what a killed run left behind."""
+    """Compact the event parts of ``sids`` (default: every sponsor in the lake) and the card
+    tables of ``card_sids`` (default: the same) under the lake's lock, after repairing what a
+    killed run left behind."""
     t0 = time.perf_counter()
     lake = Path(lake)
     report = CompactReport(lake=str(lake))
@@ -145,6 +186,7 @@ def compact(
         report.card_files_before = _card_files(lake)
         for sid in sids:
             compact_sponsor(lake, sid, target)
+        for sid in sids if card_sids is None else card_sids:
             compact_cards(lake, sid)
         report.files_after = sum(len(parts(lake, sid)) for sid in sids)
         report.card_files_after = _card_files(lake)

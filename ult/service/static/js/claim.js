@@ -4,6 +4,7 @@
 import {
   count, el, friendlyError, humanDuration, noteServerTime, own, request, say, serverNow, setText, timeText,
 } from "./common.js";
+import { showPassButtons } from "./passes.js";
 
 const CONFIRM_GUARD_MS = 400; // a double tap on "Claim now" must not also confirm
 const RECENT_MS = 60 * 60 * 1000; // a claim that ended is still mentioned for an hour
@@ -90,8 +91,10 @@ function buildVoucher() {
     used: el("p", "voucher-used", say("used")),
     hint: el("p", "voucher-hint", say("voucher_hint")),
     close: el("button", "button voucher-close", say("done")),
+    passes: el("div", "wallet-passes"), // the voucher into the phone's wallet (passes.js)
   };
   for (const [name, node] of Object.entries(parts)) node.id = `voucher-${name}`;
+  parts.passes.hidden = true;
   parts.close.type = "button";
   const card = el("div", "voucher-card");
   card.append(
@@ -103,6 +106,7 @@ function buildVoucher() {
     parts.hint,
     parts.clock,
     parts.left,
+    parts.passes,
   );
   root.append(card, parts.close);
   document.body.append(root);
@@ -125,8 +129,9 @@ function paintVoucher(now) {
   setText(parts.left, state === "approved" ? validForText(claim.expires_at - now) : endedWords(claim));
 }
 
-/** Show `claim` full screen (or update the one showing). */
-export function openVoucher(claim) {
+/** Show `claim` full screen (or update the one showing); `card` ({socket, sid, key}) gets
+ * its wallet buttons there. */
+export function openVoucher(claim, card = null) {
   voucher ||= buildVoucher();
   const wasHidden = voucher.root.hidden;
   voucher.claim = claim;
@@ -138,6 +143,7 @@ export function openVoucher(claim) {
   if (voucher.stop) paintVoucher(serverNow());
   else voucher.stop = everySecond(paintVoucher);
   if (wasHidden) {
+    if (card) showPassButtons(voucher.parts.passes, card);
     voucher.back = document.activeElement;
     voucher.parts.close.focus();
     keepScreenOn();
@@ -229,7 +235,7 @@ export class ClaimBox {
     const state = claimState(claim);
     if (state === "approved" && !this.shown.has(claim.id) && (live || this.autoOpen)) {
       this.shown.add(claim.id);
-      openVoucher(claim);
+      openVoucher(claim, this);
     } else {
       refreshVoucher(claim);
     }
@@ -339,7 +345,7 @@ export class ClaimBox {
       el("p", "claim-eyebrow", say("your_voucher")),
       el("p", "claim-reward", [own(claim.reward)]),
       left,
-      button(say("show_voucher"), "claim-show", () => openVoucher(claim)),
+      button(say("show_voucher"), "claim-show", () => openVoucher(claim, this)),
     ];
   }
 }

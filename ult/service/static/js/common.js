@@ -60,6 +60,14 @@ function settled(maxMs = 10000) {
   });
 }
 
+/** Resolves once the whole page is parsed (at once if it is). */
+export function parsed() {
+  return new Promise((resolve) => {
+    if (document.readyState !== "loading") resolve();
+    else document.addEventListener("DOMContentLoaded", resolve, { once: true });
+  });
+}
+
 /** The Socket.IO connection to this origin (websocket only, like every ULT client). */
 export function connect() {
   // `io` is the global of the vendored /static/vendor/socket.io.min.js.
@@ -89,17 +97,33 @@ export function noteServerTime(message) {
  */
 export function request(socket, event, payload, timeoutMs = 6000) {
   return new Promise((resolve) => {
-    socket.timeout(timeoutMs).emit(event, payload, (err, ack) => {
-      if (err) {
-        resolve({ ok: false, error: { code: "offline" } });
-      } else if (!ack || typeof ack !== "object") {
-        resolve({ ok: false, error: { code: "server_error" } });
-      } else {
-        noteServerTime(ack);
-        resolve(ack);
-      }
-    });
+    socket.timeout(timeoutMs).emit(event, payload, (err, ack) => resolve(err ? offline() : answer(ack)));
   });
+}
+
+/**
+ * The page's first request, on the socket the scan page's boot.js opened with its first bytes:
+ * sent as that socket opens, without waiting for the Socket.IO connection (docs/protocol.md,
+ * "The scan page's early socket"). Resolves like `request`, or with null when there is no
+ * such socket or it was lost before the answer: then ask through `connect()`'s client.
+ */
+export async function earlyRequest(event, payload, timeoutMs = 6000) {
+  const early = window.ultEarly?.request(event, payload);
+  if (!early) return null;
+  let timer;
+  const late = new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs, offline); });
+  const ack = await Promise.race([early, late]);
+  clearTimeout(timer);
+  return ack === offline ? offline() : ack && answer(ack);
+}
+
+const offline = () => ({ ok: false, error: { code: "offline" } });
+
+/** An answer as callers take it: an object (the server's clock learnt from it), else server_error. */
+function answer(ack) {
+  if (!ack || typeof ack !== "object") return { ok: false, error: { code: "server_error" } };
+  noteServerTime(ack);
+  return ack;
 }
 
 /** A wait in whole units: [amount, unit] pairs, e.g. 5400 s → [[1, "hour"], [30, "minute"]]

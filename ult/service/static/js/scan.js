@@ -2,10 +2,11 @@
 import { getOrCreateCard, randomToken, rememberBalance, StorageError } from "./cards.js";
 import { ClaimBox } from "./claim.js";
 import {
-  connect, count, el, format, number, friendlyError, humanDuration, pageConfig, progress,
-  registerServiceWorker,
+  connect, count, earlyRequest, el, format, number, friendlyError, humanDuration, pageConfig,
+  parsed, progress, registerServiceWorker,
   request, say, setText,
 } from "./common.js";
+import { showPassButtons } from "./passes.js";
 import { appliedLine, promotionLines } from "./promos.js";
 
 const $ = (id) => document.getElementById(id);
@@ -147,7 +148,7 @@ function showRefusal(ack) {
   });
 }
 
-function main() {
+async function main() {
   registerServiceWorker();
   const { sid, biz } = pageConfig();
   const fail = (code) => show({ tone: "error", icon: "error", ...friendlyError({ error: { code } }) });
@@ -162,6 +163,9 @@ function main() {
   }
 
   const payload = { sid, key: card.key, nonce: visitNonce(sid), ...tagsFromUrl() };
+  // The scan goes out on the socket boot.js opened, as it opens, before the client takes it.
+  let early = earlyRequest("scan", payload);
+  await parsed(); // the page's scripts after this one: Socket.IO's (pages.py)
   const socket = connect();
   // The reward: Claim button, claim states, voucher. Fed by the scan's answer, which carries
   // the card (balance, rule, open claim): a visit is one request. `card` only after a reconnect
@@ -182,10 +186,17 @@ function main() {
   let solves = 0; // challenges solved since the last "Try again"
 
   async function send() {
-    if (state !== "waiting" || !socket.connected) return;
+    if (state !== "waiting" || !(early || socket.connected)) return;
     state = "sending";
     attempts += 1;
-    const ack = await request(socket, "scan", payload);
+    const first = early;
+    early = null;
+    const ack = first ? await first : await request(socket, "scan", payload);
+    if (!ack) {
+      // The early socket was lost before the answer: the client, connected again, sends it.
+      state = "waiting";
+      return send();
+    }
     if (ack.challenge && solves < SOLVE_ATTEMPTS) return solveAndResend(ack.challenge);
     if (Number.isFinite(ack.visits)) {
       rememberBalance(sid, ack);
@@ -194,6 +205,7 @@ function main() {
     if (ack.ok) {
       state = "done";
       showVisit(ack, attempts > 1);
+      showPassButtons($("wallet-passes"), { socket, sid, key: card.key }); // after the visit
     } else {
       state = friendlyError(ack).retry ? "waiting" : "done";
       showRefusal(ack);
@@ -246,6 +258,7 @@ function main() {
   setTimeout(offline, OFFLINE_AFTER_MS);
   $("retry").addEventListener("click", retry);
   window.addEventListener("online", retry);
+  send();
 }
 
 main();

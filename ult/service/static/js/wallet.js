@@ -5,6 +5,7 @@ import {
   connect, count, dateText, el, friendlyError, own, progress, registerServiceWorker, relativeWait, request,
   LANG, say,
 } from "./common.js";
+import { showPassButtons, walletKinds } from "./passes.js";
 import { promotionLines } from "./promos.js";
 
 const $ = (id) => document.getElementById(id);
@@ -99,6 +100,11 @@ function cardItem(sid, card) {
     const newest = ack.history.slice().sort((a, b) => (Number(b.at_ms) || 0) - (Number(a.at_ms) || 0));
     for (const entry of newest.slice(0, 20)) list.append(historyItem(entry));
     body.append(list);
+  }
+  if (ack?.ok && ack.visits > 0 && socket && walletKinds().length) {
+    const slot = el("div", "wallet-passes");
+    showPassButtons(slot, { socket, sid, key: card.key });
+    body.append(slot);
   }
   details.append(body);
   li.append(details);
