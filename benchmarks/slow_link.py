@@ -7,9 +7,9 @@ The model, close to Lighthouse's "Slow 4G" (what Chrome DevTools calls it):
 
 * latency: every chunk is held ``rtt / 2`` in each direction (a 150 ms round trip);
 * bandwidth: ONE link per direction shared by all connections, like a phone's radio: a chunk
-  is serialised onto it after every byte that entered before it (a FIFO queue), at ``rate``
-  bits per second, then travels for the one-way delay. Only payload bytes count (no TCP,
-  IP or TLS overhead);
+  is serialised onto it after every byte that was ready to go before it (first come, first
+  served; a connection still in its handshake holds nobody up), at ``rate`` bits per second,
+  then travels for the one-way delay. Only payload bytes count (no TCP, IP or TLS overhead);
 * handshakes: a new connection passes its first byte only ``handshake_rtts`` round trips after
   it opened (TCP + TLS of an https site: 2).
 
@@ -21,6 +21,7 @@ assert on it. :func:`run_in_thread` runs a link beside synchronous code (Playwri
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import math
 import threading
@@ -70,20 +71,32 @@ class Chunk:
 
 @dataclass
 class Direction:
-    """One direction of the shared link: a FIFO queue drained at ``bps``."""
+    """One direction of the shared link, drained at ``bps``: each segment takes the first
+    free time on it from when it may enter (first come, first served among those ready)."""
 
     bps: float
     one_way_s: float
     bytes: int = 0
-    busy_until: float = 0.0  # when the last byte queued so far leaves the sender
+    busy_until: float = 0.0  # when the last byte booked so far leaves the sender
     first_tx_start: float | None = None
     last_release: float = 0.0
+    # (start, end) of the bookings still to come, by start. A connection in its handshake
+    # books ahead; the others' segments use the link before it meanwhile, as on a radio.
+    booked: list[tuple[float, float]] = field(default_factory=list)
 
-    def schedule(self, size: int, ready: float) -> tuple[float, float, float]:
-        """Queue ``size`` bytes that may enter the link at ``ready``: (tx_start, tx_end, release)."""
-        start = max(ready, self.busy_until)
-        end = start + (size * 8 / self.bps if math.isfinite(self.bps) else 0.0)
-        self.busy_until = end
+    def schedule(self, size: int, ready: float, now: float = 0.0) -> tuple[float, float, float]:
+        """Book ``size`` bytes that may enter the link at ``ready`` (bookings that ended by
+        ``now`` are forgotten): (tx_start, tx_end, release)."""
+        duration = size * 8 / self.bps if math.isfinite(self.bps) else 0.0
+        self.booked = [b for b in self.booked if b[1] > now]
+        start = ready
+        for b_start, b_end in self.booked:
+            if start + duration <= b_start:
+                break
+            start = max(start, b_end)
+        end = start + duration
+        bisect.insort(self.booked, (start, end))
+        self.busy_until = max(self.busy_until, end)
         self.bytes += size
         if self.first_tx_start is None:
             self.first_tx_start = start
@@ -102,6 +115,8 @@ class Conn:
     bytes_up: int = 0
     bytes_down: int = 0
     closed: float | None = None
+    sent_up: float = 0.0  # when its last byte booked on the link in each direction is sent
+    sent_down: float = 0.0
 
 
 @dataclass
@@ -261,7 +276,12 @@ class SlowLink:
         # waiting is done by the deliverer, so the link itself never idles for it
         now = time.time()
         link = self.up if up else self.down
-        start, end, release = link.schedule(len(seg), max(now, conn.ready))
+        after = conn.sent_up if up else conn.sent_down  # a connection's bytes stay in order
+        start, end, release = link.schedule(len(seg), max(now, conn.ready, after), now)
+        if up:
+            conn.sent_up = end
+        else:
+            conn.sent_down = end
         if up:
             conn.bytes_up += len(seg)
         else:

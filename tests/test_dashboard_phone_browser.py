@@ -4,7 +4,9 @@ the pseudo-locale (en-XA: every catalog sentence accented and ~40% longer).
 Every tab is opened with a business that has scans and claims. On each: every tab title shows
 whole, no label is cut, nothing sticks out past the viewport's edge except inside a box that
 scrolls; in the pseudo-locale no visible text with ASCII letters is left (it did not pass
-through the catalog), apart from the business's own words, ids and codes.
+through the catalog), apart from the business's own words, ids and codes. Loading the page
+and opening its tabs logs no error to the browser's console, nor JupyterLab's version
+warnings or anywidget's.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from playwright.sync_api import Page, expect
+from playwright.sync_api import ConsoleMessage, Page, expect
 from support.browser import REWARD, open_as_owner, sponsor_via_core, unique
 
 from ult import run
@@ -30,6 +32,8 @@ SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "img" / "dashboar
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 TAB_COUNT = 6
+# console warnings a page must not log: module federation's version mismatches, anywidget's
+NAMED_WARNINGS = re.compile(r"Unsatisfied version|No satisfying version|\[anywidget\]")
 
 # Elements whose boxes must show their whole text; the tab titles among them.
 LABELS = ".ult-app .widget-label, .ult-app .lm-TabBar-tabLabel, .ult-app label, .ult-app button"
@@ -104,9 +108,19 @@ def business(redis_url: str):
     return biz
 
 
-def open_page(new_page, url: str, business, locale: str, viewport: dict) -> Page:
-    """The dashboard of ``business`` in a browser of ``locale``, once worded in its language."""
+def open_page(
+    new_page,
+    url: str,
+    business,
+    locale: str,
+    viewport: dict,
+    console: list[ConsoleMessage] | None = None,
+) -> Page:
+    """The dashboard of ``business`` in a browser of ``locale``, once worded in its language;
+    ``console`` collects what the page logs."""
     page = new_page(locale=locale, viewport=viewport)
+    if console is not None:
+        page.on("console", lambda message: console.append(message))
     open_as_owner(page, url, business)
     brand = translate(first_supported([locale]), "Sponsor dashboard")
     expect(page.locator(".ult-brand-text")).to_have_text(brand, timeout=30_000)
@@ -138,9 +152,13 @@ def check_layout(page: Page, where: str) -> None:
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
 @pytest.mark.parametrize("locale", ["en-US", "de-DE", "ar"])
 def test_every_tab_fits(dashboard_url, business, new_page, locale, viewport) -> None:
-    page = open_page(new_page, dashboard_url, business, locale, viewport)
+    console: list[ConsoleMessage] = []
+    page = open_page(new_page, dashboard_url, business, locale, viewport, console)
     for title in each_tab(page):
         check_layout(page, f"{locale} {viewport['width']} px, tab {title!r}")
+    print(f"{locale} {viewport['width']} px: {len(console)} console messages")
+    bad = [m for m in console if m.type == "error" or NAMED_WARNINGS.search(m.text)]
+    assert not bad, f"the console: {[f'{m.type}: {m.text[:300]}' for m in bad]}"
     if locale == "de-DE" and viewport == PHONE and os.environ.get("ULT_SCREENSHOTS"):
         tabs(page).nth(3).click()  # the claims: the table that scrolls in its box
         page.wait_for_timeout(300)

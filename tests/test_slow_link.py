@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from slow_link import Profile, SlowLink  # noqa: E402
+from slow_link import Direction, Profile, SlowLink  # noqa: E402
 
 # fast enough for a test, slow enough that the link's queue really fills
 FAST_UP = Profile(rtt_s=0.02, down_bps=1.6e6, up_bps=math.inf, handshake_rtts=2)
@@ -101,6 +101,20 @@ async def test_all_connections_share_one_link_per_direction(echo_port: int) -> N
     for before, after in zip(down, down[1:], strict=False):
         assert after.tx_start >= before.tx_end - EPS
     assert down[-1].tx_end - down[0].tx_start >= 100_000 * 8 / FAST_UP.down_bps - EPS
+
+
+def test_a_connection_in_its_handshake_holds_nobody_up() -> None:
+    """A segment that may enter the link only later (its connection is still in its
+    handshake) books that time; one ready now goes first instead of queueing behind it, and
+    one too long for the gap goes after the booking."""
+    link = Direction(bps=8000, one_way_s=0.05)  # a byte a millisecond
+    later = link.schedule(100, ready=1.0, now=0.0)
+    ready = link.schedule(100, ready=0.1, now=0.1)
+    too_long = link.schedule(1000, ready=0.5, now=0.5)
+    assert later[:2] == pytest.approx((1.0, 1.1))
+    assert ready == pytest.approx((0.1, 0.2, 0.25))
+    assert too_long[:2] == pytest.approx((1.1, 2.1))
+    assert link.busy_until == pytest.approx(2.1)
 
 
 async def test_bounded_and_stoppable(echo_port: int) -> None:

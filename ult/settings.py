@@ -237,6 +237,17 @@ class Settings:
             object.__setattr__(self, "public_url", served_url(self.host, self.port))
 
     @property
+    def apple_wallet_on(self) -> bool:
+        """Every ULT_APPLE_* file and name is set: Apple Wallet passes are offered."""
+        apple = (self.apple_pass_type_id, self.apple_team_id, self.apple_pass_cert)
+        return all(apple) and bool(self.apple_pass_key and self.apple_wwdr_cert)
+
+    @property
+    def google_wallet_on(self) -> bool:
+        """The Google Wallet issuer and key are set: Google Wallet passes are offered."""
+        return bool(self.google_wallet_issuer_id and self.google_wallet_key)
+
+    @property
     def effective_redis_url(self) -> str:
         """The Redis URL to connect to: REDIS_URL, or the embedded server's."""
         return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"

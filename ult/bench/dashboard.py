@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import secrets
 import statistics
 import time
 from pathlib import Path
@@ -24,7 +25,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ult.bench.chromium import CHROMIUM, CHROMIUM_ARGS
+from ult.bench.data import remove_sponsors
 from ult.bench.procs import child_env, start_child
+from ult.connection import Client
 
 # the control that makes the registration form usable (role, accessible name)
 READY_ROLE, READY_NAME = "button", "Validate address"
@@ -81,18 +84,18 @@ def time_once(browser: Any, url: str) -> float:
         context.close()
 
 
-def returning_storage(redis_url: str) -> str:
-    """A script that puts a newly registered business into the page's localStorage."""
-    import redis
-
+def returning_storage(r: Client) -> tuple[str, str]:
+    """Register a business; a script that puts it into the page's localStorage, and its sid
+    (for :func:`~ult.bench.data.remove_sponsors`)."""
     from ult.dashboard.storage import STORAGE_KEY, Business
     from ult.sponsors import register
 
-    with redis.Redis.from_url(redis_url, decode_responses=True) as r:
-        reg = register(r, "Bench Café", "Storgatan 1", "SE", "local:bench-cafe")
-    business = Business(reg.sid, reg.biz, "local:bench-cafe", reg.owner_key)
+    place_id = f"local:bench-dashboard-{secrets.token_hex(4)}"
+    reg = register(r, "Bench Café", "Benchgatan 1", "SE", place_id)
+    business = Business(reg.sid, reg.biz, place_id, reg.owner_key)
     entry = {"uid": "b" * 32, "businesses": [business.to_json()], "current": reg.sid}
-    return f"localStorage.setItem({json.dumps(STORAGE_KEY)}, {json.dumps(json.dumps(entry))})"
+    script = f"localStorage.setItem({json.dumps(STORAGE_KEY)}, {json.dumps(json.dumps(entry))})"
+    return script, reg.sid
 
 
 def time_returning(browser: Any, url: str, storage: str, runs: int) -> list[float]:
@@ -105,6 +108,17 @@ def time_returning(browser: Any, url: str, storage: str, runs: int) -> list[floa
         return [time_page(context, url, RETURNING_ROLE, RETURNING_NAME) for _ in range(runs)]
     finally:
         context.close()
+
+
+def _returning_runs(browser: Any, url: str, redis_url: str, runs: int) -> list[float]:
+    import redis
+
+    with redis.Redis.from_url(redis_url, decode_responses=True) as r:
+        storage, sid = returning_storage(r)
+        try:
+            return time_returning(browser, url, storage, runs)
+        finally:
+            remove_sponsors(r, [sid])
 
 
 def time_dashboard(redis_url: str, var_dir: Path, log_dir: Path, runs: int = 5) -> dict[str, Any]:
@@ -123,8 +137,7 @@ def time_dashboard(redis_url: str, var_dir: Path, log_dir: Path, runs: int = 5) 
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 times = [time_once(browser, f"{child.url}/") for _ in range(runs)]
-                storage = returning_storage(redis_url)
-                returning = time_returning(browser, f"{child.url}/", storage, runs)
+                returning = _returning_runs(browser, f"{child.url}/", redis_url, runs)
             finally:
                 browser.close()
         rss = child.rss_mb()

@@ -12,7 +12,6 @@ from ult.dashboard.keyguard import KeyChecks, page_guard
 from ult.places import Resolver, resolver_from_settings
 from ult.settings import Settings, load_settings
 from ult.wallet import registry
-from ult.wallet.setup import Wallets
 
 LIVE_BLOCK_MS = 1000  # XREAD BLOCK timeout: how soon a live reader notices it must stop
 
@@ -73,10 +72,11 @@ class Context:
 
         return Notifier(self.settings.effective_redis_url)
 
-    @cached_property
-    def wallets(self) -> Wallets | None:
-        """The wallet passes on offer (None: none, and nothing to keep up to date)."""
-        return Wallets.from_settings(self.settings)
+    @property
+    def wallets(self) -> bool:
+        """Whether wallet passes are on offer (else there is nothing to keep up to date; the
+        scan service makes and pushes them)."""
+        return self.settings.apple_wallet_on or self.settings.google_wallet_on
 
     def card_changed(self, sid: str, cid: str) -> None:
         """A card changed here: its wallet passes are queued for an update (none: nothing)."""

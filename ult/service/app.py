@@ -103,6 +103,8 @@ def create_app(settings: Settings | None = None, redis_url: str | None = None) -
     async def shutdown() -> None:
         for running in pusher:
             await running.aclose()
+        if wallets:
+            await wallets.aclose()
         await r.aclose()
         metrics.process_exited()
 

@@ -61,8 +61,8 @@ def assets() -> StaticAssets:
 @dataclass(frozen=True)
 class ScanShell:
     """What the scan page inlines, so that a phone needs nothing but the page to count a
-    visit: the socket opener (first in <head>), the style sheet, Socket.IO and the page's
-    modules as one script; and the policy that allows exactly these."""
+    visit: the socket opener (first in <head>), the style sheet, the page's modules as one
+    script, then Socket.IO; and the policy that allows exactly these."""
 
     boot: str
     style: str

@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import unicodedata
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
-from importlib import resources
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,14 @@ from ult.wallet.words import pass_text
 
 MEDIA_TYPE = "application/vnd.apple.pkpass"
 WEB_SERVICE_PATH = "/passkit"  # the pass's webServiceURL: {ULT_PUBLIC_URL}/passkit
-ICON_SOURCE = ("service", "static", "icons", "icon-192.png")
 IMAGE_SIZES = {"icon.png": 29, "icon@2x.png": 58, "icon@3x.png": 87, "logo.png": 50}
+ICON_COLOR = (17, 24, 39)  # the pass's foregroundColor, below
+LETTER_COLOR = (255, 255, 255)
+LETTER_SCALE = 0.6  # the letter's height, as a share of the icon's side
+ICONS_CACHED = 64  # businesses' initials whose images are kept drawn
 COLORS = {
     "backgroundColor": "rgb(255, 255, 255)",
-    "foregroundColor": "rgb(17, 24, 39)",
+    "foregroundColor": f"rgb{ICON_COLOR}",
     "labelColor": "rgb(75, 85, 99)",
 }
 
@@ -59,10 +62,10 @@ class AppleConfig:
     def from_settings(cls, settings: Settings) -> AppleConfig | None:
         """The configuration of ``settings``, or None when any ULT_APPLE_* is unset."""
         s = settings
-        needed = (s.apple_pass_type_id, s.apple_team_id, s.apple_pass_cert, s.apple_pass_key)
-        if not all(needed) or not s.apple_wwdr_cert:
+        if not s.apple_wallet_on:
             return None
         assert s.apple_pass_type_id and s.apple_team_id and s.apple_pass_cert and s.apple_pass_key
+        assert s.apple_wwdr_cert
         key = load_pem_private_key(_read(s.apple_pass_key, "ULT_APPLE_PASS_KEY"), password=None)
         return cls(
             pass_type_id=s.apple_pass_type_id,
@@ -163,18 +166,32 @@ def _text(lang: str, name: str) -> str:
     return pass_text(lang, f"{name}_changed")
 
 
-@cache
-def images() -> dict[str, bytes]:
-    """The pass's PNG images, made once from the service's icon."""
-    from PIL import Image
+def initial(biz: str) -> str:
+    """The letter a pass's icon shows for business ``biz``: its first letter or digit,
+    without accents ("Öst" → "O"); "" when it has none in ASCII (the icon's font has no
+    other glyphs)."""
+    for ch in unicodedata.normalize("NFKD", biz):
+        if ch.isascii() and ch.isalnum():
+            return ch.upper()
+    return ""
 
-    source = resources.files("ult").joinpath(*ICON_SOURCE)
-    with Image.open(io.BytesIO(source.read_bytes())) as opened:
-        icon = opened.convert("RGBA")
+
+@lru_cache(maxsize=ICONS_CACHED)
+def images(letter: str) -> dict[str, bytes]:
+    """The pass's PNG images: a square in the pass's text colour with ``letter`` on it, drawn
+    at each size (the core has no picture of the business, and reads none of the service's
+    files)."""
+    from PIL import Image, ImageDraw, ImageFont
+
     made = {}
     for name, size in IMAGE_SIZES.items():
+        icon = Image.new("RGB", (size, size), ICON_COLOR)
+        if letter:
+            font = ImageFont.load_default(size * LETTER_SCALE)
+            centre = (size / 2, size / 2)
+            ImageDraw.Draw(icon).text(centre, letter, fill=LETTER_COLOR, font=font, anchor="mm")
         out = io.BytesIO()
-        icon.resize((size, size), Image.Resampling.LANCZOS).save(out, "PNG", optimize=True)
+        icon.save(out, "PNG", optimize=True)
         made[name] = out.getvalue()
     return made
 
@@ -182,7 +199,7 @@ def images() -> dict[str, bytes]:
 def pkpass(view: PassView, config: AppleConfig, auth: str) -> bytes:
     """The signed ``.pkpass`` of ``view``."""
     files = {"pass.json": json.dumps(pass_json(view, config, auth), ensure_ascii=False).encode()}
-    files |= images()
+    files |= images(initial(view.biz))
     manifest = json.dumps(
         {name: hashlib.sha1(body).hexdigest() for name, body in files.items()}, sort_keys=True
     ).encode()

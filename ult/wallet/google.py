@@ -194,7 +194,7 @@ class GoogleWallet:
         """The Google Wallet of ``settings``; None unless both the issuer id and the key
         file are set. A bad key file or issuer id raises ``bad_setting`` at once."""
         issuer, key = settings.google_wallet_issuer_id, settings.google_wallet_key
-        if not issuer or not key:
+        if not settings.google_wallet_on or not issuer or not key:
             return None
         if not issuer.isascii() or not issuer.isalnum():
             raise UltError(

@@ -5,9 +5,10 @@ and queues their serials in ``ult:wallet:outbox`` (``ult.wallet.registry``). One
 service process takes them with ``BRPOP`` — each serial goes to one process only — and for an
 Apple pass sends an empty push to every device registered for it (``ult.wallet.apns``); for a
 Google pass it writes the new balance through Google's API. A push that gets no answer or a
-server error is tried again later, with a growing wait, a bounded number of times, in its own
-task: a slow or absent APNs never holds up other passes, and never a scan (the scan is acked
-before its card is even queued).
+server error (APNs' or Google's) is tried again later, with a growing wait, a bounded number of
+times, in its own task: a slow or absent APNs or Google never holds up other passes, and never
+a scan (the scan is acked before its card is even queued). A request Google refuses (any other
+4xx) is not repeated: it would be refused again.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ult import keys, ops
 from ult.connection import AsyncClient
 from ult.wallet import registry
 from ult.wallet.apns import Apns
+from ult.wallet.google import GoogleWallet, GoogleWalletError
 from ult.wallet.setup import Wallets
 from ult.wallet.source import aview
 from ult.wallet.words import pass_text
@@ -91,10 +93,7 @@ class Pusher:
             for device, token in (await ops.arun(self.r, registry.devices(serial))).items():
                 self.spawn(self.push(p, device, token))
         elif p.kind == "google" and self.wallets.google is not None:
-            view = await aview(self.r, p, self.wallets.public_url)
-            ready = pass_text(p.lang, "reward_ready", reward=view.reward)
-            await self.wallets.google.update(view, ready if view.reward_ready else None)
-            self.count("sent")
+            await self.update_google(self.wallets.google, p)
 
     async def push(self, p: registry.WalletPass, device: str, token: str) -> None:
         """One push to one device, tried again on no answer or a server error."""
@@ -111,13 +110,35 @@ class Pusher:
                 return
             if not outcome.retry or attempt == MAX_ATTEMPTS - 1:
                 break
-            self.count("retried")
-            await self.sleep(FIRST_RETRY_S * 2**attempt)
+            await self.retry_later(attempt)
         self.count("failed")
         log.warning("a wallet push failed (APNs status %s)", outcome.status)
 
+    async def update_google(self, google: GoogleWallet, p: registry.WalletPass) -> None:
+        """Write pass ``p``'s card as it is now to Google, tried again on no answer, a 429 or
+        a server error; each try reads the card afresh, so a late one writes the latest."""
+        for attempt in range(MAX_ATTEMPTS):
+            view = await aview(self.r, p, self.wallets.public_url)
+            ready = pass_text(p.lang, "reward_ready", reward=view.reward)
+            try:
+                await google.update(view, ready if view.reward_ready else None)
+                self.count("sent")
+                return
+            except GoogleWalletError as exc:
+                if not exc.retryable or attempt == MAX_ATTEMPTS - 1:
+                    self.count("failed")
+                    log.warning("a wallet push failed (%s)", exc)  # names no pass: see google.py
+                    return
+            await self.retry_later(attempt)
+
+    async def retry_later(self, attempt: int) -> None:
+        """Count a retry and wait before try ``attempt`` + 1: 1, 2, 4, 8, 16 s."""
+        self.count("retried")
+        await self.sleep(FIRST_RETRY_S * 2**attempt)
+
     async def aclose(self) -> None:
-        """Stop the pushes under way and close the APNs connection."""
+        """Stop the pushes under way and close the APNs connection (the Google client
+        belongs to the service's :class:`Wallets`, shared with the ``pass`` event)."""
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)

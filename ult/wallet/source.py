@@ -1,11 +1,16 @@
 """A pass's :class:`PassView` from what Redis holds now: the card (by id), the sponsor's
-profile (name, place) and the card's latest claim (an open voucher)."""
+profile (name, place) and the card's latest claim (an open voucher). A card ``ult archive
+--trim-days`` moved to the lake is put back first, as the customer's page would put it back:
+a pass never drops to zero points because its card went quiet."""
 
 from __future__ import annotations
+
+from functools import partial
 
 from ult import ops
 from ult.cards import Card, read_card_by_cid
 from ult.connection import AsyncClient
+from ult.restoring import arestore_archived
 from ult.sponsors import Profile, get_profile
 from ult.wallet.registry import WalletPass
 from ult.wallet.view import PassView
@@ -38,5 +43,7 @@ def view_of(p: WalletPass, card: Card, profile: Profile | None, public_url: str)
 async def aview(r: AsyncClient, p: WalletPass, public_url: str) -> PassView:
     """The view of pass ``p`` now (UltError ``unknown_sponsor`` when its business left)."""
     card = await ops.arun(r, read_card_by_cid(p.sid, p.cid))
+    if card.visits == 0 and await arestore_archived(partial(ops.arun, r), p.sid, p.cid):
+        card = await ops.arun(r, read_card_by_cid(p.sid, p.cid))
     profile = await ops.arun(r, get_profile(p.sid))
     return view_of(p, card, profile, public_url)

@@ -19,6 +19,7 @@ const SHELL = [
   `${STATIC}/js/cards.js`,
   `${STATIC}/js/claim.js`,
   `${STATIC}/js/common.js`,
+  `${STATIC}/js/passes.js`,
   `${STATIC}/js/promos.js`,
   `${STATIC}/js/wallet.js`,
   `${STATIC}/vendor/socket.io.min.js`,

@@ -2,11 +2,11 @@
 // bytes, while the rest of the page still loads. On slow mobile data a new connection costs
 // several round trips; this way they overlap the page instead of following it.
 //
-// It speaks just enough Engine.IO 4 / Socket.IO 5 framing to save two round trips more
-// (docs/protocol.md, "The scan page's early socket"): the Socket.IO CONNECT goes out as the
-// socket opens, and the page's first request (the scan, `window.ultEarly.request`) right
-// behind it, without waiting for either answer; the server reads a connection's packets in
-// order, so the request finds the connection made.
+// It speaks just enough Engine.IO 4 / Socket.IO 5 framing to save a round trip more, and the
+// wait for the page's Socket.IO client (docs/protocol.md, "The scan page's early socket"):
+// the Socket.IO CONNECT goes out as the socket opens, and the page's first request (the
+// scan, `window.ultEarly.request`) right behind it, without waiting for either answer; the
+// server reads a connection's packets in order, so the request finds the connection made.
 //
 // Then the page's Socket.IO client (common.js connect()) takes the socket: its first
 // `new WebSocket(…)` to this origin's Engine.IO endpoint gets this very socket, with the
