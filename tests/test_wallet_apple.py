@@ -14,6 +14,8 @@ import socketio
 
 from ult import keys, ops, run
 from ult.cards import read_card, read_card_by_cid
+from ult.connection import connect
+from ult.embedded import EmbeddedServer
 from ult.i18n import translate
 from ult.identity import card_id, short_cid
 from ult.scans import scan
@@ -195,8 +197,20 @@ async def test_without_wallet_settings_pass_is_unavailable(client, make_sponsor,
     assert ops.text(r.hget(keys.sponsor_keys(s["sid"]).passes, card_id(KEY))) == ""
 
 
-def test_a_changed_card_queues_its_passes_for_the_pusher(r, make_sponsor):
-    s = make_sponsor()
+@pytest.fixture
+def own_r(tmp_path):
+    """A Valkey of this test's own: the session's wallet service pushes from the shared
+    server's outbox, and would take the serials this test reads back."""
+    with EmbeddedServer(tmp_path / "valkey") as server:
+        client = connect(url=server.url)
+        yield client
+        client.close()
+
+
+def test_a_changed_card_queues_its_passes_for_the_pusher(own_r):
+    r = own_r
+    reg = register(r, "Fika Sisters", "Storgatan 1", "SE", "local:outbox-1")
+    s = {"sid": reg.sid}
     mine = [registry.new_pass(s["sid"], card_id(KEY), "apple", "en") for _ in range(2)]
     other = registry.new_pass(s["sid"], card_id("o" * 43), "apple", "en")
     for p in [*mine, other]:
