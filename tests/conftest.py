@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 import redis
 import redis.asyncio
+import socketio
 from redis.cluster import RedisCluster
 from support.apns_stub import ApnsStub
 from support.service import running_service
@@ -249,3 +251,19 @@ def new_page(browser) -> Iterator[Callable]:
     yield make
     for c in contexts:
         c.close()
+
+
+@pytest.fixture
+async def phone(wallet_service, r):
+    """A phone's Socket.IO connection to the wallet service (test_passkit, test_wallet_push)."""
+    c = socketio.AsyncClient(reconnection=False)
+    await c.connect(wallet_service.url, transports=["websocket"])
+    yield c
+    await c.disconnect()
+
+
+@pytest.fixture
+def http(wallet_service):
+    """Plain HTTP to the wallet service: the download link and the PassKit web service."""
+    with httpx.Client(base_url=wallet_service.url, timeout=10) as client:
+        yield client

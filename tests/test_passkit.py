@@ -11,28 +11,12 @@ import secrets
 import zipfile
 
 import httpx
-import pytest
-import socketio
 from support.wait import wait_until
 from support.wallet_certs import PASS_TYPE_ID
 
 from ult.identity import card_id, short_cid
 
 KEY = "p" * 43
-
-
-@pytest.fixture
-async def phone(wallet_service, r):
-    c = socketio.AsyncClient(reconnection=False)
-    await c.connect(wallet_service.url, transports=["websocket"])
-    yield c
-    await c.disconnect()
-
-
-@pytest.fixture
-def http(wallet_service):
-    with httpx.Client(base_url=wallet_service.url, timeout=10) as client:
-        yield client
 
 
 def pass_json(body: bytes) -> dict:

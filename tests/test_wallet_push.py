@@ -10,29 +10,13 @@ import secrets
 import time
 import zipfile
 
-import httpx
 import pytest
-import socketio
 from support.wait import wait_until
 from support.wallet_certs import PASS_TYPE_ID
 
 from ult.wallet.push import MAX_ATTEMPTS
 
 KEY = "q" * 43
-
-
-@pytest.fixture
-async def phone(wallet_service, r):
-    c = socketio.AsyncClient(reconnection=False)
-    await c.connect(wallet_service.url, transports=["websocket"])
-    yield c
-    await c.disconnect()
-
-
-@pytest.fixture
-def http(wallet_service):
-    with httpx.Client(base_url=wallet_service.url, timeout=10) as client:
-        yield client
 
 
 @pytest.fixture
