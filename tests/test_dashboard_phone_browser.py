@@ -194,3 +194,25 @@ def test_the_pseudo_locale_shows_only_catalog_text(
         check_layout(page, f"en-XA {viewport['width']} px, tab {title!r}")
     assert page.title() != "ULT — Sponsor dashboard"
     assert not problems, f"text that did not pass through the catalog: {problems}"
+
+
+# Resource timing of the widget extensions' content-named files: bytes that came over the wire
+# (0 for a cache hit; a revalidation's 304 costs its headers and a round trip).
+EXTENSION_FILES_JS = """() => performance.getEntriesByType("resource")
+  .filter((e) => e.name.includes("/voila/labextensions/") && /\\.[0-9a-f]{8,}\\.js(\\?|$)/.test(e.name))
+  .map((e) => [e.name, e.transferSize])"""
+
+
+def test_a_returning_page_takes_extension_files_from_its_cache(
+    dashboard_url, business, new_page
+) -> None:
+    """A phone on slow data must not ask again for files that cannot have changed."""
+    page = open_page(new_page, dashboard_url, business, "en-US", PHONE)
+    first = page.evaluate(EXTENSION_FILES_JS)
+    assert first and all(size > 0 for _, size in first), f"first load over the wire: {first}"
+    page.reload()
+    expect(tabs(page).first).to_have_text(translate("en", "Live"), timeout=30_000)
+    again = page.evaluate(EXTENSION_FILES_JS)
+    assert len(again) == len(first), f"the same files: {again}"
+    asked = [name for name, size in again if size > 0]
+    assert not asked, f"asked the server again for {len(asked)} of {len(again)}: {asked}"

@@ -10,10 +10,9 @@ import uuid
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
-from urllib.parse import urlparse
 
 import redis
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Page, expect
 
 from ult import run
 from ult.dashboard.storage import STORAGE_KEY, Business
@@ -37,15 +36,6 @@ def in_own_loop(coro: Coroutine[Any, Any, T]) -> T:
     """asyncio.run in a worker thread: Playwright's sync API owns this thread's event loop."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coro).result(timeout=30)
-
-
-def block_external(route: Route) -> None:
-    """Let the page reach this machine (and data:/blob: URLs) only."""
-    host = urlparse(route.request.url).hostname
-    if host in ("127.0.0.1", "localhost") or route.request.url.startswith(("data:", "blob:")):
-        route.continue_()
-    else:
-        route.abort()
 
 
 # ---- the customer's phone -------------------------------------------------------------

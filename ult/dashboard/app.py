@@ -17,10 +17,16 @@ from ult.dashboard.context import Context
 from ult.dashboard.counter_screen import CounterPanel
 from ult.dashboard.poster import PosterPanel
 from ult.dashboard.promo_editor import PromoEditor
-from ult.dashboard.registration import ImportForm, KeyReveal, RegistrationForm, registration_tab
+from ult.dashboard.registration import (
+    REGISTER_CLASS,
+    ImportForm,
+    KeyReveal,
+    RegistrationForm,
+    registration_tab,
+)
 from ult.dashboard.rule_editor import RuleEditor
 from ult.dashboard.storage import BrowserStore, Business
-from ult.dashboard.tabs import CLAIMS_TAB, POSTER_TAB, TabPanels, claims_title
+from ult.dashboard.tabs import CLAIMS_TAB, POSTER_TAB, REGISTER_TAB, TabPanels, claims_title
 from ult.dashboard.ui import Message, classed, esc, guarded, local_time, log_to_terminal
 from ult.errors import UltError
 from ult.i18n import (
@@ -139,6 +145,7 @@ class Dashboard:
         self.body = classed(W.VBox([self.opening]), "ult-body")
         self.brand = W.HTML()
         self.panels: TabPanels | None = None  # built once a business is shown
+        self._prefill: tuple[str, str | None] = ("", None)  # the form's name and country
         self._build_registration()
         header = classed(W.HBox([self.brand, self.selector, self.language]), "ult-header")
         self.widget = classed(
@@ -157,12 +164,31 @@ class Dashboard:
         self._words()
 
     def _build_registration(self) -> None:
-        """The registration form (the first run's page, and the last tab), worded now."""
-        self.form = RegistrationForm(
-            self.ctx, self._registered, self._known_place, lambda: self.store.utc_offset_min
-        )
-        self.importer = ImportForm(self.ctx, self._added)
-        self.register_box = registration_tab(self.form, self.importer)
+        """The box of the registration form (the first run's page, and the last tab). The
+        form itself is built when first shown (:attr:`form`): a returning sponsor's page loads
+        without its ~60 widgets, a first visit builds it once, in the browser's language."""
+        self._form: RegistrationForm | None = None
+        self._importer: ImportForm | None = None
+        self.register_box = classed(W.VBox(), REGISTER_CLASS)
+
+    @property
+    def form(self) -> RegistrationForm:
+        """The registration form, built (worded now, prefilled) when first needed."""
+        if self._form is None:
+            self._form = RegistrationForm(
+                self.ctx, self._registered, self._known_place, lambda: self.store.utc_offset_min
+            )
+            self._form.prefill(*self._prefill)
+            self._importer = ImportForm(self.ctx, self._added)
+            self.register_box.children = registration_tab(self._form, self._importer)
+        return self._form
+
+    @property
+    def importer(self) -> ImportForm:
+        """The form that adds a business registered elsewhere (built with :attr:`form`)."""
+        self.form  # noqa: B018 - builds both
+        assert self._importer is not None
+        return self._importer
 
     def _ensure_tabs(self) -> TabPanels:
         """The tabs, built once a business is shown, worded in the current language.
@@ -173,6 +199,7 @@ class Dashboard:
         if self.panels is None:
             self.panels = TabPanels(self.ctx, self.register_box, self._on_claims_count)
             self.tabs = self.panels.tab
+            self.tabs.observe(self._on_tab, names="selected_index")
             self.live, self.claims = self.panels.live, self.panels.claims
         return self.panels
 
@@ -268,7 +295,9 @@ class Dashboard:
         finally:
             self._opening = False
         businesses = self.store.businesses()
-        self.form.prefill(businesses[-1].biz if businesses else "", self.store.country_hint())
+        self._prefill = (businesses[-1].biz if businesses else "", self.store.country_hint())
+        if self._form is not None:
+            self._form.prefill(*self._prefill)
         self._refresh_selector()
         if businesses:
             self._show_dashboard()
@@ -375,7 +404,12 @@ class Dashboard:
         self.title.value = (
             f'<h2 class="ult-biz-name">{esc(welcome)}</h2><p class="ult-biz-meta">{esc(lead)}</p>'
         )
+        self.form  # noqa: B018 - built to be shown
         self.body.children = [self.register_box]
+
+    def _on_tab(self, change: dict) -> None:
+        if change["new"] == REGISTER_TAB:
+            self.form  # noqa: B018 - built when its tab is first opened
 
     def _show_dashboard(self) -> None:
         self._ensure_tabs()

@@ -321,8 +321,12 @@ class ImportForm:
         self.on_added(business)
 
 
-def registration_tab(form: RegistrationForm, importer: ImportForm) -> W.VBox:
-    """The "Add a business" tab: the form, then the owner-key import folded away."""
+REGISTER_CLASS = "ult-tab-register"
+
+
+def registration_tab(form: RegistrationForm, importer: ImportForm) -> list[W.Widget]:
+    """The "Add a business" tab's content (a box of class :data:`REGISTER_CLASS` holds it):
+    the form, then the owner-key import folded away."""
     more = W.Accordion(
         children=[importer.widget], titles=(_("Add a business registered elsewhere"),)
     )
@@ -332,4 +336,4 @@ def registration_tab(form: RegistrationForm, importer: ImportForm) -> W.VBox:
         "customers scan it to collect visits — no app, no sign-up, no personal data."
     )
     intro = W.HTML(f'<p class="ult-lead">{esc(words)}</p>')
-    return classed(W.VBox([intro, form.widget, more]), "ult-tab-register")
+    return [intro, form.widget, more]

@@ -1,11 +1,14 @@
 """Voilà as the dashboard runs it: a page (and its kernel) only within the caps.
 
-``python -m ult.dashboard.voila_app NOTEBOOK [voila options]`` is ``voila`` with two changes:
+``python -m ult.dashboard.voila_app NOTEBOOK [voila options]`` is ``voila`` with these changes:
 
 - ``GET /`` is admitted by the kernel manager's :class:`~ult.dashboard.kernels.PageLedger`
   (per client address, and in all) before a kernel is taken or started; beyond a cap the
   answer is a short HTML page, 429 or 503 with ``Retry-After``, that costs no kernel.
 - The access log never holds a client address: only server errors are logged, without it.
+- The widget extensions' files named by their content are cached for good (Voilà asks the
+  browser to check each of them again on every load).
+- ``GET /favicon.ico`` is the product's icon (Voilà has none: the browser's request was a 403).
 
 Use :func:`ult.dashboard.launch.voila_command` to build the command line.
 """
@@ -14,9 +17,12 @@ from __future__ import annotations
 
 import html
 import logging
+import re
+from importlib import resources
 from typing import Any
 
 from jupyter_core.utils import ensure_async
+from jupyter_server.base.handlers import FileFindHandler
 from jupyter_server.utils import url_path_join
 from tornado.web import RequestHandler
 from voila.app import Voila
@@ -155,6 +161,38 @@ def log_request(handler: RequestHandler) -> None:
         log.error("%d %s %s %.0f ms", status, handler.request.method, handler.request.path, ms)
 
 
+# A widget extension's file named by its content (``remoteEntry.698dcaf7.js``,
+# ``528.d9f5934c.js``) never changes under that name.
+CONTENT_NAMED = re.compile(r"\.[0-9a-f]{8,}\.(js|css)$")
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+class ExtensionFileHandler(FileFindHandler):
+    """Voilà's handler of the widget extensions' files, which it marks all ``no-cache``: a
+    returning sponsor's browser asked again for each of them in three waves of round trips
+    before the widgets could load. Files named by their content are cached for good."""
+
+    def set_headers(self) -> None:
+        super().set_headers()
+        if CONTENT_NAMED.search(self.request.path):
+            self.set_header("Cache-Control", IMMUTABLE)
+
+
+# The product's icon, the one the customer's pages show: without it the browser's own request
+# for /favicon.ico ends at Voilà's file handler, a 403 and an error in the console.
+FAVICON = resources.files("ult.service").joinpath("static/icons/icon-32.png")
+FAVICON_MAX_AGE_S = 7 * 86_400
+
+
+class FaviconHandler(RequestHandler):
+    """``GET /favicon.ico``: the product's icon."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "image/png")
+        self.set_header("Cache-Control", f"public, max-age={FAVICON_MAX_AGE_S}")
+        self.finish(FAVICON.read_bytes())
+
+
 class DashboardVoila(Voila):
     """Voilà serving one notebook, with bounded pages and an address-free access log."""
 
@@ -167,11 +205,16 @@ class DashboardVoila(Voila):
         return settings
 
     def init_handlers(self) -> list:
+        swap = {TornadoVoilaHandler: PageHandler, FileFindHandler: ExtensionFileHandler}
         routes = [
-            (route[0], PageHandler, *route[2:]) if route[1] is TornadoVoilaHandler else route
+            (route[0], swap.get(route[1], route[1]), *route[2:])
             for route in super().init_handlers()
         ]
-        return [(url_path_join(self.base_url, GUARD_PATH), KeyGuardHandler), *routes]
+        return [
+            (url_path_join(self.base_url, GUARD_PATH), KeyGuardHandler),
+            (url_path_join(self.base_url, "favicon.ico"), FaviconHandler),
+            *routes,
+        ]
 
 
 main = DashboardVoila.launch_instance
