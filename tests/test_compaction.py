@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import redis
 from support.service import service_env
 
 import ult.analytics as ua
 from ult import demo, run
 from ult.analytics import lake
+from ult.analytics.lake.archiving import repaired
 from ult.analytics.lake.cards import write_cards
 from ult.analytics.lake.compaction import compact, groups, merge_parts
 from ult.analytics.lake.layout import all_parts, lake_sids, parts
@@ -87,10 +89,12 @@ def test_crash_before_the_old_parts_go_reads_once(r: redis.Redis, tmp_path: Path
     archived_demo(r, lake_dir, days=30)
     before = snapshot(r, lake_dir)
     target = 500  # several compacted files per sponsor
-    for sid in lake_sids(lake_dir):
-        for group in groups(parts(lake_dir, sid), target):
-            if len(group) > 1:
-                merge_parts(lake_dir, sid, group)  # renamed into place; killed before removal
+    with pytest.raises(SystemExit), repaired(lake_dir):  # a compaction run, killed
+        for sid in lake_sids(lake_dir):
+            for group in groups(parts(lake_dir, sid), target):
+                if len(group) > 1:
+                    merge_parts(lake_dir, sid, group)  # renamed into place
+        raise SystemExit("killed before the old parts go")
     assert len(all_parts(lake_dir, lake_sids(lake_dir)[0])) > len(
         parts(lake_dir, lake_sids(lake_dir)[0])
     )

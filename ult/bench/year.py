@@ -4,17 +4,21 @@ the scan script in batches), with the lake's schedule of ``ult up``
 (:class:`ult.analytics.lake.schedule.Schedule`: archive and trim at the end of each week, or
 day, compaction when due), against an embedded Valkey of its own.
 
-Each business has a fixed set of customers (:class:`Customers`): regulars who come most days,
-occasionals, people seen once, and some who stay away for one to four months and come back.
-Each month's end records Redis memory, cards and stream entries in Redis and the lake's files;
-the year's end, the notebooks' weekly cohort query over the whole year in DuckDB and whether
-every card that came back after the trim window scanned on from its old visits.
+Each business has a steady population (:class:`Customers`): its regulars and occasionals are
+customers from day 0, each for a span of months (with, for some, a break of one to four months)
+before a new card takes its place, and its "once" cards come on days spread over the year; so
+the cards seen in any 30 days are about the same all year, and Redis should stay flat once the
+first trim window is past. Each month's end records Redis memory, cards and stream entries in
+Redis and the lake's files; the year's end, the notebooks' weekly cohort query over the whole
+year in DuckDB and whether every card that came back after the trim window scanned on from its
+old visits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import tempfile
 import time
 from collections.abc import Callable
@@ -45,19 +49,24 @@ HOUR_MS = 3_600_000
 OPEN_HOURS = (8, 20)  # scans happen between these UTC hours
 CHUNK = 2_000  # scans per event-loop tick: one call of the scan script, as the service batches
 
-# A business's customers: (kind, share of its cards, chance of a visit on a given day). Each
-# card first comes on a random day of the year; a "once" card never again.
+# A business's customers at any time: (kind, share of its cards, chance of a visit on a given
+# day). Regulars and occasionals are customers from day 0 and each keeps coming for a span of
+# SPAN_DAYS, then a new card takes its place the next day; "once" cards come on a day drawn
+# uniformly from the year. So the cards seen in any 30 days are about the same all year.
 MIX = (("regular", 0.10, 0.30), ("occasional", 0.30, 0.04), ("once", 0.60, 0.0))
-AWAY_SHARE = 0.3  # of the regulars and occasionals: a break of AWAY_DAYS once in the year
+SPAN_DAYS = (60, 300)  # a regular's or occasional's time as a customer (breaks not counted)
+AWAY_SHARE = 0.3  # of the regulars and occasionals: a break of AWAY_DAYS once in their span
 AWAY_DAYS = (35, 120)
-AWAY_AFTER = (7, 150)  # days after its first visit that a card's break starts
+AWAY_AFTER = 7  # days at least between a card's first visit and its break
+NEVER = 1 << 30  # the day of a visit that never comes (an unused generation of a slot)
 
 
 @dataclass(frozen=True)
 class YearConfig:
-    """What to replay. ``archive_every_days``: the schedule's archive period. Weekly by
-    default: each run costs every business a fixed ~10-50 ms (docs/benchmarks.md), which a
-    daily schedule pays 365 times a year."""
+    """What to replay. ``cards_per_business``: a business's customers by MIX, its regulars and
+    occasionals at any time and its "once" cards of the year. ``archive_every_days``: the schedule's archive
+    period. Weekly by default: each run costs every business a fixed ~5-20 ms
+    (docs/benchmarks.md), which a daily schedule pays 365 times a year."""
 
     businesses: int = 1_000
     days: int = 365
@@ -73,25 +82,67 @@ QUICK = {"businesses": 5, "days": 90}  # a small run (the test's)
 
 
 class Customers:
-    """Who of each business's cards comes on a day: arrays of shape (businesses, cards)."""
+    """Who of each business's cards comes on a day: arrays of shape (businesses, cards), a
+    business's cards being its slots (one per customer of MIX) times the generations of cards
+    that hold each slot through the year."""
 
     def __init__(self, config: YearConfig, rng: np.random.Generator) -> None:
+        self.seed = config.seed
         shape = (config.businesses, config.cards_per_business)
         kind = rng.choice(len(MIX), size=shape, p=[share for _, share, _ in MIX])
-        self.rate = np.array([rate for _, _, rate in MIX])[kind]
-        self.first = rng.integers(0, config.days, size=shape)
-        away = (self.rate > 0) & (rng.random(shape) < AWAY_SHARE)
-        start = self.first + rng.integers(*AWAY_AFTER, size=shape)
-        self.away_from = np.where(away, start, -1)
-        self.away_to = np.where(away, start + rng.integers(*AWAY_DAYS, size=shape), -1)
-        raw = [rng.bytes(32) for _ in range(kind.size)]
-        self.keys = np.array([base64.urlsafe_b64encode(b)[:43].decode() for b in raw])
-        self.keys = self.keys.reshape(shape)
+        rate = np.array([rate for _, _, rate in MIX])[kind]
+        steady = rate > 0
+        once_day = rng.integers(0, config.days, size=shape)
+        # generation 0: the card a slot has on day 0, a customer already (first visit before
+        # day 0), through the rest of its span; each next one from the day after it
+        first = np.where(steady, -1, once_day)
+        left = rng.integers(1, SPAN_DAYS[1], size=shape)
+        gens: list[tuple[np.ndarray, ...]] = []
+        while True:
+            gen = self._generation(first, left, steady, rng)
+            gens.append(gen)
+            first = np.where(steady, gen[1] + 1, NEVER)
+            if not (first < config.days).any():
+                break
+            left = rng.integers(*SPAN_DAYS, size=shape)
+        n = len(gens)
+        first, last, away_from, away_to = (
+            np.stack([g[i] for g in gens], axis=2).reshape(shape[0], shape[1] * n) for i in range(4)
+        )
+        self.first, self.last, self.away_from, self.away_to = first, last, away_from, away_to
+        self.rate = np.repeat(rate, n, axis=1)
+
+    @staticmethod
+    def _generation(
+        first: np.ndarray, span: np.ndarray, steady: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(first, last, away_from, away_to) of one generation of cards: a steady card comes
+        ``span`` days, plus its break if it has one (a break starts within its span)."""
+        shape = first.shape
+        start = np.maximum(first, 0)
+        away = steady & (rng.random(shape) < AWAY_SHARE) & (span > AWAY_AFTER)
+        away_from = start + rng.integers(AWAY_AFTER, np.maximum(span, AWAY_AFTER + 1))
+        length = rng.integers(*AWAY_DAYS, size=shape)
+        last = np.where(steady, start + span + np.where(away, length, 0), first)
+        return (
+            first,
+            last,
+            np.where(away, away_from, -1),
+            np.where(away, away_from + length, -1),
+        )
+
+    def key(self, b: int, c: int) -> str:
+        """The card key of card ``c`` of business ``b`` (43 url-safe characters, as a wallet
+        card's), derived from the seed: a year's million cards need no table of keys."""
+        digest = hashlib.blake2b(f"{self.seed}:{b}:{c}".encode(), digest_size=32).digest()
+        return base64.urlsafe_b64encode(digest)[:43].decode()
 
     def visitors(self, day: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """(business, card) indexes of the cards that scan on ``day``."""
+        """(business, card) indexes of the cards that scan on ``day``: each card on its first
+        day, then at its rate while it is a customer and not away."""
         away = (day >= self.away_from) & (day < self.away_to)
-        again = (day > self.first) & (rng.random(self.rate.shape) < self.rate) & ~away
+        current = (day > self.first) & (day <= self.last) & ~away
+        again = current & (rng.random(self.rate.shape) < self.rate)
         b, c = np.nonzero((day == self.first) | again)
         return b, c
 
@@ -213,7 +264,7 @@ class Replay:
         return len(b)
 
     def _scan(self, pipe: ops.AutoPipeline, b: int, c: int, at: int, day: int) -> Any:
-        key = str(self.customers.keys[b, c])
+        key = self.customers.key(b, c)
         op = scan(self.sids[b], key, nonce=f"d{day:x}", now_ms=at)
         return arun_scan(pipe.run, op, self.lake)
 

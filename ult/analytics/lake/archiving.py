@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import errno
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,9 +22,9 @@ from ult.analytics.lake.ids import format_id, parse_id
 from ult.analytics.lake.layout import (
     all_parts,
     day_name,
+    day_parts,
     lake_sids,
     last_archived,
-    parts,
     read_bookmark,
     sponsor_dir,
     superseded,
@@ -40,6 +41,7 @@ from ult.validation import check_field
 DAY_MS = 86_400_000
 PAGE = 2_000  # entries per XRANGE: short enough not to hold Redis up between scans
 NICE = 10  # archiving is background work: scans come first for the CPU
+CLEAN = "_clean"  # in the lake's root while no run is under way and the last one ended
 
 
 @dataclass
@@ -113,6 +115,25 @@ def repair(lake: Path) -> int:
     return fixed
 
 
+@contextmanager
+def repaired(lake: Path) -> Iterator[int]:
+    """A run over the lake (held under its lock), yielding how many leftovers of a killed run
+    were repaired first. The stamp CLEAN says the last run ended: then there is nothing to
+    repair and the lake is not walked. It is removed, durably, before the run changes
+    anything and written back only when the run ends without an error; so a run killed or
+    failed at any point leaves no stamp, and the next one repairs the whole lake (as does
+    the first run on a lake written before the stamp existed)."""
+    stamp = Path(lake) / CLEAN
+    if stamp.exists():
+        stamp.unlink()
+        fsync_dir(Path(lake))
+        fixed = 0
+    else:
+        fixed = repair(lake)
+    yield fixed
+    write_durable(stamp, lambda f: f.write(b""))
+
+
 def _lake_error(lake: Path, e: OSError) -> UltError:
     if e.errno == errno.ENOSPC or "No space left" in str(e):
         return UltError("lake_full", f"The disk of the lake {lake} is full; nothing was trimmed.")
@@ -145,8 +166,9 @@ def archive(
     sids = sponsor_ids(r) if sids is None else list(sids)
     try:
         make_dirs(lake)
-        with locked(lake):
-            report.repaired = repair(lake)
+        with locked(lake), repaired(lake) as fixed:
+            report.repaired = fixed
+            marks: dict[str, str | None] = {}
             disable = None if progress is None else not progress  # None: only on a terminal
             with tqdm(sids, desc="Archiving", unit=" businesses", disable=disable) as bar:
                 for sid in bar:
@@ -155,15 +177,14 @@ def archive(
                     except UltError:
                         report.skipped.append(sid)
                         continue
-                    _archive_sponsor(r, lake, sid, report)
+                    marks[sid] = _archive_sponsor(r, lake, sid, report)
                     report.sponsors += 1
                     bar.set_postfix(entries=report.entries, refresh=False)
             if trim_days is not None:
                 now_ms = int(time.time() * 1000) if now_ms is None else now_ms
                 cutoff = now_ms - trim_days * DAY_MS
-                kept = [sid for sid in sids if sid not in report.skipped]
-                report.trimmed = sum(trim(r, lake, sid, cutoff) for sid in kept)
-                for sid in kept:
+                report.trimmed = trim(r, marks, cutoff)
+                for sid in marks:
                     report.cards += archive_cards(r, lake, sid, cutoff, now_ms)
                     report.claims += trim_claims(r, sid, cutoff, now_ms)
     except OSError as e:
@@ -172,19 +193,19 @@ def archive(
     return report
 
 
-def _archive_sponsor(r: Client, lake: Path, sid: str, report: ArchiveReport) -> None:
+def _archive_sponsor(r: Client, lake: Path, sid: str, report: ArchiveReport) -> str | None:
     """Archive one sponsor's entries after its bookmark, up to the entry newest at the start
     (scans arriving meanwhile wait for the next run), one part per UTC day; then move the
-    sponsor's bookmark."""
+    sponsor's bookmark. Returns the id of its last archived entry (None: none yet)."""
 
     key = keys.sponsor_keys(sid).events
+    last = last_archived(lake, sid)
     top = ops.entries(r.xrevrange(key, "+", "-", count=1))
     if not top:
-        return
+        return last
     end = top[0][0] if isinstance(top[0][0], str) else top[0][0].decode()
-    last = last_archived(lake, sid)
     if last is not None and parse_id(last) >= parse_id(end):
-        return
+        return last
     start = "-" if last is None else "(" + last
     unsynced: set[Path] = set()  # directories to fsync once, before the bookmark moves
     day: list[pa.Table] = []
@@ -198,12 +219,15 @@ def _archive_sponsor(r: Client, lake: Path, sid: str, report: ArchiveReport) -> 
                 day = []
             day_no = d
             day.append(drop_empty_columns(table.filter(pa.array(days == d))))
-    if day:
-        _flush_day(lake, sid, day, report, unsynced)
-        for d in sorted(unsynced, key=lambda p: -len(p.parts)):
-            fsync_dir(d)
-        # once per sponsor: parts newer than the bookmark would move it up after a crash anyway
-        write_bookmark(lake, sid, table.column("entry_id")[-1].as_py())
+    if not day:
+        return last
+    _flush_day(lake, sid, day, report, unsynced)
+    for d in sorted(unsynced, key=lambda p: -len(p.parts)):
+        fsync_dir(d)
+    # once per sponsor: parts newer than the bookmark would move it up after a crash anyway
+    newest = table.column("entry_id")[-1].as_py()
+    write_bookmark(lake, sid, newest)
+    return str(newest)
 
 
 def _flush_day(
@@ -213,7 +237,7 @@ def _flush_day(
     new = pa.concat_tables(tables, promote_options="default")
     first_ms = parse_id(new.column("entry_id")[0].as_py())[0]
     day_dir = sponsor_dir(lake, sid) / f"day={day_name(first_ms)}"
-    earlier = [p for p in parts(lake, sid) if p.path.parent == day_dir]
+    earlier = day_parts(lake, sid, day_name(first_ms))  # after the repair, all live
     merged = pa.concat_tables(
         [*(pq.read_table(p.path) for p in earlier), new], promote_options="default"
     )

@@ -31,6 +31,7 @@ from ult.schema import ARCHIVED_BITS_PER_CARD, ARCHIVED_HASHES, CardRecord
 PAGE = 500  # cards per HSCAN page and per forget_cards call
 MIN_FILTER_BITS = 8192
 ROW_GROUP = 100_000
+BITFIELD_OPS = 1_000  # bits set per BITFIELD command
 
 
 def idle_cards(r: Client, sid: str, cutoff_ms: int) -> Iterator[list[tuple[str, str]]]:
@@ -72,17 +73,56 @@ def _with_claims(r: Client, sid: str, page: list[tuple[str, str]], now_ms: int) 
     return rows
 
 
-def bloom_filter(cids: list[str]) -> bytes:
-    """The Bloom filter of ``cids`` as ``lib.lua``'s ``maybe_archived`` reads it."""
+def filter_bits(count: int) -> int:
+    """The size of the Bloom filter of ``count`` archived cards: the smallest power of two bits
+    from MIN_FILTER_BITS with ARCHIVED_BITS_PER_CARD for each."""
     bits = MIN_FILTER_BITS
-    while bits < len(cids) * ARCHIVED_BITS_PER_CARD:
+    while bits < count * ARCHIVED_BITS_PER_CARD:
         bits *= 2
+    return bits
+
+
+def _positions(cids: list[str], bits: int) -> np.ndarray:
+    """The bits of ``cids`` in a filter of ``bits`` bits, as ``lib.lua`` computes them."""
     h1 = np.array([int(c[:8], 16) for c in cids], dtype=np.int64)
     h2 = np.array([int(c[8:16], 16) | 1 for c in cids], dtype=np.int64)
     pos = (h1[:, None] + np.arange(ARCHIVED_HASHES, dtype=np.int64)[None, :] * h2[:, None]) % bits
+    return np.asarray(pos.ravel())
+
+
+def bloom_filter(cids: list[str]) -> bytes:
+    """The Bloom filter of ``cids`` as ``lib.lua``'s ``maybe_archived`` reads it."""
+    bits = filter_bits(len(cids))
     flags = np.zeros(bits, dtype=np.uint8)
-    flags[pos.ravel()] = 1
+    flags[_positions(cids, bits)] = 1
     return np.packbits(flags, bitorder="big").tobytes()
+
+
+def card_rows(lake: Path, sid: str) -> int:
+    """The rows of the sponsor's card table (a card archived twice counts twice, as in
+    :func:`archived_cids`), from the files' footers."""
+    return sum(
+        pq.read_metadata(p).num_rows for p in card_table_dir(lake, sid).glob("part-*.parquet")
+    )
+
+
+def add_to_filter(r: Client, lake: Path, sid: str, cids: list[str]) -> None:
+    """Put ``cids``, just written to the card table, into the sponsor's Bloom filter in Redis.
+    While the filter there has the size of the table's rows, their bits are set in it (the
+    same bits as a rebuild: the filter already holds every cid archived before, set by the
+    run that archived it); else (no filter yet, or the table outgrew it) it is rebuilt from
+    every card file. (A row written by a run killed before this step is in the table, not
+    the filter: its card is still in Redis, and its next move sets its bits.)"""
+    k = sponsor_keys(sid)
+    bits = filter_bits(card_rows(lake, sid))
+    if int(r.strlen(k.archived)) * 8 != bits:
+        r.set(k.archived, bloom_filter(archived_cids(lake, sid)))
+        return
+    sets = [x for p in np.unique(_positions(cids, bits)).tolist() for x in ("SET", "u1", p, 1)]
+    pipe = r.pipeline(transaction=False)
+    for i in range(0, len(sets), BITFIELD_OPS * 4):
+        pipe.execute_command("BITFIELD", k.archived, *sets[i : i + BITFIELD_OPS * 4])
+    pipe.execute()
 
 
 def archived_cids(lake: Path, sid: str) -> list[str]:
@@ -117,7 +157,7 @@ def archive_cards(r: Client, lake: Path, sid: str, cutoff_ms: int, now_ms: int) 
     write_cards(lake, sid, rows, now_ms)
     fsync_dir(card_table_dir(lake, sid).parent)
     k = sponsor_keys(sid)
-    r.set(k.archived, bloom_filter(archived_cids(lake, sid)))  # before any card goes
+    add_to_filter(r, lake, sid, [row["cid"] for row in rows])  # before any card goes
     keys = [k.cards, k.claims, k.top, k.claimed, k.requested]
     gone = 0
     for i in range(0, len(rows), PAGE):

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ult.analytics.lake.archiving import repair
+from ult.analytics.lake.archiving import repaired
 from ult.analytics.lake.cards import ROW_GROUP
 from ult.analytics.lake.durable import fsync_dir, make_dirs, write_durable
 from ult.analytics.lake.layout import Part, lake_sids, parts, sponsor_dir
@@ -34,8 +34,8 @@ TARGET_ROWS = 1_000_000  # rows per compacted file: ten 100k-row row groups
 # A sponsor's parts are worth a scheduled compaction once it has this many day parts: about a
 # month of them, so a compaction rewrites a sponsor's history once a month, not daily.
 DUE_FILES = 30
-# Its card table, once it has this many files: every archive run that moves cards reads them
-# all (the Bloom filter is rebuilt from them), and so does the lookup of each returning card.
+# Its card table, once it has this many files: the lookup of each returning card reads them
+# all, as does a rebuild of the Bloom filter (an archive run moving cards reads their footers).
 DUE_CARD_FILES = 7
 
 
@@ -174,13 +174,13 @@ def compact(
 ) -> CompactReport:
     """Compact the event parts of ``sids`` (default: every sponsor in the lake) and the card
     tables of ``card_sids`` (default: the same) under the lake's lock, after repairing what a
-    killed run left behind."""
+    killed run left behind (:func:`ult.analytics.lake.archiving.repaired`)."""
     t0 = time.perf_counter()
     lake = Path(lake)
     report = CompactReport(lake=str(lake))
     make_dirs(lake)
-    with locked(lake):
-        report.repaired = repair(lake)
+    with locked(lake), repaired(lake) as fixed:
+        report.repaired = fixed
         sids = lake_sids(lake) if sids is None else list(sids)
         report.files_before = sum(len(parts(lake, sid)) for sid in sids)
         report.card_files_before = _card_files(lake)

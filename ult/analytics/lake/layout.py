@@ -51,9 +51,19 @@ def day_name(ms: int) -> str:
 def all_parts(lake: Path, sid: str) -> list[Part]:
     """Every part file of the sponsor, superseded ones included, oldest first: the day parts
     (``day=*/``) and the compacted ones, directly in the sponsor's directory."""
-    found = []
     root = sponsor_dir(lake, sid)
-    for path in [*root.glob("day=*/part-*.parquet"), *root.glob("part-*.parquet")]:
+    return _parts_of([*root.glob("day=*/part-*.parquet"), *root.glob("part-*.parquet")])
+
+
+def day_parts(lake: Path, sid: str, day: str) -> list[Part]:
+    """The part files in the sponsor's directory of ``day`` (``YYYY-MM-DD``), oldest first:
+    one directory listed, not the sponsor's every day."""
+    return _parts_of(list((sponsor_dir(lake, sid) / f"day={day}").glob("part-*.parquet")))
+
+
+def _parts_of(paths: list[Path]) -> list[Part]:
+    found = []
+    for path in paths:
         m = PART.match(path.name)
         if m:
             a, b, c, d = map(int, m.groups())
@@ -95,11 +105,27 @@ def part_files(lake: Path, sids: Iterable[str] | None = None) -> list[Path]:
 def last_archived(lake: Path, sid: str) -> str | None:
     """The id of the sponsor's newest archived entry (None: nothing archived)."""
     best = read_bookmark(lake, sid)
-    found = all_parts(lake, sid)
-    if found:
-        newest = max(p.last for p in found)
+    newest = newest_part(lake, sid)
+    if newest is not None:
         best = newest if best is None else max(best, newest)
     return None if best is None else format_id(best)
+
+
+def newest_part(lake: Path, sid: str) -> EntryId | None:
+    """The id of the newest entry in the sponsor's part files (None: no parts). A day part
+    holds only its day's entries, so only the newest day's directory and the compacted parts
+    beside it are listed, not every day's."""
+    root = sponsor_dir(lake, sid)
+    if not root.is_dir():
+        return None
+    days = sorted(p.name for p in root.glob("day=*"))
+    found = _parts_of([*root.glob("part-*.parquet")])
+    if days:
+        newest_day = _parts_of(list((root / days[-1]).glob("part-*.parquet")))
+        if not newest_day:  # an emptied directory (a killed compaction): list them all
+            return max((p.last for p in all_parts(lake, sid)), default=None)
+        found += newest_day
+    return max((p.last for p in found), default=None)
 
 
 def read_bookmark(lake: Path, sid: str) -> EntryId | None:

@@ -3,28 +3,35 @@ the trimmed scans and the decided claims of the same age."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ult import keys, ops
 from ult.analytics.lake.ids import EntryId, format_id, parse_id
-from ult.analytics.lake.layout import last_archived
 from ult.connection import Client
 
 CLAIMS_PAGE = 1_000
 
 
-def trim(r: Client, lake: Path, sid: str, cutoff_ms: int) -> int:
-    """Trim from the sponsor's stream the entries older than ``cutoff_ms`` that are in the
-    lake (never one after the bookmark). Returns how many entries went."""
-    last = last_archived(lake, sid)
-    if last is None:
-        return 0
+def trim(r: Client, marks: dict[str, str | None], cutoff_ms: int) -> int:
+    """Trim from each sponsor's stream the entries older than ``cutoff_ms`` that are in the
+    lake: ``marks`` holds each sponsor's last archived entry id (None: nothing archived, so
+    nothing goes), and no entry after it goes. One round trip for every stream; the voids of
+    the trimmed scans go too. Returns how many entries went."""
+    below = {sid: _trim_below(last, cutoff_ms) for sid, last in marks.items() if last}
+    pipe = r.pipeline(transaction=False)
+    for sid, minid in below.items():
+        k = keys.sponsor_keys(sid)
+        pipe.xtrim(k.events, minid=format_id(minid), approximate=False)
+        pipe.scard(k.voided)
+    replies = pipe.execute() if below else []
+    for (sid, minid), voids in zip(below.items(), replies[1::2], strict=True):
+        if int(voids):  # most sponsors have no voids: no SSCAN for them
+            trim_voided(r, sid, minid)
+    return sum(int(n) for n in replies[0::2])
+
+
+def _trim_below(last: str, cutoff_ms: int) -> EntryId:
+    """The first id that stays: after the last archived entry, or the cutoff if earlier."""
     ms, seq = parse_id(last)
-    minid = min((ms, seq + 1), (cutoff_ms, 0))
-    k = keys.sponsor_keys(sid)
-    trimmed = int(r.xtrim(k.events, minid=format_id(minid), approximate=False))
-    trim_voided(r, sid, minid)
-    return trimmed
+    return min((ms, seq + 1), (cutoff_ms, 0))
 
 
 def trim_voided(r: Client, sid: str, below: EntryId) -> int:
