@@ -171,24 +171,27 @@ class Dashboard:
         self._importer: ImportForm | None = None
         self.register_box = classed(W.VBox(), REGISTER_CLASS)
 
-    @property
-    def form(self) -> RegistrationForm:
-        """The registration form, built (worded now, prefilled) when first needed."""
-        if self._form is None:
+    def _registration(self) -> tuple[RegistrationForm, ImportForm]:
+        """The registration and import forms, built (worded now, prefilled) when first
+        needed."""
+        if self._form is None or self._importer is None:
             self._form = RegistrationForm(
                 self.ctx, self._registered, self._known_place, lambda: self.store.utc_offset_min
             )
             self._form.prefill(*self._prefill)
             self._importer = ImportForm(self.ctx, self._added)
             self.register_box.children = registration_tab(self._form, self._importer)
-        return self._form
+        return self._form, self._importer
+
+    @property
+    def form(self) -> RegistrationForm:
+        """The registration form (built when first needed)."""
+        return self._registration()[0]
 
     @property
     def importer(self) -> ImportForm:
         """The form that adds a business registered elsewhere (built with :attr:`form`)."""
-        self.form  # noqa: B018 - builds both
-        assert self._importer is not None
-        return self._importer
+        return self._registration()[1]
 
     def _ensure_tabs(self) -> TabPanels:
         """The tabs, built once a business is shown, worded in the current language.
@@ -404,12 +407,12 @@ class Dashboard:
         self.title.value = (
             f'<h2 class="ult-biz-name">{esc(welcome)}</h2><p class="ult-biz-meta">{esc(lead)}</p>'
         )
-        self.form  # noqa: B018 - built to be shown
+        self._registration()
         self.body.children = [self.register_box]
 
     def _on_tab(self, change: dict) -> None:
         if change["new"] == REGISTER_TAB:
-            self.form  # noqa: B018 - built when its tab is first opened
+            self._registration()  # built when its tab is first opened
 
     def _show_dashboard(self) -> None:
         self._ensure_tabs()
